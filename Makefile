@@ -1,0 +1,39 @@
+# The README's commands. Every target installs what it needs first (idempotent).
+SHELL := /bin/bash
+PYTHON ?= python3
+export FLARE_HOME ?= $(CURDIR)/.flare
+export DAGSTER_HOME ?= $(FLARE_HOME)/dagster
+DEB_PACKAGES := openjdk-17-jre-headless libxerial-sqlite-jdbc-java libpostgresql-jdbc-java
+
+.PHONY: setup demo dev test test-fast lint validate clean
+
+setup: .flare/.setup-done
+
+.flare/.setup-done: pyproject.toml scripts/setup.sh
+	bash scripts/setup.sh $(DEB_PACKAGES)
+	@mkdir -p .flare && touch $@
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	@mkdir -p $(DAGSTER_HOME) && cp dagster.yaml $@
+
+demo: setup $(DAGSTER_HOME)/dagster.yaml
+	flare demo
+
+dev: setup $(DAGSTER_HOME)/dagster.yaml
+	dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+
+test: setup
+	$(PYTHON) -m pytest -q
+
+test-fast: setup
+	$(PYTHON) -m pytest -q -m "not slow"
+
+lint: setup
+	ruff check flare_assets flare_assets_tests && ruff format --check flare_assets flare_assets_tests
+
+validate: setup
+	flare validate $${FLARE_PIPELINES:-flare_assets/demo/pipelines}
+	dagster definitions validate -w workspace.yaml
+
+clean:
+	rm -rf .flare

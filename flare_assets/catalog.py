@@ -1,0 +1,59 @@
+"""The Iceberg catalog opened with pyiceberg: metadata and data reads with no JVM.
+
+The embedded default is Iceberg's JDBC catalog schema in a SQLite file under FLARE_HOME. pyiceberg's
+SqlCatalog creates that schema (v1, with views); Spark's JdbcCatalog is told not to, because its
+table-creation check leaves a DatabaseMetaData result set open on a pooled connection, which holds a
+SQLite read lock for the life of the process and turns every other process's commit into
+SQLITE_BUSY. See README, "Embedded catalog".
+"""
+
+from __future__ import annotations
+
+import time
+
+from pyiceberg.catalog import Catalog
+from pyiceberg.catalog.sql import SqlCatalog
+
+from flare_assets.settings import Settings
+
+
+def sqlalchemy_uri(jdbc_uri: str) -> str:
+    if jdbc_uri.startswith("jdbc:sqlite:"):
+        return "sqlite:///" + jdbc_uri.removeprefix("jdbc:sqlite:")
+    raise ValueError(f"FLARE_CATALOG_URI: unsupported catalog URI {jdbc_uri!r}; allowed: jdbc:sqlite:PATH")
+
+
+def default_catalog_name(settings: Settings) -> str:
+    from flare_assets.depots import load_depots
+
+    return load_depots(settings.depots).default_lakehouse
+
+
+def load_catalog(name: str | None = None, settings: Settings | None = None) -> Catalog:
+    """The pyiceberg catalog behind the lakehouse depot `name` (default: the first iceberg depot)."""
+    settings = settings or Settings.from_env()
+    name = name or default_catalog_name(settings)
+    if settings.embedded_catalog:
+        settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+    for attempt in range(5):
+        try:
+            return SqlCatalog(
+                name,
+                uri=sqlalchemy_uri(settings.catalog_uri),
+                warehouse=_warehouse_uri(settings),
+            )
+        except Exception as exc:  # two processes creating the schema at once: the loser retries
+            if "already exists" not in str(exc) and "locked" not in str(exc) or attempt == 4:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def _warehouse_uri(settings: Settings) -> str:
+    wh = settings.warehouse
+    return wh if "://" in wh else "file://" + wh
+
+
+def ensure_catalog(settings: Settings, name: str | None = None) -> None:
+    """Create the catalog schema before any JVM opens it (see the module docstring)."""
+    load_catalog(name, settings)

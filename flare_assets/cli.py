@@ -1,0 +1,134 @@
+"""The `flare` command: what the Dagster CLI does not do (validate, query, demo data, the demo)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from flare_assets.settings import Settings
+from flare_assets.spec.errors import ManifestError
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from flare_assets.depots import load_depots
+    from flare_assets.spec.loader import load_jobs
+
+    settings = Settings.from_env()
+    try:
+        depots = load_depots(Path(args.depots) if args.depots else settings.depots)
+        jobs = load_jobs([Path(p) for p in args.paths], depots)
+    except ManifestError as exc:
+        for line in exc.problems:
+            print(line, file=sys.stderr)
+        return 1
+    outputs = sum(len(lj.dag_job.job.outputs) for lj in jobs)
+    print(f"ok: {len({lj.file for lj in jobs})} manifest(s), {len(jobs)} job(s), {outputs} output(s)")
+    return 0
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    from flare_assets.query import read_rows
+
+    try:
+        rows = read_rows(args.table, branch=args.branch, snapshot_id=args.snapshot, limit=args.limit)
+    except Exception as exc:  # a missing table, branch or snapshot: one line, no traceback
+        print(f"flare query: {exc}", file=sys.stderr)
+        return 1
+    if args.format == "json":
+        for row in rows:
+            print(json.dumps(row, default=str))
+    else:
+        import pandas as pd
+
+        print(pd.DataFrame(rows).to_string(index=False) if rows else "(no rows)")
+    return 0
+
+
+def cmd_demo_data(args: argparse.Namespace) -> int:
+    from flare_assets.demo.data import generate
+
+    settings = Settings.from_env()
+    landing = settings.resolve("landing")
+    counts = generate(landing, customers=args.customers, orders=args.orders, seed=args.seed)
+    print(f"demo data in {landing}: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    return 0
+
+
+def dagster_env(settings: Settings) -> dict[str, str]:
+    """Runs and their history live under FLARE_HOME unless DAGSTER_HOME says otherwise."""
+    env = dict(os.environ)
+    home = Path(env.get("DAGSTER_HOME") or settings.home / "dagster")
+    home.mkdir(parents=True, exist_ok=True)
+    env["DAGSTER_HOME"] = str(home)
+    env["FLARE_HOME"] = str(settings.home)
+    return env
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from flare_assets.catalog import load_catalog
+    from flare_assets.defs.build import build_definitions
+
+    settings = Settings.from_env()
+    if not args.skip_data:
+        cmd_demo_data(argparse.Namespace(customers=200, orders=2000, seed=7))
+    defs = build_definitions(settings)
+    graph = defs.resolve_asset_graph()
+    keys = [k for k in graph.get_all_asset_keys() if graph.get(k).is_materializable]
+    selection = ",".join(k.to_user_string() for k in keys)
+    cmd = ["dagster", "asset", "materialize", "-m", "flare_assets.definitions", "--select", selection]
+    print(f"materializing {len(keys)} assets through Dagster ...", flush=True)
+    done = subprocess.run(cmd, env=dagster_env(settings), capture_output=not args.verbose, text=True)
+    if done.returncode != 0:
+        print((done.stderr or "")[-4000:], file=sys.stderr)
+        print("flare demo: the Dagster run failed (see above)", file=sys.stderr)
+        return done.returncode
+    print(f"{'table':40} {'rows':>8} {'snapshot id':>22}")
+    for key in sorted(keys, key=lambda k: k.path):
+        depot, *ident = key.path
+        table = load_catalog(depot, settings).load_table(".".join(ident))
+        snap = table.current_snapshot()
+        rows = int(snap.summary["total-records"]) if snap and snap.summary else 0
+        print(f"{'.'.join(key.path):40} {rows:>8} {snap.snapshot_id if snap else '-':>22}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="flare", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("validate", help="check manifests; one line per problem")
+    p.add_argument("paths", nargs="+", help="manifest files or folders")
+    p.add_argument("--depots", help="depot map (default: FLARE_DEPOTS)")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("query", help="rows of a table's last committed snapshot, a branch or a snapshot")
+    p.add_argument(
+        "table", help="collection.dataset, depot.collection.dataset or dataos://depot:collection/dataset"
+    )
+    p.add_argument("--branch")
+    p.add_argument("--snapshot", type=int)
+    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.set_defaults(func=cmd_query)
+
+    p = sub.add_parser("demo-data", help="write the seeded retail demo files into the landing depot")
+    p.add_argument("--customers", type=int, default=200)
+    p.add_argument("--orders", type=int, default=2000)
+    p.add_argument("--seed", type=int, default=7)
+    p.set_defaults(func=cmd_demo_data)
+
+    p = sub.add_parser("demo", help="demo data, then every demo asset materialized through Dagster")
+    p.add_argument("--skip-data", action="store_true")
+    p.add_argument("--verbose", action="store_true", help="show the Dagster run's output")
+    p.set_defaults(func=cmd_demo)
+
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

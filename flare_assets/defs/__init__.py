@@ -1,0 +1,1 @@
+"""Dagster translation: manifests -> assets, schedules and resources."""

@@ -1,0 +1,128 @@
+"""One multi_asset per Flare job: its outputs are the assets, computed by one Spark run of the job."""
+
+import re
+from collections.abc import Iterator
+
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    AssetSpec,
+    MaterializeResult,
+    ScheduleDefinition,
+    define_asset_job,
+    multi_asset,
+)
+
+from flare_assets.defs.metadata import column_schema, output_metadata
+from flare_assets.defs.resources import SparkResource
+from flare_assets.depots import DepotMap
+from flare_assets.engine import run_job
+from flare_assets.settings import Settings
+from flare_assets.spec.loader import LoadedJob
+from flare_assets.spec.model import Output
+
+_TAG_KEY = re.compile(r"[^A-Za-z0-9_.\-/]")
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"\W", "_", name)
+
+
+def group_name(lj: LoadedJob) -> str:
+    return _safe(lj.manifest.name)
+
+
+def dagster_tags(tags: list[str]) -> dict[str, str]:
+    """Flare tags (`tier.gold`, `retail`) as Dagster tag keys with empty values, as kinds are."""
+    return {_TAG_KEY.sub("_", t)[:63]: "" for t in tags if t}
+
+
+def _owners(owner: str | None) -> list[str]:
+    if not owner:
+        return []
+    return [
+        owner if "@" in owner or owner.startswith("team:") else f"team:{re.sub(r'[^A-Za-z0-9_]', '_', owner)}"
+    ]
+
+
+def output_spec(lj: LoadedJob, output: Output, depots: DepotMap, deps: list[AssetKey]) -> AssetSpec:
+    iceberg = depots.depots[output.address.depot].type == "iceberg"
+    dag_job = lj.dag_job
+    description = (
+        output.description or dag_job.description or dag_job.spec.description or lj.manifest.description
+    )
+    return AssetSpec(
+        key=AssetKey(output.address.key),
+        group_name=group_name(lj),
+        description=description,
+        kinds={"spark", "iceberg" if iceberg else output.format},
+        tags=dagster_tags(lj.manifest.tags + dag_job.tags + output.tags),
+        owners=_owners(lj.manifest.owner),
+        deps=deps,
+        metadata={"dataset": output.dataset, "manifest": str(lj.file), "job": dag_job.name},
+    )
+
+
+def source_specs(jobs: list[LoadedJob], depots: DepotMap) -> list[AssetSpec]:
+    """Inputs that no manifest writes (landing folders, external tables) appear as external assets."""
+    written = {str(o.address) for lj in jobs for o in lj.dag_job.job.outputs}
+    seen: dict[str, AssetSpec] = {}
+    for lj in jobs:
+        for item in lj.dag_job.job.inputs:
+            addr = item.address
+            if str(addr) in written or str(addr) in seen:
+                continue
+            depot = depots.depots[addr.depot]
+            kind = "iceberg" if depot.type == "iceberg" else (item.format or depot.format or "files")
+            seen[str(addr)] = AssetSpec(
+                key=AssetKey(addr.key),
+                group_name="sources",
+                kinds={kind},
+                description=f"{addr} ({depot.type} depot), read by flare jobs",
+                metadata={"dataset": str(addr)},
+            )
+    return list(seen.values())
+
+
+def job_assets(lj: LoadedJob, jobs: list[LoadedJob], depots: DepotMap) -> AssetsDefinition:
+    job = lj.dag_job.job
+    deps = [AssetKey(i.address.key) for i in job.inputs]
+    specs = [output_spec(lj, o, depots, deps) for o in job.outputs]
+    label = f"{lj.manifest.name}/{lj.dag_job.name}"
+
+    by_key = {AssetKey(o.address.key): o.name for o in job.outputs}
+
+    @multi_asset(name=lj.name, specs=specs, can_subset=True, description=lj.dag_job.title or label)
+    def _compute(context: AssetExecutionContext, spark: SparkResource) -> Iterator[MaterializeResult]:
+        session = spark.spark_session
+        for key, value in lj.dag_job.spec.stack_spec.conf().items():
+            session.conf.set(key, value)
+        only = {by_key[k] for k in context.selected_asset_keys}
+        result = run_job(session, job, depots, Settings.from_env(), name=label, only=only)
+        for out in result.outputs:
+            addr = next(o.address for o in job.outputs if o.name == out.name)
+            yield MaterializeResult(asset_key=AssetKey(addr.key), metadata=output_metadata(out, result))
+
+    return _compute
+
+
+def schedules(jobs: list[LoadedJob]) -> list[ScheduleDefinition]:
+    """workflow.schedule.cron -> one schedule per workflow over all its assets."""
+    out: list[ScheduleDefinition] = []
+    for manifest in {lj.manifest.name: lj.manifest for lj in jobs}.values():
+        if manifest.workflow.schedule is None:
+            continue
+        keys = [AssetKey(o.address.key) for d in manifest.workflow.dag for o in d.job.outputs]
+        asset_job = define_asset_job(f"{_safe(manifest.name)}_job", selection=keys)
+        out.append(
+            ScheduleDefinition(
+                job=asset_job,
+                cron_schedule=manifest.workflow.schedule.cron,
+                execution_timezone=manifest.workflow.schedule.timezone or "UTC",
+            )
+        )
+    return out
+
+
+__all__ = ["column_schema", "job_assets", "schedules", "source_specs"]

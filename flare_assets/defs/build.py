@@ -1,0 +1,26 @@
+"""Builds the Definitions for a set of manifests and a depot map."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dagster import Definitions, in_process_executor
+
+from flare_assets.defs.assets import job_assets, schedules, source_specs
+from flare_assets.defs.resources import SparkResource
+from flare_assets.depots import load_depots
+from flare_assets.settings import Settings
+from flare_assets.spec.loader import load_jobs
+
+
+def build_definitions(settings: Settings | None = None, pipelines: list[Path] | None = None) -> Definitions:
+    settings = settings or Settings.from_env()
+    depots = load_depots(settings.depots)
+    jobs = load_jobs(pipelines or [settings.pipelines], depots)
+    return Definitions(
+        assets=[*source_specs(jobs, depots), *(job_assets(lj, jobs, depots) for lj in jobs)],
+        schedules=schedules(jobs),
+        resources={"spark": SparkResource()},
+        # Spark steps share the run's one JVM: a process per step would start a JVM per step.
+        executor=in_process_executor,
+    )

@@ -1,0 +1,58 @@
+"""Engine results as Dagster metadata: numbers the UI can plot, tables it can show."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dagster import MetadataValue, TableColumn, TableSchema
+
+from flare_assets.engine.results import JobResult, OutputResult
+
+
+def column_schema(columns: list[tuple[str, str]], tags: dict[str, list[str]] | None = None) -> TableSchema:
+    tags = tags or {}
+    return TableSchema(
+        columns=[TableColumn(name=n, type=t, tags={t: "" for t in tags.get(n, [])}) for n, t in columns]
+    )
+
+
+def _markdown_table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "(no rows)"
+    cols = list(rows[0])
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(str(r[c]).replace("|", "\\|") for c in cols) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def output_metadata(out: OutputResult, job: JobResult) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "dataset": out.dataset,
+        "target": out.target,
+        "format": out.format,
+        "write_mode": out.save_mode,
+        "rows_written": MetadataValue.int(out.rows_written),
+        "dagster/column_schema": column_schema(out.schema),
+        "duration_s": MetadataValue.float(round(out.seconds, 3)),
+        "job_duration_s": MetadataValue.float(round(job.timings.get("total_s", 0.0), 3)),
+        "sql": MetadataValue.md(
+            "\n\n".join(f"**{n}**\n```sql\n{q}\n```" for n, q in job.sql) or "(no steps)"
+        ),
+        "preview": MetadataValue.md(_markdown_table(out.preview)),
+    }
+    if out.total_rows is not None:
+        meta["dagster/row_count"] = MetadataValue.int(out.total_rows)
+    if out.snapshot_id is not None:
+        meta["snapshot_id"] = MetadataValue.text(str(out.snapshot_id))
+        meta["previous_snapshot_id"] = MetadataValue.text(str(out.previous_snapshot_id or ""))
+        meta["dagster/table_name"] = out.target
+        meta["partition_spec"] = out.partition_spec
+        for key in (
+            "added-records",
+            "deleted-records",
+            "added-data-files",
+            "deleted-data-files",
+            "total-data-files",
+        ):
+            meta[key.replace("-", "_")] = MetadataValue.int(out.counter(key))
+    return meta

@@ -1,0 +1,1 @@
+"""The demo lakehouse: depots, manifests and a seeded data generator."""

@@ -1,0 +1,6 @@
+"""Runs one Flare job on a SparkSession. No Dagster here: results are plain objects."""
+
+from flare_assets.engine.results import JobResult, OutputResult
+from flare_assets.engine.runner import JobFailed, run_job
+
+__all__ = ["JobFailed", "JobResult", "OutputResult", "run_job"]

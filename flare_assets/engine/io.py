@@ -1,0 +1,86 @@
+"""Reading inputs into DataFrames and writing outputs to Iceberg tables or folders."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from flare_assets.depots import DepotMap
+from flare_assets.settings import Settings
+from flare_assets.spec.address import Address
+from flare_assets.spec.model import Input, Output
+
+FILE_READ_DEFAULTS: dict[str, dict[str, str]] = {"csv": {"header": "true", "inferSchema": "true"}}
+
+
+def folder(address: Address, depots: DepotMap, settings: Settings) -> str:
+    depot = depots.depots[address.depot]
+    root = settings.resolve(depot.path or address.depot)
+    return str(root / address.collection / address.dataset)
+
+
+def is_iceberg(address: Address, depots: DepotMap) -> bool:
+    return depots.depots[address.depot].type == "iceberg"
+
+
+def _options(values: dict[str, Any]) -> dict[str, str]:
+    return {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in values.items()}
+
+
+def read_input(spark: SparkSession, item: Input, depots: DepotMap, settings: Settings) -> DataFrame:
+    address = item.address
+    if is_iceberg(address, depots):
+        return spark.table(address.table)
+    depot = depots.depots[address.depot]
+    fmt = (item.format or depot.format or "parquet").lower()
+    reader = spark.read.format(fmt).options(**FILE_READ_DEFAULTS.get(fmt, {}))
+    reader = reader.options(**_options(depot.options)).options(**_options(item.options))
+    if item.schema_string:
+        reader = reader.schema(item.schema_string)
+    return reader.load(folder(address, depots, settings))
+
+
+def table_exists(spark: SparkSession, table: str) -> bool:
+    return bool(spark.catalog.tableExists(table))
+
+
+def current_snapshot(spark: SparkSession, table: str) -> tuple[int | None, dict[str, str]]:
+    rows = spark.sql(
+        f"SELECT snapshot_id, summary FROM {table}.snapshots ORDER BY committed_at DESC LIMIT 1"
+    ).collect()
+    if not rows:
+        return None, {}
+    return rows[0]["snapshot_id"], dict(rows[0]["summary"] or {})
+
+
+def write_iceberg(spark: SparkSession, df: DataFrame, output: Output) -> None:
+    address = output.address
+    table = address.table
+    mode = output.options.save_mode
+    properties = output.options.iceberg.properties if output.options.iceberg else {}
+    if not table_exists(spark, table):
+        spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {address.depot}.{address.collection}")
+        writer = df.writeTo(table).using("iceberg")
+        for key, value in properties.items():
+            writer = writer.tableProperty(key, str(value))
+        writer.create()
+    elif mode == "append":
+        df.writeTo(table).append()
+    else:
+        df.writeTo(table).overwrite(F.lit(True))
+
+
+def write_files(df: DataFrame, output: Output, depots: DepotMap, settings: Settings) -> str:
+    address = output.address
+    depot = depots.depots[address.depot]
+    fmt = output.format if output.format != "iceberg" else (depot.format or "parquet")
+    path = folder(address, depots, settings)
+    writer = df.write.format(fmt).mode(output.options.save_mode).options(**_options(depot.options))
+    if fmt == "csv":
+        writer = writer.option("header", "true")
+    if output.options.partition_by:
+        writer = writer.partitionBy(*output.options.partition_by)
+    writer.save(path)
+    return path

@@ -1,0 +1,38 @@
+"""What a job run produced, for callers to report (Dagster metadata, the CLI)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class OutputResult:
+    name: str
+    dataset: str
+    target: str
+    format: str
+    save_mode: str
+    rows_written: int
+    snapshot_id: int | None = None
+    previous_snapshot_id: int | None = None
+    summary: dict[str, str] = field(default_factory=dict)
+    partition_spec: str = ""
+    schema: list[tuple[str, str]] = field(default_factory=list)
+    preview: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def total_rows(self) -> int | None:
+        value = self.summary.get("total-records")
+        return int(value) if value is not None else None
+
+    def counter(self, key: str) -> int:
+        return int(self.summary.get(key, 0))
+
+
+@dataclass
+class JobResult:
+    outputs: list[OutputResult]
+    sql: list[tuple[str, str]]
+    timings: dict[str, float]

@@ -1,0 +1,71 @@
+"""Settings from environment variables, each with an embedded default (listed in the README)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+DEMO_DIR = PACKAGE_DIR / "demo"
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the runtime needs to know about where state lives and how to reach the engines."""
+
+    home: Path
+    pipelines: Path
+    depots: Path
+    spark_master: str
+    spark_ui: bool
+    catalog_uri: str
+    warehouse: str
+    iceberg_jar: str | None = None
+    jdbc_jar: str | None = None
+    allow_maven: bool = False
+    spark_conf: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def embedded_catalog(self) -> bool:
+        return self.catalog_uri.startswith("jdbc:sqlite:")
+
+    @property
+    def sqlite_path(self) -> Path:
+        return Path(self.catalog_uri.removeprefix("jdbc:sqlite:"))
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        home = Path(env.get("FLARE_HOME") or Path.cwd() / ".flare").resolve()
+        return cls(
+            home=home,
+            pipelines=Path(env.get("FLARE_PIPELINES") or DEMO_DIR / "pipelines").resolve(),
+            depots=Path(env.get("FLARE_DEPOTS") or DEMO_DIR / "depots.yaml").resolve(),
+            spark_master=env.get("FLARE_SPARK_MASTER") or "local[*]",
+            spark_ui=_flag(env.get("FLARE_SPARK_UI")),
+            catalog_uri=env.get("FLARE_CATALOG_URI") or f"jdbc:sqlite:{home / 'catalog.db'}",
+            warehouse=env.get("FLARE_WAREHOUSE") or str(home / "warehouse"),
+            iceberg_jar=env.get("FLARE_ICEBERG_JAR") or None,
+            jdbc_jar=env.get("FLARE_JDBC_JAR") or None,
+            allow_maven=_flag(env.get("FLARE_MAVEN")),
+            spark_conf=parse_conf(env.get("FLARE_SPARK_CONF", "")),
+        )
+
+    def resolve(self, path: str | Path) -> Path:
+        """Relative paths (depot folders, checkpoints) live under FLARE_HOME."""
+        p = Path(path)
+        return p if p.is_absolute() else self.home / p
+
+
+def parse_conf(text: str) -> dict[str, str]:
+    """`k=v,k2=v2` as a dict; used for FLARE_SPARK_CONF."""
+    pairs = [item.split("=", 1) for item in text.split(",") if item.strip()]
+    bad = [p[0] for p in pairs if len(p) != 2]
+    if bad:
+        raise ValueError(f"FLARE_SPARK_CONF: expected key=value pairs separated by commas, got {bad}")
+    return {k.strip(): v.strip() for k, v in pairs}

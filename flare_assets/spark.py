@@ -1,0 +1,101 @@
+"""Builds the SparkSession from settings: jars, Iceberg extensions, one catalog per iceberg depot.
+
+One JVM per process: the first call starts it; every later call gets a fresh session on it (own SQL
+conf, temp views and catalogs), so runs in one process never see each other's state.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+
+from pyspark.sql import SparkSession
+
+from flare_assets import jars as jarlib
+from flare_assets.catalog import ensure_catalog
+from flare_assets.depots import DepotMap, load_depots
+from flare_assets.settings import Settings
+
+_lock = threading.Lock()
+_root: SparkSession | None = None
+
+# Retries on commit conflicts: writers in other processes are expected (every Dagster run is one).
+TABLE_DEFAULTS = {
+    "commit.retry.num-retries": "20",
+    "commit.retry.min-wait-ms": "50",
+    "commit.retry.max-wait-ms": "2000",
+    "format-version": "2",
+}
+
+
+def static_conf(settings: Settings) -> dict[str, str]:
+    """Confs fixed when the JVM starts."""
+    found = jarlib.resolve(settings)
+    conf = {
+        "spark.master": settings.spark_master,
+        "spark.app.name": "flare_assets",
+        "spark.ui.enabled": str(settings.spark_ui).lower(),
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.extensions": "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.driver.bindAddress": "127.0.0.1",
+        "spark.driver.host": "127.0.0.1",
+    }
+    if found.paths:
+        conf["spark.jars"] = ",".join(found.paths)
+    if found.packages:
+        conf["spark.jars.packages"] = ",".join(found.packages)
+    if found.library_path:
+        opt = "-Djava.library.path=" + ":".join(found.library_path)
+        conf["spark.driver.extraJavaOptions"] = opt
+        conf["spark.executor.extraJavaOptions"] = opt
+    conf.update(settings.spark_conf)
+    return conf
+
+
+def catalog_conf(settings: Settings, depots: DepotMap) -> dict[str, str]:
+    """Runtime confs naming one Spark catalog per iceberg depot, all on the configured backend."""
+    conf: dict[str, str] = {}
+    for name in depots.iceberg_depots():
+        prefix = f"spark.sql.catalog.{name}"
+        conf[prefix] = "org.apache.iceberg.spark.SparkCatalog"
+        conf[f"{prefix}.type"] = "jdbc"
+        conf[f"{prefix}.uri"] = settings.catalog_uri
+        conf[f"{prefix}.warehouse"] = settings.warehouse
+        conf[f"{prefix}.jdbc.init-catalog-tables"] = "false"
+        conf[f"{prefix}.jdbc.schema-version"] = "V1"
+        conf[f"{prefix}.cache-enabled"] = "false"
+        for key, value in TABLE_DEFAULTS.items():
+            conf[f"{prefix}.table-default.{key}"] = value
+    return conf
+
+
+def get_session(settings: Settings | None = None, depots: DepotMap | None = None) -> SparkSession:
+    settings = settings or Settings.from_env()
+    depots = depots or load_depots(settings.depots)
+    settings.home.mkdir(parents=True, exist_ok=True)
+    for name in depots.iceberg_depots():
+        ensure_catalog(settings, name)
+    global _root
+    with _lock:
+        if _root is None or _root.sparkContext._jsc is None:
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+            builder = SparkSession.builder
+            for key, value in static_conf(settings).items():
+                builder = builder.config(key, value)
+            _root = builder.getOrCreate()
+            _root.sparkContext.setLogLevel("WARN")
+        session = _root.newSession()
+    for key, value in catalog_conf(settings, depots).items():
+        session.conf.set(key, value)
+    return session
+
+
+def stop() -> None:
+    global _root
+    with _lock:
+        if _root is not None:
+            _root.stop()
+            _root = None

@@ -1,0 +1,1 @@
+"""Manifest layer: YAML files -> validated models. Knows nothing of Spark or Dagster."""

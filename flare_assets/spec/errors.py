@@ -1,0 +1,130 @@
+"""Manifest errors that name the file, the YAML path and what is allowed."""
+
+from __future__ import annotations
+
+import os
+import re
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
+ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class ManifestError(ValueError):
+    """One or more problems in manifests; `problems` holds one `FILE: path: message` line each."""
+
+    def __init__(self, problems: str | list[str]):
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+def yaml_path(loc: tuple[Any, ...] | list[Any]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top)"
+
+
+def substitute_env(text: str, file: Path) -> str:
+    """`${VAR}` and `${VAR:-default}` from the environment; an unset variable with no default is an error."""
+    missing: list[str] = []
+
+    def repl(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in os.environ:
+            return os.environ[name]
+        if default is not None:
+            return default
+        missing.append(name)
+        return match.group(0)
+
+    result = ENV_VAR.sub(repl, text)
+    if missing:
+        raise ManifestError(
+            [
+                f"{file}: ${{{name}}}: environment variable is not set "
+                f"(set it, or write ${{{name}:-default}})"
+                for name in missing
+            ]
+        )
+    return result
+
+
+def load_yaml(file: Path, env: bool = False) -> Any:
+    try:
+        text = file.read_text()
+    except OSError as exc:
+        raise ManifestError(f"{file}: cannot read: {exc.strerror}") from exc
+    if env:
+        text = substitute_env(text, file)
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(top)"
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ManifestError(f"{file}: {where}: not valid YAML: {problem}") from exc
+
+
+def _unwrap(annotation: Any) -> Any:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        models = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return _unwrap(models[0]) if models else annotation
+    return annotation
+
+
+def allowed_keys(model: type[BaseModel], loc: list[Any]) -> list[str]:
+    """The keys `model` accepts at `loc` (a pydantic error location, by alias)."""
+    current: Any = model
+    for part in loc:
+        current = _unwrap(current)
+        if isinstance(part, int):
+            args = typing.get_args(current)
+            current = args[0] if args else None
+        elif isinstance(current, type) and issubclass(current, BaseModel):
+            field = next(
+                (f for n, f in current.model_fields.items() if (f.alias or n) == part),
+                None,
+            )
+            current = field.annotation if field else None
+        else:
+            return []
+    current = _unwrap(current)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return [f.alias or n for n, f in current.model_fields.items()]
+    return []
+
+
+def _message(err: Any) -> str:
+    kind, msg = err.get("type", ""), err.get("msg", "")
+    if kind == "missing":
+        return "required key is missing"
+    return msg.removeprefix("Value error, ")
+
+
+def validate(model: type[M], data: Any, file: Path) -> M:
+    """`model.model_validate(data)`, with errors as `FILE: yaml.path: reason` lines."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = [
+                p for p in err["loc"] if not (isinstance(p, str) and ("[" in p or p.startswith("function-")))
+            ]
+            if err["type"] == "extra_forbidden":
+                allowed = ", ".join(allowed_keys(model, loc[:-1]))
+                lines.append(f"{file}: {yaml_path(loc)}: unknown key; allowed: {allowed}")
+            else:
+                lines.append(f"{file}: {yaml_path(loc)}: {_message(err)}")
+        raise ManifestError(lines) from exc

@@ -1,0 +1,105 @@
+"""Loads manifests from files or folders, reporting every problem at once, before any engine work."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flare_assets.spec.errors import ManifestError, load_yaml, validate
+from flare_assets.spec.model import DagJob, Manifest, Output
+
+MANIFEST_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass(frozen=True)
+class LoadedJob:
+    """One dag job with where it came from, so later errors can point back at the file."""
+
+    file: Path
+    manifest: Manifest
+    index: int
+
+    @property
+    def dag_job(self) -> DagJob:
+        return self.manifest.workflow.dag[self.index]
+
+    @property
+    def yaml_path(self) -> str:
+        return f"workflow.dag[{self.index}]"
+
+    @property
+    def name(self) -> str:
+        return f"{self.manifest.name}__{self.dag_job.name}".replace("-", "_")
+
+
+def manifest_files(paths: list[Path]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*") if p.suffix in MANIFEST_SUFFIXES))
+        elif path.exists():
+            files.append(path)
+        else:
+            raise ManifestError(f"{path}: no such file or folder")
+    return files
+
+
+def parse_manifest(file: Path) -> Manifest:
+    data = load_yaml(file, env=True)
+    if not isinstance(data, dict):
+        raise ManifestError(f"{file}: (top): a manifest is a mapping with version, name, type and workflow")
+    return validate(Manifest, data, file)
+
+
+def check_depots(jobs: list[LoadedJob], depots: Any) -> list[str]:
+    """Every address names a known depot; outputs are written once across all manifests."""
+    problems: list[str] = []
+    writers: dict[str, str] = {}
+    for lj in jobs:
+        job = lj.dag_job.job
+        base = f"{lj.yaml_path}.spec.stackSpec.job"
+        for kind, items in (("inputs", job.inputs), ("outputs", job.outputs)):
+            for i, item in enumerate(items):
+                where = f"{lj.file}: {base}.{kind}[{i}].dataset"
+                depot = depots.depots.get(item.address.depot) if depots else None
+                if depots and depot is None:
+                    problems.append(
+                        f"{where}: unknown depot {item.address.depot!r}; allowed: {', '.join(depots.depots)}"
+                    )
+                    continue
+                if isinstance(item, Output):
+                    key = str(item.address)
+                    if key in writers:
+                        problems.append(
+                            f"{where}: {key} is already written by {writers[key]}; an output has one writer"
+                        )
+                    writers[key] = f"{lj.file}: {base}.outputs[{i}]"
+                    if depot is not None and depot.type == "iceberg" and item.format != "iceberg":
+                        problems.append(
+                            f"{lj.file}: {base}.{kind}[{i}].format: "
+                            f"{item.format!r} on an iceberg depot; allowed: iceberg"
+                        )
+    return problems
+
+
+def load_jobs(paths: list[Path], depots: Any = None) -> list[LoadedJob]:
+    problems: list[str] = []
+    jobs: list[LoadedJob] = []
+    names: dict[str, Path] = {}
+    for file in manifest_files(paths):
+        try:
+            manifest = parse_manifest(file)
+        except ManifestError as exc:
+            problems.extend(exc.problems)
+            continue
+        if manifest.name in names:
+            problems.append(
+                f"{file}: name: workflow {manifest.name!r} is also defined in {names[manifest.name]}"
+            )
+        names[manifest.name] = file
+        jobs.extend(LoadedJob(file, manifest, i) for i in range(len(manifest.workflow.dag)))
+    problems.extend(check_depots(jobs, depots))
+    if problems:
+        raise ManifestError(problems)
+    return jobs

@@ -1,0 +1,219 @@
+"""The Flare workflow manifest as typed models. Unknown keys are errors, not silently ignored."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+from flare_assets.spec.address import Address, parse_address
+
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+SAVE_MODES = ("append", "overwrite")
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
+
+
+def _identifier(value: str) -> str:
+    if not IDENTIFIER.match(value):
+        raise ValueError(
+            f"{value!r} is not a valid name; use letters, digits and underscores, not starting with a digit"
+        )
+    return value
+
+
+def _address(value: str) -> str:
+    parse_address(value)
+    return value
+
+
+class Input(Model):
+    name: str
+    dataset: str
+    format: str | None = None
+    schema_path: str | None = None
+    schema_string: str | None = None
+    query: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+    is_stream: bool = False
+    incremental: dict[str, Any] | None = None
+
+    _name = field_validator("name")(_identifier)
+    _dataset = field_validator("dataset")(_address)
+
+    @property
+    def address(self) -> Address:
+        return parse_address(self.dataset)
+
+
+class Sequence(Model):
+    name: str
+    sql: str
+    doc: str | None = None
+    sql_file: str | None = None
+    functions: list[dict[str, Any]] | None = None
+    commands: list[dict[str, Any]] | None = None
+
+    _name = field_validator("name")(_identifier)
+
+
+class Step(Model):
+    name: str | None = None
+    sequence: list[Sequence]
+
+
+class IcebergOptions(Model):
+    properties: dict[str, str] = Field(default_factory=dict)
+    partition_spec: list[dict[str, Any]] | None = None
+    merge: dict[str, Any] | None = None
+
+
+class OutputOptions(Model):
+    save_mode: Literal["append", "overwrite"] = "overwrite"
+    partition_by: list[str] | None = None
+    sort: dict[str, Any] | None = None
+    iceberg: IcebergOptions | None = None
+    merge: dict[str, Any] | None = None
+    extra_options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("save_mode", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+
+class ColumnTag(Model):
+    column_name: str | None = None
+    column_names: list[str] | None = None
+    column_regex: str | None = None
+    tags: list[str]
+
+
+class Output(Model):
+    name: str
+    dataset: str
+    format: str = "iceberg"
+    title: str | None = None
+    description: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    column_tags: list[ColumnTag] = Field(default_factory=list)
+    options: OutputOptions = Field(default_factory=OutputOptions)
+
+    _name = field_validator("name")(_identifier)
+    _dataset = field_validator("dataset")(_address)
+
+    @field_validator("format", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+    @property
+    def address(self) -> Address:
+        return parse_address(self.dataset)
+
+
+class Job(Model):
+    explain: bool = False
+    log_level: str | None = None
+    show_preview_lines: int = Field(default=10, ge=0, le=1000)
+    inputs: list[Input] = Field(default_factory=list)
+    steps: list[Step] = Field(default_factory=list)
+    outputs: list[Output] = Field(min_length=1)
+    assertions: list[dict[str, Any]] = Field(default_factory=list)
+    actions: list[dict[str, Any]] = Field(default_factory=list)
+    streaming: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _views(self) -> Job:
+        names = [i.name for i in self.inputs] + [s.name for st in self.steps for s in st.sequence]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"view names must be unique across inputs and steps; repeated: {', '.join(dup)}")
+        for output in self.outputs:
+            if output.name not in names:
+                raise ValueError(
+                    f"output {output.name!r} names no input or step; allowed: {', '.join(names) or '(none)'}"
+                )
+        return self
+
+
+class Resources(Model):
+    core_limit: str | None = None
+    cores: int | None = None
+    instances: int | None = None
+    memory: str | None = None
+    memory_overhead: str | None = None
+
+
+class StackSpec(Model):
+    driver: Resources | None = None
+    executor: Resources | None = None
+    spark_conf: list[dict[str, Any]] | dict[str, Any] | None = None
+    job: Job
+
+    def conf(self) -> dict[str, str]:
+        items = self.spark_conf or {}
+        if isinstance(items, list):
+            merged: dict[str, Any] = {}
+            for item in items:
+                merged.update(item)
+            items = merged
+        return {str(k): str(v) for k, v in items.items()}
+
+
+class Spec(Model):
+    stack: str | None = None
+    compute: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    title: str | None = None
+    description: str | None = None
+    stack_spec: StackSpec
+
+
+class DagJob(Model):
+    name: str
+    title: str | None = None
+    description: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    depends: list[str] = Field(default_factory=list)
+    spec: Spec
+
+    @property
+    def job(self) -> Job:
+        return self.spec.stack_spec.job
+
+
+class Schedule(Model):
+    cron: str
+    concurrency_policy: str | None = None
+    timezone: str | None = None
+    end_on: str | None = None
+
+
+class Workflow(Model):
+    title: str | None = None
+    description: str | None = None
+    schedule: Schedule | None = None
+    dag: list[DagJob] = Field(min_length=1)
+
+
+class Manifest(Model):
+    version: Literal["v1"]
+    name: str
+    type: Literal["workflow"]
+    tags: list[str] = Field(default_factory=list)
+    description: str | None = None
+    owner: str | None = None
+    layer: str | None = None
+    workflow: Workflow
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not re.match(r"^[a-z][a-z0-9_-]*$", value):
+            raise ValueError(f"{value!r}: workflow names are lower case letters, digits, '-' and '_'")
+        return value

@@ -1,0 +1,65 @@
+"""One Spark JVM per test process (sessions are cheap children of it); a FLARE_HOME per test module."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from dagster import Definitions, materialize
+
+from flare_assets import spark as sparklib
+from flare_assets.defs.build import build_definitions
+from flare_assets.defs.resources import SparkResource
+from flare_assets.settings import Settings
+
+DEMO_DEPOTS = Path(__file__).resolve().parent.parent / "flare_assets" / "demo" / "depots.yaml"
+
+
+@pytest.fixture(scope="module")
+def flare_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    home = tmp_path_factory.mktemp("flare_home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FLARE_HOME", str(home))
+        mp.setenv("FLARE_SPARK_MASTER", "local[2]")
+        mp.delenv("FLARE_PIPELINES", raising=False)
+        mp.delenv("FLARE_DEPOTS", raising=False)
+        mp.delenv("FLARE_CATALOG_URI", raising=False)
+        mp.delenv("FLARE_WAREHOUSE", raising=False)
+        yield home
+
+
+@pytest.fixture(scope="module")
+def settings(flare_home: Path) -> Settings:
+    return Settings.from_env()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_spark_at_exit() -> Iterator[None]:
+    yield
+    sparklib.stop()
+
+
+def shared_spark() -> SparkResource:
+    """The Spark resource as runs get it, but leaving the JVM up for the next test."""
+    return SparkResource(stop_at_teardown=False)
+
+
+def materialize_all(defs: Definitions, selection: str | None = None, raise_on_error: bool = True):  # noqa: ANN201
+    """Materializes every materializable asset of `defs` in-process, as a Dagster run does."""
+    return materialize(
+        list(defs.assets or []),
+        resources={"spark": shared_spark()},
+        selection=selection,
+        raise_on_error=raise_on_error,
+    )
+
+
+def write_manifest(folder: Path, name: str, text: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.yaml"
+    path.write_text(text)
+    return path
+
+
+__all__ = ["DEMO_DEPOTS", "build_definitions", "materialize_all", "shared_spark", "write_manifest"]

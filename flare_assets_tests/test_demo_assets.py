@@ -1,0 +1,181 @@
+"""The demo manifests materialized through Dagster; tables read back with pyiceberg, no Spark."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from dagster import AssetKey
+
+from flare_assets.catalog import load_catalog
+from flare_assets.demo.data import generate
+from flare_assets.settings import Settings
+from flare_assets_tests.conftest import build_definitions, materialize_all
+
+
+@pytest.fixture(scope="module")
+def demo_run(settings: Settings):  # noqa: ANN201
+    generate(settings.resolve("landing"))
+    result = materialize_all(build_definitions(settings))
+    assert result.success
+    return result
+
+
+def _raw_orders(settings: Settings) -> list[dict]:
+    path = settings.resolve("landing") / "retail" / "orders" / "orders-0001.json"
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_tables_read_back_with_pyiceberg(demo_run, settings: Settings) -> None:  # noqa: ANN001
+    catalog = load_catalog(settings=settings)
+    orders = catalog.load_table("retail.orders_enriched").scan().to_arrow()
+    raw = _raw_orders(settings)
+    assert orders.num_rows == len(raw) == 2000
+    assert sorted(orders.column("order_id").to_pylist()) == sorted(r["order_id"] for r in raw)
+
+    revenue = catalog.load_table("retail.customer_revenue").scan().to_arrow().to_pylist()
+    expected: dict[int, Decimal] = {}
+    for r in raw:
+        if r["status"] != "cancelled":
+            amount = Decimal(r["quantity"]) * Decimal(str(r["unit_price"])).quantize(Decimal("0.01"))
+            expected[r["customer_id"]] = expected.get(r["customer_id"], Decimal(0)) + amount
+    assert {r["customer_id"]: r["revenue"] for r in revenue} == expected
+
+    cities = catalog.load_table("reporting.city_revenue").scan().to_arrow().to_pylist()
+    assert sum(c["revenue"] for c in cities) == sum(expected.values())
+
+
+def test_materialization_metadata_matches_the_table(demo_run, settings: Settings) -> None:  # noqa: ANN001
+    catalog = load_catalog(settings=settings)
+    table = catalog.load_table("retail.orders_enriched")
+    (mat,) = [
+        m
+        for m in demo_run.get_asset_materialization_events()
+        if m.asset_key == AssetKey(["lakehouse", "retail", "orders_enriched"])
+    ]
+    meta = mat.materialization.metadata
+    assert meta["snapshot_id"].value == str(table.current_snapshot().snapshot_id)
+    assert meta["dagster/row_count"].value == 2000
+    assert meta["added_records"].value == 2000
+    assert meta["write_mode"].value == "overwrite"
+    assert "JOIN customers" in meta["sql"].value
+    columns = {c.name: c.type for c in meta["dagster/column_schema"].value.columns}
+    assert columns["amount"] == "decimal(12,2)" and columns["order_ts"] == "timestamp"
+
+
+def test_overwrite_replaces_and_append_adds(
+    demo_run, settings: Settings, tmp_path: Path, monkeypatch
+) -> None:  # noqa: ANN001
+    pipelines = tmp_path / "pipelines"
+    pipelines.mkdir()
+    (pipelines / "copy.yaml").write_text(
+        """
+version: v1
+name: copy
+type: workflow
+workflow:
+  dag:
+    - name: copy
+      spec:
+        stackSpec:
+          job:
+            inputs:
+              - name: src
+                dataset: dataos://lakehouse:retail/customer_revenue
+            steps:
+              - sequence:
+                  - name: top
+                    sql: SELECT customer_id, revenue FROM src WHERE revenue > 0
+            outputs:
+              - name: top
+                dataset: dataos://lakehouse:copies/appended
+                options: {saveMode: append}
+"""
+    )
+    defs = build_definitions(settings, [pipelines])
+    for _ in range(2):
+        assert materialize_all(defs).success
+    table = load_catalog(settings=settings).load_table("copies.appended")
+    source_rows = (
+        load_catalog(settings=settings).load_table("retail.customer_revenue").scan().to_arrow().num_rows
+    )
+    assert table.scan().to_arrow().num_rows == 2 * source_rows
+    assert len(table.snapshots()) == 2
+
+    first = (
+        load_catalog(settings=settings).load_table("retail.orders_enriched").current_snapshot().snapshot_id
+    )
+    assert materialize_all(build_definitions(settings), selection="lakehouse/retail/orders_enriched").success
+    table = load_catalog(settings=settings).load_table("retail.orders_enriched")
+    assert table.current_snapshot().snapshot_id != first
+    assert table.scan().to_arrow().num_rows == 2000  # replaced, not doubled
+
+
+def test_failing_step_is_named_and_table_keeps_its_snapshot(
+    demo_run, settings: Settings, tmp_path: Path
+) -> None:  # noqa: ANN001
+    before = (
+        load_catalog(settings=settings).load_table("reporting.city_revenue").current_snapshot().snapshot_id
+    )
+    broken = (Path(__file__).parent.parent / "flare_assets/demo/pipelines/reporting.yaml").read_text()
+    (tmp_path / "reporting.yaml").write_text(broken.replace("GROUP BY city", "GROUP BY no_such_column"))
+    result = materialize_all(build_definitions(settings, [tmp_path]), raise_on_error=False)
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    error, message = failure.step_failure_data.error, ""
+    while error is not None:
+        message, error = message + error.message, error.cause
+    assert "reporting/city-revenue: step 'city_revenue' failed" in message
+    assert "no_such_column" in message
+    after = (
+        load_catalog(settings=settings).load_table("reporting.city_revenue").current_snapshot().snapshot_id
+    )
+    assert after == before
+
+
+def test_flare_query_reads_committed_rows(demo_run, settings: Settings) -> None:  # noqa: ANN001
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "flare_assets.cli",
+            "query",
+            "reporting.city_revenue",
+            "--format",
+            "json",
+            "--limit",
+            "3",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert len(rows) == 3 and set(rows[0]) == {"city", "customers", "orders", "revenue"}
+    table = load_catalog(settings=settings).load_table("reporting.city_revenue")
+    first = table.snapshots()[0].snapshot_id
+    older = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "flare_assets.cli",
+            "query",
+            "lakehouse.reporting.city_revenue",
+            "--snapshot",
+            str(first),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "city" in older.stdout
+    missing = subprocess.run(
+        [sys.executable, "-m", "flare_assets.cli", "query", "reporting.city_revenue", "--branch", "nope"],
+        capture_output=True,
+        text=True,
+    )
+    assert missing.returncode == 1 and "no branch or tag named 'nope'" in missing.stderr

@@ -1,0 +1,135 @@
+"""Manifest validation: every error names the file, the YAML path and what is allowed. No Spark here."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from flare_assets.depots import load_depots
+from flare_assets.spec.errors import ManifestError
+from flare_assets.spec.loader import load_jobs
+from flare_assets_tests.conftest import DEMO_DEPOTS, write_manifest
+
+DEMO_PIPELINES = DEMO_DEPOTS.parent / "pipelines"
+
+GOOD = """
+version: v1
+name: wf-test
+type: workflow
+workflow:
+  dag:
+    - name: copy
+      spec:
+        stackSpec:
+          job:
+            inputs:
+              - name: src
+                dataset: dataos://landing:raw/things
+                format: json
+            steps:
+              - sequence:
+                  - name: things
+                    sql: SELECT * FROM src
+            outputs:
+              - name: things
+                dataset: dataos://lakehouse:clean/things
+                format: Iceberg
+                options:
+                  saveMode: {mode}
+"""
+
+
+def _problems(tmp_path: Path, text: str) -> list[str]:
+    path = write_manifest(tmp_path, "m", text)
+    with pytest.raises(ManifestError) as info:
+        load_jobs([path], load_depots(DEMO_DEPOTS))
+    return info.value.problems
+
+
+def test_demo_manifests_are_valid() -> None:
+    jobs = load_jobs([DEMO_PIPELINES], load_depots(DEMO_DEPOTS))
+    assert {lj.name for lj in jobs} == {"retail__orders_enriched", "reporting__city_revenue"}
+
+
+def test_unknown_save_mode_names_file_path_and_allowed(tmp_path: Path) -> None:
+    problems = _problems(tmp_path, GOOD.format(mode="upsert"))
+    path = "workflow.dag[0].spec.stackSpec.job.outputs[0].options.saveMode"
+    assert problems == [f"{tmp_path / 'm.yaml'}: {path}: Input should be 'append' or 'overwrite'"]
+
+
+def test_unknown_key_lists_allowed_keys(tmp_path: Path) -> None:
+    text = GOOD.format(mode="append").replace(
+        "saveMode: append", "saveMode: append\n                  partitonBy: [x]"
+    )
+    (problem,) = _problems(tmp_path, text)
+    assert "outputs[0].options.partitonBy: unknown key; allowed: saveMode, partitionBy" in problem
+
+
+def test_missing_required_key(tmp_path: Path) -> None:
+    text = GOOD.format(mode="append").replace("                dataset: dataos://landing:raw/things\n", "")
+    (problem,) = _problems(tmp_path, text)
+    assert problem.endswith("workflow.dag[0].spec.stackSpec.job.inputs[0].dataset: required key is missing")
+
+
+def test_output_must_name_a_step(tmp_path: Path) -> None:
+    text = GOOD.format(mode="append").replace(
+        "- name: things\n                dataset", "- name: thingz\n                dataset"
+    )
+    (problem,) = _problems(tmp_path, text)
+    assert "stackSpec.job: Value error" not in problem
+    assert "output 'thingz' names no input or step; allowed: src, things" in problem
+
+
+def test_bad_yaml_names_line(tmp_path: Path) -> None:
+    (problem,) = _problems(tmp_path, "version: v1\nname: [unclosed\n")
+    assert problem.startswith(f"{tmp_path / 'm.yaml'}: line 3, column 1: not valid YAML")
+
+
+def test_unknown_depot_and_bad_address(tmp_path: Path) -> None:
+    text = GOOD.format(mode="append").replace("dataos://landing:raw/things", "dataos://nowhere:raw/things")
+    (problem,) = _problems(tmp_path, text)
+    assert "inputs[0].dataset: unknown depot 'nowhere'; allowed: lakehouse, landing" in problem
+    text = GOOD.format(mode="append").replace("dataos://landing:raw/things", "landing/raw/things")
+    (problem,) = _problems(tmp_path, text)
+    assert "inputs[0].dataset: 'landing/raw/things' is not a dataset address" in problem
+
+
+def test_duplicate_output_across_manifests(tmp_path: Path) -> None:
+    write_manifest(tmp_path, "a", GOOD.format(mode="append"))
+    write_manifest(tmp_path, "b", GOOD.format(mode="append").replace("wf-test", "wf-other"))
+    with pytest.raises(ManifestError) as info:
+        load_jobs([tmp_path], load_depots(DEMO_DEPOTS))
+    (problem,) = info.value.problems
+    assert "dataos://lakehouse:clean/things is already written by" in problem
+
+
+def test_env_substitution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TARGET_COLLECTION", "staging")
+    text = GOOD.format(mode="append").replace("lakehouse:clean/", "lakehouse:${TARGET_COLLECTION}/")
+    (lj,) = load_jobs([write_manifest(tmp_path, "m", text)], load_depots(DEMO_DEPOTS))
+    assert lj.dag_job.job.outputs[0].address.table == "lakehouse.staging.things"
+    monkeypatch.delenv("TARGET_COLLECTION")
+    (problem,) = _problems(tmp_path, text)
+    assert "${TARGET_COLLECTION}: environment variable is not set" in problem
+
+
+def test_flare_validate_cli(tmp_path: Path) -> None:
+    ok = subprocess.run(
+        [sys.executable, "-m", "flare_assets.cli", "validate", str(DEMO_PIPELINES)],
+        capture_output=True,
+        text=True,
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.startswith("ok: 2 manifest(s)")
+    write_manifest(tmp_path, "bad", GOOD.format(mode="upsert"))
+    bad = subprocess.run(
+        [sys.executable, "-m", "flare_assets.cli", "validate", str(tmp_path)], capture_output=True, text=True
+    )
+    assert bad.returncode == 1
+    assert bad.stderr.strip().splitlines() == [
+        f"{tmp_path / 'bad.yaml'}: workflow.dag[0].spec.stackSpec.job.outputs[0].options.saveMode: "
+        "Input should be 'append' or 'overwrite'"
+    ]
