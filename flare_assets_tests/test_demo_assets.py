@@ -179,3 +179,17 @@ def test_flare_query_reads_committed_rows(demo_run, settings: Settings) -> None:
         text=True,
     )
     assert missing.returncode == 1 and "no branch or tag named 'nope'" in missing.stderr
+
+
+def test_one_session_per_run_stopped_at_teardown(demo_run, settings: Settings) -> None:  # noqa: ANN001
+    from dagster import materialize
+
+    from flare_assets import spark as sparklib
+    from flare_assets.defs.resources import SparkResource
+
+    result = materialize(list(build_definitions(settings).assets or []), resources={"spark": SparkResource()})
+    apps = {
+        m.materialization.metadata["spark_app_id"].value for m in result.get_asset_materialization_events()
+    }
+    assert len(apps) == 1  # both jobs' steps ran on the run's one session
+    assert sparklib._root is None  # and the resource stopped it when the run ended

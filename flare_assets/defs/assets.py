@@ -102,7 +102,8 @@ def job_assets(lj: LoadedJob, jobs: list[LoadedJob], depots: DepotMap) -> Assets
         result = run_job(session, job, depots, Settings.from_env(), name=label, only=only)
         for out in result.outputs:
             addr = next(o.address for o in job.outputs if o.name == out.name)
-            yield MaterializeResult(asset_key=AssetKey(addr.key), metadata=output_metadata(out, result))
+            meta = {**output_metadata(out, result), "spark_app_id": session.sparkContext.applicationId}
+            yield MaterializeResult(asset_key=AssetKey(addr.key), metadata=meta)
 
     return _compute
 

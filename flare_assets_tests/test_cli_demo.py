@@ -1,0 +1,43 @@
+"""The README's main command and the Dagster CLI, as a user runs them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from flare_assets.catalog import load_catalog
+from flare_assets.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_dagster_definitions_validate(flare_home: Path) -> None:
+    done = subprocess.run(
+        ["dagster", "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DAGSTER_HOME": str(flare_home)},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Validation successful" in done.stdout + done.stderr
+
+
+@pytest.mark.slow
+def test_flare_demo_materializes_through_dagster(settings: Settings) -> None:
+    done = subprocess.run([sys.executable, "-m", "flare_assets.cli", "demo"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = {
+        line.split()[0]: line.split()[1:]
+        for line in done.stdout.splitlines()
+        if line.startswith("lakehouse.")
+    }
+    assert lines["lakehouse.retail.orders_enriched"][0] == "2000"
+    table = load_catalog(settings=settings).load_table("retail.orders_enriched")
+    assert lines["lakehouse.retail.orders_enriched"][1] == str(table.current_snapshot().snapshot_id)
+    runs = list((settings.home / "dagster" / "history" / "runs").glob("*.db"))
+    assert runs, "the demo ran without a persistent Dagster instance"
