@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from dagster import DagsterInstance
 
 from flare_assets.catalog import load_catalog
 from flare_assets.settings import Settings
@@ -29,7 +31,13 @@ def test_dagster_definitions_validate(flare_home: Path) -> None:
 
 @pytest.mark.slow
 def test_flare_demo_materializes_through_dagster(settings: Settings) -> None:
-    done = subprocess.run([sys.executable, "-m", "flare_assets.cli", "demo"], capture_output=True, text=True)
+    dagster_home = settings.home / "dagster"
+    dagster_home.mkdir(exist_ok=True)
+    shutil.copy(ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
+    env = {**os.environ, "DAGSTER_HOME": str(dagster_home)}
+    done = subprocess.run(
+        [sys.executable, "-m", "flare_assets.cli", "demo"], capture_output=True, text=True, env=env
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     lines = {
         line.split()[0]: line.split()[1:]
@@ -39,5 +47,6 @@ def test_flare_demo_materializes_through_dagster(settings: Settings) -> None:
     assert lines["lakehouse.retail.orders_enriched"][0] == "2000"
     table = load_catalog(settings=settings).load_table("retail.orders_enriched")
     assert lines["lakehouse.retail.orders_enriched"][1] == str(table.current_snapshot().snapshot_id)
-    runs = list((settings.home / "dagster" / "history" / "runs").glob("*.db"))
-    assert runs, "the demo ran without a persistent Dagster instance"
+    with DagsterInstance.from_config(str(dagster_home)) as instance:
+        (run,) = instance.get_runs()
+        assert run.is_success
