@@ -47,6 +47,10 @@ def output_metadata(out: OutputResult, job: JobResult) -> dict[str, Any]:
         meta["previous_snapshot_id"] = MetadataValue.text(str(out.previous_snapshot_id or ""))
         meta["dagster/table_name"] = out.target
         meta["partition_spec"] = out.partition_spec
+        if out.partition_evolution:
+            meta["partition_evolution"] = MetadataValue.md(
+                "\n".join(f"- `{d}`" for d in out.partition_evolution)
+            )
         for key in (
             "added-records",
             "deleted-records",

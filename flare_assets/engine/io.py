@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 
 from flare_assets.depots import DepotMap
 from flare_assets.settings import Settings
@@ -53,23 +52,6 @@ def current_snapshot(spark: SparkSession, table: str) -> tuple[int | None, dict[
     if not rows:
         return None, {}
     return rows[0]["snapshot_id"], dict(rows[0]["summary"] or {})
-
-
-def write_iceberg(spark: SparkSession, df: DataFrame, output: Output) -> None:
-    address = output.address
-    table = address.table
-    mode = output.options.save_mode
-    properties = output.options.iceberg.properties if output.options.iceberg else {}
-    if not table_exists(spark, table):
-        spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {address.depot}.{address.collection}")
-        writer = df.writeTo(table).using("iceberg")
-        for key, value in properties.items():
-            writer = writer.tableProperty(key, str(value))
-        writer.create()
-    elif mode == "append":
-        df.writeTo(table).append()
-    else:
-        df.writeTo(table).overwrite(F.lit(True))
 
 
 def write_files(df: DataFrame, output: Output, depots: DepotMap, settings: Settings) -> str:

@@ -18,6 +18,7 @@ class OutputResult:
     previous_snapshot_id: int | None = None
     summary: dict[str, str] = field(default_factory=dict)
     partition_spec: str = ""
+    partition_evolution: list[str] = field(default_factory=list)
     schema: list[tuple[str, str]] = field(default_factory=list)
     preview: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0

@@ -8,7 +8,7 @@ from pyspark.errors import PySparkException
 from pyspark.sql import SparkSession
 
 from flare_assets.depots import DepotMap
-from flare_assets.engine import io
+from flare_assets.engine import iceberg, io
 from flare_assets.engine.results import JobResult, OutputResult
 from flare_assets.settings import Settings
 from flare_assets.spec.model import Job, Output
@@ -65,17 +65,18 @@ def _write(
     t0 = time.perf_counter()
     df = spark.table(output.name)
     address = output.address
-    iceberg = io.is_iceberg(address, depots)
+    to_iceberg = io.is_iceberg(address, depots)
     before = (
         io.current_snapshot(spark, address.table)[0]
-        if iceberg and io.table_exists(spark, address.table)
+        if to_iceberg and io.table_exists(spark, address.table)
         else None
     )
     try:
-        if iceberg:
-            io.write_iceberg(spark, df, output)
+        if to_iceberg:
+            evolution = iceberg.write(spark, df, output)
             target = address.table
         else:
+            evolution = []
             target = io.write_files(df, output, depots, settings)
     except PySparkException as exc:
         raise JobFailed(
@@ -85,33 +86,21 @@ def _write(
         name=output.name,
         dataset=output.dataset,
         target=target,
-        format="iceberg" if iceberg else output.format,
-        save_mode=output.options.save_mode,
+        format="iceberg" if to_iceberg else output.format,
+        save_mode=output.options.write_mode,
         rows_written=0,
         previous_snapshot_id=before,
         schema=[(f.name, f.dataType.simpleString()) for f in df.schema.fields],
     )
-    if iceberg:
+    if to_iceberg:
         result.snapshot_id, result.summary = io.current_snapshot(spark, target)
         result.rows_written = result.counter("added-records")
-        result.partition_spec = _partition_spec(spark, target)
+        result.partition_spec = ", ".join(iceberg.partition_terms(spark, target)) or "unpartitioned"
+        result.partition_evolution = evolution
     else:
         result.rows_written = df.count()
     if job.show_preview_lines:
-        rows = (spark.table(target) if iceberg else df).limit(job.show_preview_lines).collect()
+        rows = (spark.table(target) if to_iceberg else df).limit(job.show_preview_lines).collect()
         result.preview = [r.asDict() for r in rows]
     result.seconds = time.perf_counter() - t0
     return result
-
-
-def _partition_spec(spark: SparkSession, table: str) -> str:
-    rows = spark.sql(f"DESCRIBE TABLE {table}").collect()
-    parts, seen = [], False
-    for row in rows:
-        if row["col_name"] == "# Partitioning":
-            seen = True
-        elif seen and row["col_name"].startswith("Part "):
-            parts.append(row["data_type"])
-        elif seen and not row["col_name"]:
-            break
-    return ", ".join(parts) or "unpartitioned"

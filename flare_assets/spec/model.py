@@ -66,24 +66,124 @@ class Step(Model):
     sequence: list[Sequence]
 
 
+class PartitionField(Model):
+    """One field of an Iceberg partition spec, as Flare writes it."""
+
+    type: Literal["identity", "year", "month", "day", "hour", "bucket", "truncate"]
+    column: str
+    name: str | None = None
+    num_buckets: int | None = Field(default=None, gt=0)
+    width: int | None = Field(default=None, gt=0)
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _arguments(self) -> PartitionField:
+        if self.type == "bucket" and self.num_buckets is None:
+            raise ValueError("a bucket partition needs numBuckets")
+        if self.type == "truncate" and self.width is None:
+            raise ValueError("a truncate partition needs width")
+        _identifier(self.column)
+        if self.name is not None:
+            _identifier(self.name)
+        return self
+
+    @property
+    def term(self) -> str:
+        """The transform as Iceberg's Spark SQL writes it (and DESCRIBE shows it)."""
+        col = self.column
+        return {
+            "identity": col,
+            "year": f"years({col})",
+            "month": f"months({col})",
+            "day": f"days({col})",
+            "hour": f"hours({col})",
+            "bucket": f"bucket({self.num_buckets}, {col})",
+            "truncate": f"truncate({self.width}, {col})",
+        }[self.type]
+
+
+class Merge(Model):
+    """MERGE INTO the output (alias `old`) USING the step's rows (alias `new`)."""
+
+    on_clause: str
+    when_clause: str
+
+    @field_validator("on_clause")
+    @classmethod
+    def _no_or(cls, value: str) -> str:
+        if re.search(r"\bOR\b", value, re.IGNORECASE):
+            raise ValueError(
+                f"{value!r}: OR is not allowed in onClause (each target row must match at most one "
+                "source row); combine keys with AND"
+            )
+        return value
+
+    @field_validator("when_clause")
+    @classmethod
+    def _when(cls, value: str) -> str:
+        text = value.strip()
+        if not re.match(r"(?is)^(when\s+)?(not\s+)?matched\b", text):
+            raise ValueError(f"{value!r}: expected 'WHEN [NOT] MATCHED [AND cond] THEN ...' clauses")
+        return text if text.lower().startswith("when") else f"WHEN {text}"
+
+
+class SortColumn(Model):
+    name: str
+    order: Literal["asc", "desc"] = "asc"
+
+    _name = field_validator("name")(_identifier)
+
+
+class Sort(Model):
+    mode: Literal["partition", "global"] = "global"
+    columns: list[SortColumn] = Field(min_length=1)
+
+
 class IcebergOptions(Model):
     properties: dict[str, str] = Field(default_factory=dict)
-    partition_spec: list[dict[str, Any]] | None = None
-    merge: dict[str, Any] | None = None
+    partition_spec: list[PartitionField] | None = None
+    merge: Merge | None = None
 
 
 class OutputOptions(Model):
     save_mode: Literal["append", "overwrite"] = "overwrite"
     partition_by: list[str] | None = None
-    sort: dict[str, Any] | None = None
+    sort: Sort | None = None
     iceberg: IcebergOptions | None = None
-    merge: dict[str, Any] | None = None
+    merge: Merge | None = None
     extra_options: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("save_mode", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value
+
+    @property
+    def merge_spec(self) -> Merge | None:
+        return self.merge or (self.iceberg.merge if self.iceberg else None)
+
+    @property
+    def dynamic_overwrite(self) -> bool:
+        props = self.iceberg.properties if self.iceberg else {}
+        mode = str(self.extra_options.get("overwrite-mode") or props.get("overwrite-mode") or "")
+        return self.save_mode == "overwrite" and mode.lower() == "dynamic"
+
+    @property
+    def write_mode(self) -> str:
+        """append, overwrite, overwrite-dynamic or merge: what the write does."""
+        if self.merge_spec:
+            return "merge"
+        return "overwrite-dynamic" if self.dynamic_overwrite else self.save_mode
+
+    @property
+    def table_properties(self) -> dict[str, str]:
+        props = dict(self.iceberg.properties) if self.iceberg else {}
+        props.pop("overwrite-mode", None)
+        return props
 
 
 class ColumnTag(Model):

@@ -1,0 +1,119 @@
+"""Writes a DataFrame to an Iceberg table with the output's mode, partition spec, sort and properties.
+
+Every statement here is Iceberg's own Spark SQL or DataFrameWriterV2 call; each commit is atomic, so
+a failed write leaves the table at its previous snapshot.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from flare_assets.spec.model import Output, PartitionField
+
+
+def quote(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def literal(value: object) -> str:
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def add_new_columns(spark: SparkSession, table: str, df: DataFrame) -> list[str]:
+    """Schema evolution: columns the step added become nullable table columns before the write.
+    Changed types are left to the write, which fails without committing."""
+    existing = {f.name.lower() for f in spark.table(table).schema.fields}
+    new = [f for f in df.schema.fields if f.name.lower() not in existing]
+    if not new:
+        return []
+    cols = ", ".join(f"{quote(f.name)} {f.dataType.simpleString()}" for f in new)
+    statement = f"ALTER TABLE {table} ADD COLUMNS ({cols})"
+    spark.sql(statement)
+    return [statement]
+
+
+def _sql_term(transform: str, column: str) -> str | None:
+    """Iceberg's transform names (`day`, `bucket[4]`) as the Spark SQL terms DDL takes."""
+    col = quote(column) if not column.isidentifier() else column
+    if transform == "identity":
+        return col
+    if transform in ("year", "month", "day", "hour"):
+        return f"{transform}s({col})"
+    for kind in ("bucket", "truncate"):
+        if transform.startswith(kind + "["):
+            return f"{kind}({transform[len(kind) + 1 : -1]}, {col})"
+    return None  # void: a field dropped from a format v1 table
+
+
+def partition_terms(spark: SparkSession, table: str) -> list[str]:
+    """The table's current partition spec as SQL terms, read from Iceberg's own table object."""
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    ice = jvm.org.apache.iceberg.spark.Spark3Util.loadIcebergTable(spark._jsparkSession, table)
+    spec = ice.spec()
+    terms = []
+    for field in spec.fields():
+        term = _sql_term(field.transform().toString(), spec.schema().findColumnName(field.sourceId()))
+        if term:
+            terms.append(term)
+    return terms
+
+
+def evolve_partitions(spark: SparkSession, table: str, declared: list[PartitionField]) -> list[str]:
+    """Brings the table's spec to the declared one; old files keep their layout. Returns the DDL run."""
+    current = partition_terms(spark, table)
+    wanted = [f.term for f in declared]
+    ddl = [f"ALTER TABLE {table} DROP PARTITION FIELD {t}" for t in current if t not in wanted]
+    for field in declared:
+        if field.term not in current:
+            alias = f" AS {quote(field.name)}" if field.name else ""
+            ddl.append(f"ALTER TABLE {table} ADD PARTITION FIELD {field.term}{alias}")
+    for statement in ddl:
+        spark.sql(statement)
+    return ddl
+
+
+def create_table(spark: SparkSession, df: DataFrame, output: Output) -> None:
+    address = output.address
+    props = output.options.table_properties
+    columns = df._jdf.schema().toDDL()
+    spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {address.depot}.{quote(address.collection)}")
+    tblprops = ", ".join(f"{literal(k)}={literal(v)}" for k, v in props.items())
+    spark.sql(
+        f"CREATE TABLE {address.table} ({columns}) USING iceberg"
+        + (f" TBLPROPERTIES ({tblprops})" if props else "")
+    )
+    sort = output.options.sort
+    if sort:
+        order = ", ".join(f"{quote(c.name)} {c.order.upper()}" for c in sort.columns)
+        local = "LOCALLY " if sort.mode == "partition" else ""
+        spark.sql(f"ALTER TABLE {address.table} WRITE {local}ORDERED BY {order}")
+
+
+def write(spark: SparkSession, df: DataFrame, output: Output) -> list[str]:
+    """Writes `df` as the output says; returns the partition and schema DDL that ran (for the metadata)."""
+    table = output.address.table
+    options = output.options
+    created = not spark.catalog.tableExists(table)
+    if created:
+        create_table(spark, df, output)
+    spec = options.iceberg.partition_spec if options.iceberg else None
+    ddl = evolve_partitions(spark, table, spec) if spec is not None else []
+    if not created and options.write_mode != "merge":
+        ddl += add_new_columns(spark, table, df)
+    mode = options.write_mode
+    if mode == "merge":
+        merge = options.merge_spec
+        assert merge is not None
+        view = f"__flare_merge_{output.name}"
+        df.createOrReplaceTempView(view)
+        spark.sql(f"MERGE INTO {table} AS old USING {view} AS new ON {merge.on_clause} {merge.when_clause}")
+        spark.catalog.dropTempView(view)
+    elif mode == "append" or created:
+        df.writeTo(table).append()
+    elif mode == "overwrite-dynamic":
+        df.writeTo(table).overwritePartitions()
+    else:
+        df.writeTo(table).overwrite(F.lit(True))
+    return [] if created else ddl

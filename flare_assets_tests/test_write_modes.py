@@ -1,0 +1,225 @@
+"""Write modes, partition specs and their evolution, schema evolution: run through Dagster, read back
+with pyiceberg."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from flare_assets.catalog import load_catalog
+from flare_assets.depots import load_depots
+from flare_assets.settings import Settings
+from flare_assets.spark import get_session
+from flare_assets.spec.errors import ManifestError
+from flare_assets.spec.loader import load_jobs
+from flare_assets_tests.conftest import DEMO_DEPOTS, build_definitions, materialize_all
+
+
+def manifest(name: str, sql: str, target: str, options: dict) -> dict:
+    return {
+        "version": "v1",
+        "name": name,
+        "type": "workflow",
+        "workflow": {
+            "dag": [
+                {
+                    "name": "write",
+                    "spec": {
+                        "stackSpec": {
+                            "job": {
+                                "inputs": [{"name": "src", "dataset": "dataos://lakehouse:src/events"}],
+                                "steps": [{"sequence": [{"name": "result", "sql": sql}]}],
+                                "outputs": [
+                                    {
+                                        "name": "result",
+                                        "dataset": f"dataos://lakehouse:out/{target}",
+                                        "options": options,
+                                    }
+                                ],
+                            }
+                        }
+                    },
+                }
+            ]
+        },
+    }
+
+
+def run(settings: Settings, folder: Path, doc: dict, ok: bool = True):  # noqa: ANN201
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "m.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    result = materialize_all(build_definitions(settings, [folder]), raise_on_error=False)
+    assert result.success is ok
+    return result
+
+
+def load_source(settings: Settings, rows: str) -> None:
+    spark = get_session(settings)
+    spark.sql("CREATE NAMESPACE IF NOT EXISTS lakehouse.src")
+    spark.sql(
+        "CREATE OR REPLACE TABLE lakehouse.src.events (id INT, region STRING, code STRING, ts TIMESTAMP, v INT) "
+        "USING iceberg"
+    )
+    spark.sql(f"INSERT INTO lakehouse.src.events VALUES {rows}")
+
+
+def rows_of(settings: Settings, table: str) -> list[tuple]:
+    data = load_catalog(settings=settings).load_table(table).scan().to_arrow().to_pylist()
+    return sorted(tuple(r.values()) for r in data)
+
+
+ROWS = (
+    "(1, 'eu', 'CH01', TIMESTAMP '2024-01-01 10:00:00', 10), (2, 'eu', 'DE02', TIMESTAMP '2024-01-02 11:00:00', 20), "
+    "(3, 'us', 'NY03', TIMESTAMP '2024-01-01 12:00:00', 30)"
+)
+
+
+def test_partition_spec_transforms_and_names(settings: Settings, tmp_path: Path) -> None:
+    load_source(settings, ROWS)
+    spec = [
+        {"type": "identity", "column": "region"},
+        {"type": "day", "column": "ts", "name": "ts_day"},
+        {"type": "bucket", "column": "id", "numBuckets": 4, "name": "id_bucket"},
+        {"type": "truncate", "column": "code", "width": 2, "name": "country"},
+    ]
+    options = {
+        "saveMode": "overwrite",
+        "iceberg": {"partitionSpec": spec, "properties": {"write.format.default": "parquet"}},
+    }
+    result = run(settings, tmp_path, manifest("parts", "SELECT * FROM src", "parts", options))
+    table = load_catalog(settings=settings).load_table("out.parts")
+    fields = [(f.name, str(f.transform)) for f in table.spec().fields]
+    assert fields == [
+        ("region", "identity"),
+        ("ts_day", "day"),
+        ("id_bucket", "bucket[4]"),
+        ("country", "truncate[2]"),
+    ]
+    assert table.properties["write.format.default"] == "parquet"
+    files = table.inspect.files().to_pylist()
+    assert {f["partition"]["country"] for f in files} == {"CH", "DE", "NY"}
+    (mat,) = result.get_asset_materialization_events()
+    assert (
+        mat.materialization.metadata["partition_spec"].value
+        == "region, days(ts), bucket(4, id), truncate(2, code)"
+    )
+
+
+def test_dynamic_overwrite_replaces_only_written_partitions(settings: Settings, tmp_path: Path) -> None:
+    load_source(settings, ROWS)
+    options = {
+        "saveMode": "overwrite",
+        "extraOptions": {"overwrite-mode": "dynamic"},
+        "iceberg": {"partitionSpec": [{"type": "identity", "column": "region"}]},
+    }
+    run(settings, tmp_path, manifest("dyn", "SELECT id, region, v FROM src", "dyn", options))
+    load_source(settings, "(4, 'us', 'X', TIMESTAMP '2024-01-03 00:00:00', 40)")
+    result = run(settings, tmp_path, manifest("dyn", "SELECT id, region, v FROM src", "dyn", options))
+    assert rows_of(settings, "out.dyn") == [(1, "eu", 10), (2, "eu", 20), (4, "us", 40)]
+    (mat,) = result.get_asset_materialization_events()
+    assert mat.materialization.metadata["write_mode"].value == "overwrite-dynamic"
+
+
+def test_merge_update_delete_insert(settings: Settings, tmp_path: Path) -> None:
+    load_source(settings, ROWS)
+    sql = "SELECT id, region, v FROM src"
+    run(settings, tmp_path, manifest("mrg", sql, "mrg", {"saveMode": "overwrite"}))
+    # id 1 changes (updated when larger), id 2 is flagged for deletion (v < 0), id 5 is new, id 3 is not in the batch
+    load_source(
+        settings,
+        "(1, 'eu', 'CH01', TIMESTAMP '2024-01-01 10:00:00', 15), (2, 'eu', 'DE02', TIMESTAMP '2024-01-02 11:00:00', -1), "
+        "(5, 'us', 'LA05', TIMESTAMP '2024-01-05 10:00:00', 50)",
+    )
+    merge = {
+        "onClause": "old.id = new.id",
+        "whenClause": "WHEN MATCHED AND new.v < 0 THEN DELETE "
+        "WHEN MATCHED AND new.v > old.v THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *",
+    }
+    result = run(
+        settings,
+        tmp_path,
+        manifest("mrg", sql, "mrg", {"saveMode": "overwrite", "iceberg": {"merge": merge}}),
+    )
+    assert rows_of(settings, "out.mrg") == [(1, "eu", 15), (3, "us", 30), (5, "us", 50)]
+    (mat,) = result.get_asset_materialization_events()
+    assert mat.materialization.metadata["write_mode"].value == "merge"
+    # merge directly under options is accepted too
+    load_source(settings, "(3, 'us', 'NY03', TIMESTAMP '2024-01-01 12:00:00', 33)")
+    run(settings, tmp_path, manifest("mrg", sql, "mrg", {"saveMode": "overwrite", "merge": merge}))
+    assert rows_of(settings, "out.mrg") == [(1, "eu", 15), (3, "us", 33), (5, "us", 50)]
+
+
+def test_partition_evolution_keeps_old_files(settings: Settings, tmp_path: Path) -> None:
+    load_source(settings, ROWS)
+    by_region = {"iceberg": {"partitionSpec": [{"type": "identity", "column": "region"}]}}
+    run(settings, tmp_path, manifest("evo", "SELECT * FROM src", "evo", {"saveMode": "append", **by_region}))
+    by_month = {"iceberg": {"partitionSpec": [{"type": "month", "column": "ts", "name": "ts_month"}]}}
+    result = run(
+        settings, tmp_path, manifest("evo", "SELECT * FROM src", "evo", {"saveMode": "append", **by_month})
+    )
+    table = load_catalog(settings=settings).load_table("out.evo")
+    assert [(f.name, str(f.transform)) for f in table.spec().fields] == [("ts_month", "month")]
+    spec_ids = sorted({f["spec_id"] for f in table.inspect.files().to_pylist()})
+    assert len(spec_ids) == 2  # old files keep the spec they were written with
+    assert len(rows_of(settings, "out.evo")) == 6
+    (mat,) = result.get_asset_materialization_events()
+    evolution = mat.materialization.metadata["partition_evolution"].value
+    assert (
+        "DROP PARTITION FIELD region" in evolution
+        and "ADD PARTITION FIELD months(ts) AS `ts_month`" in evolution
+    )
+
+
+def test_schema_evolution_adds_columns_and_rejects_incompatible(settings: Settings, tmp_path: Path) -> None:
+    load_source(settings, ROWS)
+    run(settings, tmp_path, manifest("sch", "SELECT id, v FROM src", "sch", {"saveMode": "append"}))
+    run(settings, tmp_path, manifest("sch", "SELECT id, v, region FROM src", "sch", {"saveMode": "append"}))
+    table = load_catalog(settings=settings).load_table("out.sch")
+    assert [f.name for f in table.schema().fields] == ["id", "v", "region"]
+    regions = [r["region"] for r in table.scan().to_arrow().to_pylist()]
+    assert sorted(map(str, regions)) == ["None", "None", "None", "eu", "eu", "us"]
+    before = table.current_snapshot().snapshot_id
+    result = run(
+        settings,
+        tmp_path,
+        manifest("sch", "SELECT id, region AS v FROM src", "sch", {"saveMode": "append"}),
+        ok=False,
+    )
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    error, message = failure.step_failure_data.error, ""
+    while error is not None:
+        message, error = message + error.message, error.cause
+    assert "output 'result' (dataos://lakehouse:out/sch) was not written" in message
+    assert load_catalog(settings=settings).load_table("out.sch").current_snapshot().snapshot_id == before
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        (
+            {
+                "merge": {
+                    "onClause": "old.id = new.id OR old.v = new.v",
+                    "whenClause": "WHEN MATCHED THEN DELETE",
+                }
+            },
+            "options.merge.onClause: Value error, 'old.id = new.id OR old.v = new.v': OR is not allowed",
+        ),
+        (
+            {"iceberg": {"partitionSpec": [{"type": "weekly", "column": "ts"}]}},
+            "options.iceberg.partitionSpec[0].type: Input should be 'identity', 'year', 'month', 'day', 'hour', 'bucket' or 'truncate'",
+        ),
+        (
+            {"iceberg": {"partitionSpec": [{"type": "bucket", "column": "id"}]}},
+            "options.iceberg.partitionSpec[0]: a bucket partition needs numBuckets",
+        ),
+    ],
+)
+def test_bad_write_options_are_reported_before_spark(tmp_path: Path, options: dict, expected: str) -> None:
+    (tmp_path / "m.yaml").write_text(yaml.safe_dump(manifest("bad", "SELECT * FROM src", "bad", options)))
+    with pytest.raises(ManifestError) as info:
+        load_jobs([tmp_path], load_depots(DEMO_DEPOTS))
+    (problem,) = info.value.problems
+    assert expected.replace("Value error, ", "") in problem
