@@ -63,8 +63,14 @@ def test_materialization_metadata_matches_the_table(demo_run, settings: Settings
     assert meta["added_records"].value == 2000
     assert meta["write_mode"].value == "overwrite"
     assert "JOIN customers" in meta["sql"].value
-    columns = {c.name: c.type for c in meta["dagster/column_schema"].value.columns}
-    assert columns["amount"] == "decimal(12,2)" and columns["order_ts"] == "timestamp"
+    columns = {c.name: c for c in meta["dagster/column_schema"].value.columns}
+    assert columns["amount"].type == "decimal(12,2)" and columns["order_ts"].type == "timestamp"
+    assert columns["customer_name"].tags == {"PII.Name": ""}
+    assert columns["amount"].tags == columns["unit_price"].tags == {"finance": ""}
+    assert columns["order_id"].tags == {}
+    # stored on the table too, for every engine
+    assert table.properties["flare.column-tags.customer_name"] == "PII.Name"
+    assert table.properties["flare.column-tags.amount"] == "finance"
 
 
 def test_overwrite_replaces_and_append_adds(

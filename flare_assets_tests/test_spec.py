@@ -133,3 +133,15 @@ def test_flare_validate_cli(tmp_path: Path) -> None:
         f"{tmp_path / 'bad.yaml'}: workflow.dag[0].spec.stackSpec.job.outputs[0].options.saveMode: "
         "Input should be 'append' or 'overwrite'"
     ]
+
+
+def test_column_tags_need_exactly_one_selector(tmp_path: Path) -> None:
+    text = GOOD.format(mode="append").replace(
+        "                format: Iceberg\n",
+        "                format: Iceberg\n                columnTags:\n"
+        "                  - {columnName: a, columnRegex: '^b', tags: [pii]}\n"
+        "                  - {columnRegex: '(', tags: [pii]}\n",
+    )
+    problems = _problems(tmp_path, text)
+    assert any(p.endswith("outputs[0].columnTags[0]: give exactly one of columnName, columnNames or columnRegex") for p in problems)
+    assert any("outputs[0].columnTags[1]: columnRegex '(' is not a regular expression" in p for p in problems)

@@ -14,15 +14,13 @@ from dagster import (
     multi_asset,
 )
 
-from flare_assets.defs.metadata import column_schema, output_metadata
+from flare_assets.defs.metadata import column_schema, dagster_tags, output_metadata
 from flare_assets.defs.resources import SparkResource
 from flare_assets.depots import DepotMap
 from flare_assets.engine import run_job
 from flare_assets.settings import Settings
 from flare_assets.spec.loader import LoadedJob
 from flare_assets.spec.model import Output
-
-_TAG_KEY = re.compile(r"[^A-Za-z0-9_.\-/]")
 
 
 def _safe(name: str) -> str:
@@ -31,11 +29,6 @@ def _safe(name: str) -> str:
 
 def group_name(lj: LoadedJob) -> str:
     return _safe(lj.manifest.name)
-
-
-def dagster_tags(tags: list[str]) -> dict[str, str]:
-    """Flare tags (`tier.gold`, `retail`) as Dagster tag keys with empty values, as kinds are."""
-    return {_TAG_KEY.sub("_", t)[:63]: "" for t in tags if t}
 
 
 def _owners(owner: str | None) -> list[str]:

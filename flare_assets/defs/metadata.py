@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from dagster import MetadataValue, TableColumn, TableSchema
 
 from flare_assets.engine.results import JobResult, OutputResult
 
+_TAG_KEY = re.compile(r"[^A-Za-z0-9_.\-/]")
+
+
+def dagster_tags(tags: list[str]) -> dict[str, str]:
+    """Flare tags (`tier.gold`, `retail`) as Dagster tag keys with empty values, as kinds are."""
+    return {_TAG_KEY.sub("_", t)[:63]: "" for t in tags if t}
+
 
 def column_schema(columns: list[tuple[str, str]], tags: dict[str, list[str]] | None = None) -> TableSchema:
     tags = tags or {}
     return TableSchema(
-        columns=[TableColumn(name=n, type=t, tags={t: "" for t in tags.get(n, [])}) for n, t in columns]
+        columns=[TableColumn(name=n, type=t, tags=dagster_tags(tags.get(n, []))) for n, t in columns]
     )
 
 
@@ -32,7 +40,7 @@ def output_metadata(out: OutputResult, job: JobResult) -> dict[str, Any]:
         "format": out.format,
         "write_mode": out.save_mode,
         "rows_written": MetadataValue.int(out.rows_written),
-        "dagster/column_schema": column_schema(out.schema),
+        "dagster/column_schema": column_schema(out.schema, out.column_tags),
         "duration_s": MetadataValue.float(round(out.seconds, 3)),
         "job_duration_s": MetadataValue.float(round(job.timings.get("total_s", 0.0), 3)),
         "sql": MetadataValue.md(

@@ -117,3 +117,21 @@ def write(spark: SparkSession, df: DataFrame, output: Output) -> list[str]:
     else:
         df.writeTo(table).overwrite(F.lit(True))
     return [] if created else ddl
+
+
+def resolve_column_tags(output: Output, columns: list[str]) -> dict[str, list[str]]:
+    tags: dict[str, list[str]] = {}
+    for entry in output.column_tags:
+        for column in entry.columns(columns):
+            tags.setdefault(column, [])
+            tags[column] += [t for t in entry.tags if t not in tags[column]]
+    return tags
+
+
+def store_column_tags(spark: SparkSession, table: str, tags: dict[str, list[str]]) -> None:
+    """As table properties `flare.column-tags.<column>`, so any engine reading the table sees them."""
+    if tags:
+        props = ", ".join(
+            f"{literal('flare.column-tags.' + c)}={literal(','.join(t))}" for c, t in tags.items()
+        )
+        spark.sql(f"ALTER TABLE {table} SET TBLPROPERTIES ({props})")

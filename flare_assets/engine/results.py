@@ -20,6 +20,7 @@ class OutputResult:
     partition_spec: str = ""
     partition_evolution: list[str] = field(default_factory=list)
     schema: list[tuple[str, str]] = field(default_factory=list)
+    column_tags: dict[str, list[str]] = field(default_factory=dict)
     preview: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
 

@@ -72,8 +72,13 @@ def _write(
         else None
     )
     try:
+        column_tags = iceberg.resolve_column_tags(output, df.columns)
+    except ValueError as exc:
+        raise JobFailed(f"{name}: output {output.name!r}: {exc}") from exc
+    try:
         if to_iceberg:
             evolution = iceberg.write(spark, df, output)
+            iceberg.store_column_tags(spark, address.table, column_tags)
             target = address.table
         else:
             evolution = []
@@ -91,6 +96,7 @@ def _write(
         rows_written=0,
         previous_snapshot_id=before,
         schema=[(f.name, f.dataType.simpleString()) for f in df.schema.fields],
+        column_tags=column_tags,
     )
     if to_iceberg:
         result.snapshot_id, result.summary = io.current_snapshot(spark, target)

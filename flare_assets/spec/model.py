@@ -190,7 +190,33 @@ class ColumnTag(Model):
     column_name: str | None = None
     column_names: list[str] | None = None
     column_regex: str | None = None
-    tags: list[str]
+    tags: list[str] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _one_selector(self) -> ColumnTag:
+        given = [k for k in ("column_name", "column_names", "column_regex") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of columnName, columnNames or columnRegex")
+        if self.column_regex is not None:
+            try:
+                re.compile(self.column_regex)
+            except re.error as exc:
+                raise ValueError(
+                    f"columnRegex {self.column_regex!r} is not a regular expression: {exc}"
+                ) from exc
+        return self
+
+    def columns(self, available: list[str]) -> list[str]:
+        """The columns this entry tags; a named column that does not exist is an error."""
+        if self.column_regex is not None:
+            return [c for c in available if re.fullmatch(self.column_regex, c)]
+        names = [self.column_name] if self.column_name else list(self.column_names or [])
+        missing = [n for n in names if n not in available]
+        if missing:
+            raise ValueError(
+                f"columnTags name {', '.join(missing)}, not columns of the output ({', '.join(available)})"
+            )
+        return names
 
 
 class Output(Model):
