@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from flare_assets.depots import load_depots
 from flare_assets.spec.errors import ManifestError
@@ -143,5 +144,32 @@ def test_column_tags_need_exactly_one_selector(tmp_path: Path) -> None:
         "                  - {columnRegex: '(', tags: [pii]}\n",
     )
     problems = _problems(tmp_path, text)
-    assert any(p.endswith("outputs[0].columnTags[0]: give exactly one of columnName, columnNames or columnRegex") for p in problems)
+    assert any(
+        p.endswith("outputs[0].columnTags[0]: give exactly one of columnName, columnNames or columnRegex")
+        for p in problems
+    )
     assert any("outputs[0].columnTags[1]: columnRegex '(' is not a regular expression" in p for p in problems)
+
+
+def test_depends_and_cycles(tmp_path: Path) -> None:
+    doc = yaml.safe_load(GOOD.format(mode="append"))
+    second = yaml.safe_load(GOOD.format(mode="append"))["workflow"]["dag"][0]
+    second["name"] = "back"
+    second["depends"] = ["copy"]
+    job = second["spec"]["stackSpec"]["job"]
+    job["inputs"][0]["dataset"] = "dataos://lakehouse:clean/things"
+    job["outputs"][0]["dataset"] = "dataos://lakehouse:clean/back"
+    doc["workflow"]["dag"].append(second)
+    (lj_copy, lj_back) = load_jobs(
+        [write_manifest(tmp_path, "m", yaml.safe_dump(doc))], load_depots(DEMO_DEPOTS)
+    )
+    assert lj_back.dag_job.depends == ["copy"]
+
+    doc["workflow"]["dag"][1]["depends"] = ["cpy"]
+    (problem,) = _problems(tmp_path, yaml.safe_dump(doc))
+    assert problem.endswith("workflow.dag[1].depends[0]: no job 'cpy'; allowed: copy, back")
+
+    doc["workflow"]["dag"][1]["depends"] = []
+    doc["workflow"]["dag"][0]["depends"] = ["back"]  # copy waits for back, which reads what copy writes
+    problems = _problems(tmp_path, yaml.safe_dump(doc))
+    assert "dependency cycle: wf-test/copy -> wf-test/back -> wf-test/copy" in problems[0]

@@ -18,6 +18,7 @@ from flare_assets.defs.metadata import column_schema, dagster_tags, output_metad
 from flare_assets.defs.resources import SparkResource
 from flare_assets.depots import DepotMap
 from flare_assets.engine import run_job
+from flare_assets.engine.tuning import job_conf
 from flare_assets.settings import Settings
 from flare_assets.spec.loader import LoadedJob
 from flare_assets.spec.model import Output
@@ -80,7 +81,11 @@ def source_specs(jobs: list[LoadedJob], depots: DepotMap) -> list[AssetSpec]:
 
 def job_assets(lj: LoadedJob, jobs: list[LoadedJob], depots: DepotMap) -> AssetsDefinition:
     job = lj.dag_job.job
+    upstream = [
+        d for d in jobs if d.manifest.name == lj.manifest.name and d.dag_job.name in lj.dag_job.depends
+    ]
     deps = [AssetKey(i.address.key) for i in job.inputs]
+    deps += [AssetKey(o.address.key) for up in upstream for o in up.dag_job.job.outputs]
     specs = [output_spec(lj, o, depots, deps) for o in job.outputs]
     label = f"{lj.manifest.name}/{lj.dag_job.name}"
 
@@ -89,10 +94,15 @@ def job_assets(lj: LoadedJob, jobs: list[LoadedJob], depots: DepotMap) -> Assets
     @multi_asset(name=lj.name, specs=specs, can_subset=True, description=lj.dag_job.title or label)
     def _compute(context: AssetExecutionContext, spark: SparkResource) -> Iterator[MaterializeResult]:
         session = spark.spark_session
-        for key, value in lj.dag_job.spec.stack_spec.conf().items():
-            session.conf.set(key, value)
         only = {by_key[k] for k in context.selected_asset_keys}
-        result = run_job(session, job, depots, Settings.from_env(), name=label, only=only)
+        with job_conf(session, lj.dag_job.spec.stack_spec.conf()) as static:
+            for key in static:
+                context.log.warning(
+                    f"sparkConf {key} is a static Spark conf: it cannot change in the run's running "
+                    "session. Set it in FLARE_SPARK_CONF (or the SparkResource's spark_config) to apply "
+                    "it at session start."
+                )
+            result = run_job(session, job, depots, Settings.from_env(), name=label, only=only)
         for out in result.outputs:
             addr = next(o.address for o in job.outputs if o.name == out.name)
             meta = {**output_metadata(out, result), "spark_app_id": session.sparkContext.applicationId}

@@ -12,7 +12,7 @@ from flare_assets.spec.model import DagJob, Manifest, Output
 MANIFEST_SUFFIXES = (".yaml", ".yml")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class LoadedJob:
     """One dag job with where it came from, so later errors can point back at the file."""
 
@@ -83,6 +83,46 @@ def check_depots(jobs: list[LoadedJob], depots: Any) -> list[str]:
     return problems
 
 
+def check_dag(jobs: list[LoadedJob]) -> list[str]:
+    """`depends` names jobs of the same workflow; jobs never depend on themselves through
+    `depends` or through the datasets they read and write."""
+    problems: list[str] = []
+    by_name = {(lj.manifest.name, lj.dag_job.name): lj for lj in jobs}
+    writer = {str(o.address): lj for lj in jobs for o in lj.dag_job.job.outputs}
+    edges: dict[LoadedJob, list[LoadedJob]] = {}
+    for lj in jobs:
+        ups = []
+        siblings = [d.name for d in lj.manifest.workflow.dag]
+        for i, dep in enumerate(lj.dag_job.depends):
+            up = by_name.get((lj.manifest.name, dep))
+            if up is None:
+                problems.append(
+                    f"{lj.file}: {lj.yaml_path}.depends[{i}]: no job {dep!r}; allowed: {', '.join(siblings)}"
+                )
+            else:
+                ups.append(up)
+        ups += [writer[str(i.address)] for i in lj.dag_job.job.inputs if str(i.address) in writer]
+        edges[lj] = ups
+    state: dict[LoadedJob, int] = {}
+
+    def visit(lj: LoadedJob, path: list[LoadedJob]) -> None:
+        if state.get(lj) == 2:
+            return
+        if state.get(lj) == 1:
+            cycle = path[path.index(lj) :] + [lj]
+            names = " -> ".join(f"{c.manifest.name}/{c.dag_job.name}" for c in cycle)
+            problems.append(f"{lj.file}: {lj.yaml_path}: dependency cycle: {names}")
+            return
+        state[lj] = 1
+        for up in edges[lj]:
+            visit(up, path + [lj])
+        state[lj] = 2
+
+    for lj in jobs:
+        visit(lj, [])
+    return problems
+
+
 def load_jobs(paths: list[Path], depots: Any = None) -> list[LoadedJob]:
     problems: list[str] = []
     jobs: list[LoadedJob] = []
@@ -100,6 +140,8 @@ def load_jobs(paths: list[Path], depots: Any = None) -> list[LoadedJob]:
         names[manifest.name] = file
         jobs.extend(LoadedJob(file, manifest, i) for i in range(len(manifest.workflow.dag)))
     problems.extend(check_depots(jobs, depots))
+    if not problems:
+        problems.extend(check_dag(jobs))
     if problems:
         raise ManifestError(problems)
     return jobs
