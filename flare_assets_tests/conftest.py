@@ -55,6 +55,15 @@ def materialize_all(defs: Definitions, selection: str | None = None, raise_on_er
     )
 
 
+def failure_message(result) -> str:  # noqa: ANN001
+    """The failed step's error with all its causes, as the run's log shows it."""
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    error, message = failure.step_failure_data.error, ""
+    while error is not None:
+        message, error = message + error.message, error.cause
+    return message
+
+
 def write_manifest(folder: Path, name: str, text: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.yaml"
@@ -62,4 +71,11 @@ def write_manifest(folder: Path, name: str, text: str) -> Path:
     return path
 
 
-__all__ = ["DEMO_DEPOTS", "build_definitions", "materialize_all", "shared_spark", "write_manifest"]
+__all__ = [
+    "DEMO_DEPOTS",
+    "build_definitions",
+    "failure_message",
+    "materialize_all",
+    "shared_spark",
+    "write_manifest",
+]

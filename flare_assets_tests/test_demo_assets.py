@@ -14,7 +14,7 @@ from dagster import AssetKey
 from flare_assets.catalog import load_catalog
 from flare_assets.demo.data import generate
 from flare_assets.settings import Settings
-from flare_assets_tests.conftest import build_definitions, materialize_all
+from flare_assets_tests.conftest import build_definitions, failure_message, materialize_all
 
 
 @pytest.fixture(scope="module")
@@ -131,10 +131,7 @@ def test_failing_step_is_named_and_table_keeps_its_snapshot(
     (tmp_path / "reporting.yaml").write_text(broken.replace("GROUP BY city", "GROUP BY no_such_column"))
     result = materialize_all(build_definitions(settings, [tmp_path]), raise_on_error=False)
     assert not result.success
-    (failure,) = [e for e in result.all_events if e.is_step_failure]
-    error, message = failure.step_failure_data.error, ""
-    while error is not None:
-        message, error = message + error.message, error.cause
+    message = failure_message(result)
     assert "reporting/city-revenue: step 'city_revenue' failed" in message
     assert "no_such_column" in message
     after = (

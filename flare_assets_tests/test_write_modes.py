@@ -14,7 +14,7 @@ from flare_assets.settings import Settings
 from flare_assets.spark import get_session
 from flare_assets.spec.errors import ManifestError
 from flare_assets.spec.loader import load_jobs
-from flare_assets_tests.conftest import DEMO_DEPOTS, build_definitions, materialize_all
+from flare_assets_tests.conftest import DEMO_DEPOTS, build_definitions, failure_message, materialize_all
 
 
 def manifest(name: str, sql: str, target: str, options: dict) -> dict:
@@ -187,10 +187,7 @@ def test_schema_evolution_adds_columns_and_rejects_incompatible(settings: Settin
         manifest("sch", "SELECT id, region AS v FROM src", "sch", {"saveMode": "append"}),
         ok=False,
     )
-    (failure,) = [e for e in result.all_events if e.is_step_failure]
-    error, message = failure.step_failure_data.error, ""
-    while error is not None:
-        message, error = message + error.message, error.cause
+    message = failure_message(result)
     assert "output 'result' (dataos://lakehouse:out/sch) was not written" in message
     assert load_catalog(settings=settings).load_table("out.sch").current_snapshot().snapshot_id == before
 
