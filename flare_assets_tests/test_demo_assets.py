@@ -196,3 +196,18 @@ def test_one_session_per_run_stopped_at_teardown(demo_run, settings: Settings) -
     }
     assert len(apps) == 1  # both jobs' steps ran on the run's one session
     assert sparklib._root is None  # and the resource stopped it when the run ended
+
+
+def test_assertions_are_asset_checks_with_measured_values(demo_run) -> None:  # noqa: ANN001
+    checks = {(e.asset_key.path[-1], e.check_name): e for e in demo_run.get_asset_check_evaluations()}
+    assert set(checks) == {
+        ("orders_enriched", "order_id_unique"),
+        ("orders_enriched", "amount_1"),
+        ("customer_revenue", "revenue_positive"),
+    }
+    unique = checks[("orders_enriched", "order_id_unique")]
+    assert unique.passed and unique.severity.value == "ERROR"
+    assert unique.metadata["duplicate_count"].value == 0.0 and unique.metadata["missing_count"].value == 0.0
+    amount = checks[("orders_enriched", "amount_1")]
+    assert amount.passed and amount.metadata["min"].value > 0 and amount.severity.value == "WARN"
+    assert checks[("customer_revenue", "revenue_positive")].metadata["customers"].value == 200.0

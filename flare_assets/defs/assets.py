@@ -4,6 +4,8 @@ import re
 from collections.abc import Iterator
 
 from dagster import (
+    AssetCheckKey,
+    AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
     AssetsDefinition,
@@ -14,7 +16,7 @@ from dagster import (
     multi_asset,
 )
 
-from flare_assets.defs.metadata import column_schema, dagster_tags, output_metadata
+from flare_assets.defs.metadata import check_result, column_schema, dagster_tags, output_metadata
 from flare_assets.defs.resources import SparkResource
 from flare_assets.depots import DepotMap
 from flare_assets.engine import run_job
@@ -87,11 +89,23 @@ def job_assets(lj: LoadedJob, jobs: list[LoadedJob], depots: DepotMap) -> Assets
     deps = [AssetKey(i.address.key) for i in job.inputs]
     deps += [AssetKey(o.address.key) for up in upstream for o in up.dag_job.job.outputs]
     specs = [output_spec(lj, o, depots, deps) for o in job.outputs]
+    checks = [
+        AssetCheckSpec(
+            name=a.check_name(i),
+            asset=AssetKey(o.address.key),
+            blocking=a.blocking,
+            description=a.description or "; ".join(a.tests) + (f" on {a.column}" if a.column else ""),
+        )
+        for o in job.outputs
+        for i, a in enumerate(job.assertions_for(o))
+    ]
     label = f"{lj.manifest.name}/{lj.dag_job.name}"
 
     by_key = {AssetKey(o.address.key): o.name for o in job.outputs}
 
-    @multi_asset(name=lj.name, specs=specs, can_subset=True, description=lj.dag_job.title or label)
+    @multi_asset(
+        name=lj.name, specs=specs, check_specs=checks, can_subset=True, description=lj.dag_job.title or label
+    )
     def _compute(context: AssetExecutionContext, spark: SparkResource) -> Iterator[MaterializeResult]:
         session = spark.spark_session
         only = {by_key[k] for k in context.selected_asset_keys}
@@ -105,8 +119,13 @@ def job_assets(lj: LoadedJob, jobs: list[LoadedJob], depots: DepotMap) -> Assets
             result = run_job(session, job, depots, Settings.from_env(), name=label, only=only)
         for out in result.outputs:
             addr = next(o.address for o in job.outputs if o.name == out.name)
+            key = AssetKey(addr.key)
             meta = {**output_metadata(out, result), "spark_app_id": session.sparkContext.applicationId}
-            yield MaterializeResult(asset_key=AssetKey(addr.key), metadata=meta)
+            selected = context.selected_asset_check_keys
+            check_results = [
+                check_result(key, c) for c in out.checks if AssetCheckKey(key, c.name) in selected
+            ]
+            yield MaterializeResult(asset_key=key, metadata=meta, check_results=check_results)
 
     return _compute
 

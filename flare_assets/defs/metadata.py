@@ -5,8 +5,16 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from dagster import MetadataValue, TableColumn, TableSchema
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetKey,
+    MetadataValue,
+    TableColumn,
+    TableSchema,
+)
 
+from flare_assets.engine.assertions import AssertionResult
 from flare_assets.engine.results import JobResult, OutputResult
 
 _TAG_KEY = re.compile(r"[^A-Za-z0-9_.\-/]")
@@ -68,3 +76,20 @@ def output_metadata(out: OutputResult, job: JobResult) -> dict[str, Any]:
         ):
             meta[key.replace("-", "_")] = MetadataValue.int(out.counter(key))
     return meta
+
+
+def check_result(key: AssetKey, check: AssertionResult) -> AssetCheckResult:
+    """An assertion's outcome with its measured values, so the UI shows what was measured."""
+    meta: dict[str, Any] = {m: MetadataValue.float(v) for m, v in check.measured.items() if v is not None}
+    meta.update({m: MetadataValue.text("null") for m, v in check.measured.items() if v is None})
+    if check.failed_tests:
+        meta["failed_tests"] = MetadataValue.text("; ".join(check.failed_tests))
+    if check.error:
+        meta["error"] = MetadataValue.text(check.error)
+    return AssetCheckResult(
+        asset_key=key,
+        check_name=check.name,
+        passed=check.passed,
+        severity=AssetCheckSeverity.ERROR if check.blocking else AssetCheckSeverity.WARN,
+        metadata=meta,
+    )

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from flare_assets.engine.assertions import AssertionResult
+
 
 @dataclass
 class OutputResult:
@@ -22,6 +24,7 @@ class OutputResult:
     schema: list[tuple[str, str]] = field(default_factory=list)
     column_tags: dict[str, list[str]] = field(default_factory=dict)
     preview: list[dict[str, Any]] = field(default_factory=list)
+    checks: list[AssertionResult] = field(default_factory=list)
     seconds: float = 0.0
 
     @property

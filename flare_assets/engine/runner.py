@@ -8,7 +8,7 @@ from pyspark.errors import PySparkException
 from pyspark.sql import SparkSession
 
 from flare_assets.depots import DepotMap
-from flare_assets.engine import iceberg, io
+from flare_assets.engine import assertions, iceberg, io
 from flare_assets.engine.results import JobResult, OutputResult
 from flare_assets.settings import Settings
 from flare_assets.spec.model import Job, Output
@@ -105,6 +105,11 @@ def _write(
         result.partition_evolution = evolution
     else:
         result.rows_written = df.count()
+    written = spark.read.option("snapshot-id", result.snapshot_id).table(target) if result.snapshot_id else df
+    result.checks = [
+        assertions.evaluate(spark, written, a, a.check_name(i))
+        for i, a in enumerate(job.assertions_for(output))
+    ]
     if job.show_preview_lines:
         rows = (spark.table(target) if to_iceberg else df).limit(job.show_preview_lines).collect()
         result.preview = [r.asDict() for r in rows]

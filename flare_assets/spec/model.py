@@ -219,6 +219,83 @@ class ColumnTag(Model):
         return names
 
 
+COLUMN_METRICS = (
+    "avg",
+    "min",
+    "max",
+    "sum",
+    "count",
+    "row_count",
+    "distinct_count",
+    "duplicate_count",
+    "missing_count",
+    "missing_percentage",
+)
+TEST = re.compile(
+    r"^\s*(?P<metric>[A-Za-z_]\w*)\s*(?P<op><=|>=|==|!=|=|<|>)\s*(?P<value>-?\d+(?:\.\d+)?)\s*$"
+)
+
+
+class AssertionTest:
+    """`metric op number`, as Flare writes assertion tests (`missing_count < 10`)."""
+
+    def __init__(self, text: str):
+        match = TEST.match(text)
+        if not match:
+            raise ValueError(f"{text!r}: a test reads 'metric op number', for example 'missing_count < 10'")
+        self.text = text.strip()
+        self.metric, self.op, self.value = match["metric"], match["op"], float(match["value"])
+
+    def passes(self, measured: float | None) -> bool:
+        if measured is None:
+            return False
+        return {
+            "<": measured < self.value,
+            "<=": measured <= self.value,
+            ">": measured > self.value,
+            ">=": measured >= self.value,
+            "==": measured == self.value,
+            "=": measured == self.value,
+            "!=": measured != self.value,
+        }[self.op]
+
+
+class Assertion(Model):
+    """A Flare assertion: column metrics (with an optional filter) or custom SQL, each with tests."""
+
+    name: str | None = None
+    description: str | None = None
+    column: str | None = None
+    filter: str | None = None
+    sql: str | None = None
+    tests: list[str] = Field(min_length=1)
+    blocking: bool = False
+
+    @model_validator(mode="after")
+    def _shape(self) -> Assertion:
+        if (self.column is None) == (self.sql is None):
+            raise ValueError(
+                "an assertion has either column (with metric tests) or sql (tests on its columns)"
+            )
+        if self.sql is not None and self.filter is not None:
+            raise ValueError("filter goes with column; put the condition in the sql instead")
+        for text in self.tests:
+            test = AssertionTest(text)
+            if self.column is not None and test.metric not in COLUMN_METRICS:
+                raise ValueError(
+                    f"{text!r}: unknown metric {test.metric!r}; allowed: {', '.join(COLUMN_METRICS)}"
+                )
+        if self.name is not None:
+            _identifier(self.name)
+        return self
+
+    def parsed_tests(self) -> list[AssertionTest]:
+        return [AssertionTest(t) for t in self.tests]
+
+    def check_name(self, index: int) -> str:
+        return self.name or (f"{self.column}_{index}" if self.column else f"sql_{index}")
+
+
 class Output(Model):
     name: str
     dataset: str
@@ -228,6 +305,7 @@ class Output(Model):
     tags: list[str] = Field(default_factory=list)
     column_tags: list[ColumnTag] = Field(default_factory=list)
     options: OutputOptions = Field(default_factory=OutputOptions)
+    assertions: list[Assertion] = Field(default_factory=list)
 
     _name = field_validator("name")(_identifier)
     _dataset = field_validator("dataset")(_address)
@@ -242,6 +320,12 @@ class Output(Model):
         return parse_address(self.dataset)
 
 
+class JobAssertion(Assertion):
+    """A job-level assertion names the output it checks (optional when the job has one output)."""
+
+    output: str | None = None
+
+
 class Job(Model):
     explain: bool = False
     log_level: str | None = None
@@ -249,7 +333,7 @@ class Job(Model):
     inputs: list[Input] = Field(default_factory=list)
     steps: list[Step] = Field(default_factory=list)
     outputs: list[Output] = Field(min_length=1)
-    assertions: list[dict[str, Any]] = Field(default_factory=list)
+    assertions: list[JobAssertion] = Field(default_factory=list)
     actions: list[dict[str, Any]] = Field(default_factory=list)
     streaming: dict[str, Any] | None = None
 
@@ -264,7 +348,30 @@ class Job(Model):
                 raise ValueError(
                     f"output {output.name!r} names no input or step; allowed: {', '.join(names) or '(none)'}"
                 )
+        outs = [o.name for o in self.outputs]
+        for assertion in self.assertions:
+            if assertion.output is None and len(outs) > 1:
+                raise ValueError(
+                    "a job-level assertion in a job with several outputs names one; "
+                    f"allowed: {', '.join(outs)}"
+                )
+            if assertion.output is not None and assertion.output not in outs:
+                raise ValueError(
+                    f"assertion output {assertion.output!r} is not an output; allowed: {', '.join(outs)}"
+                )
+        for output in self.outputs:
+            checks = [a.check_name(i) for i, a in enumerate(self.assertions_for(output))]
+            dup = sorted({c for c in checks if checks.count(c) > 1})
+            if dup:
+                raise ValueError(
+                    f"assertion names repeat on output {output.name!r}: {', '.join(dup)}; give each a name"
+                )
         return self
+
+    def assertions_for(self, output: Output) -> list[Assertion]:
+        """The output's own assertions, then the job-level ones that point at it."""
+        job_level = [a for a in self.assertions if a.output in (None, output.name)]
+        return [*output.assertions, *job_level]
 
 
 class Resources(Model):

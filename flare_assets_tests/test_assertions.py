@@ -1,0 +1,88 @@
+"""Assertions as asset checks: measured values, failures, blocking, errors named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from flare_assets.depots import load_depots
+from flare_assets.settings import Settings
+from flare_assets.spark import get_session
+from flare_assets.spec.errors import ManifestError
+from flare_assets.spec.loader import load_jobs
+from flare_assets_tests.conftest import DEMO_DEPOTS, build_definitions, materialize_all
+from flare_assets_tests.test_write_modes import manifest
+
+
+def _run(settings: Settings, folder: Path, output_assertions: list, job_assertions: list | None = None):  # noqa: ANN202
+    doc = manifest("chk", "SELECT * FROM src", "chk", {"saveMode": "overwrite"})
+    job = doc["workflow"]["dag"][0]["spec"]["stackSpec"]["job"]
+    job["outputs"][0]["assertions"] = output_assertions
+    if job_assertions:
+        job["assertions"] = job_assertions
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "m.yaml").write_text(yaml.safe_dump(doc))
+    result = materialize_all(build_definitions(settings, [folder]), raise_on_error=False)
+    return result, {e.check_name: e for e in result.get_asset_check_evaluations()}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def source(settings: Settings) -> None:
+    spark = get_session(settings)
+    spark.sql("CREATE NAMESPACE IF NOT EXISTS lakehouse.src")
+    spark.sql("CREATE OR REPLACE TABLE lakehouse.src.events (id INT, region STRING, v INT) USING iceberg")
+    spark.sql(
+        "INSERT INTO lakehouse.src.events VALUES (1, 'eu', 10), (2, 'eu', NULL), (2, 'us', 30), (4, NULL, 40)"
+    )
+
+
+def test_failing_and_erroring_checks_report_what_they_measured(settings: Settings, tmp_path: Path) -> None:
+    result, checks = _run(
+        settings,
+        tmp_path,
+        [
+            {"column": "id", "tests": ["duplicate_count == 0", "distinct_count == 3"]},
+            {"column": "v", "filter": "region = 'eu'", "tests": ["missing_percentage <= 10", "max == 10"]},
+            {"name": "broken_sql", "sql": "SELECT count(*) AS n FROM no_such_view", "tests": ["n > 0"]},
+        ],
+        [{"name": "total", "sql": "SELECT sum(v) AS total FROM source", "tests": ["total == 80"]}],
+    )
+    assert result.success  # none of them is blocking
+    assert not checks["id_0"].passed
+    assert checks["id_0"].metadata["duplicate_count"].value == 1.0
+    assert checks["id_0"].metadata["distinct_count"].value == 3.0
+    assert checks["id_0"].metadata["failed_tests"].value == "duplicate_count == 0"
+    assert not checks["v_1"].passed and checks["v_1"].metadata["missing_percentage"].value == 50.0
+    assert checks["v_1"].metadata["failed_tests"].value == "missing_percentage <= 10"
+    assert not checks["broken_sql"].passed and "no_such_view" in checks["broken_sql"].metadata["error"].value
+    assert checks["total"].passed and checks["total"].metadata["total"].value == 80.0
+
+
+def test_blocking_check_failure_fails_the_run(settings: Settings, tmp_path: Path) -> None:
+    result, checks = _run(
+        settings,
+        tmp_path,
+        [{"name": "ids", "column": "id", "tests": ["duplicate_count == 0"], "blocking": True}],
+    )
+    assert not checks["ids"].passed and checks["ids"].severity.value == "ERROR"
+    assert not result.success
+
+
+@pytest.mark.parametrize(
+    ("assertion", "expected"),
+    [
+        ({"column": "id", "tests": ["median < 3"]}, "unknown metric 'median'; allowed: avg, min, max"),
+        ({"column": "id", "tests": ["avg is small"]}, "'avg is small': a test reads 'metric op number'"),
+        ({"column": "id", "sql": "SELECT 1 AS x", "tests": ["x > 0"]}, "an assertion has either column"),
+    ],
+)
+def test_bad_assertions_are_reported_at_load(tmp_path: Path, assertion: dict, expected: str) -> None:
+    doc = manifest("chk", "SELECT * FROM src", "chk", {"saveMode": "overwrite"})
+    doc["workflow"]["dag"][0]["spec"]["stackSpec"]["job"]["outputs"][0]["assertions"] = [assertion]
+    (tmp_path / "m.yaml").write_text(yaml.safe_dump(doc))
+    with pytest.raises(ManifestError) as info:
+        load_jobs([tmp_path], load_depots(DEMO_DEPOTS))
+    (problem,) = info.value.problems
+    assert "job.outputs[0].assertions[0]" in problem and expected in problem
