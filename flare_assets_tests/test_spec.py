@@ -173,3 +173,22 @@ def test_depends_and_cycles(tmp_path: Path) -> None:
     doc["workflow"]["dag"][0]["depends"] = ["back"]  # copy waits for back, which reads what copy writes
     problems = _problems(tmp_path, yaml.safe_dump(doc))
     assert "dependency cycle: wf-test/copy -> wf-test/back -> wf-test/copy" in problems[0]
+
+
+def test_step_reading_an_unknown_view(tmp_path: Path) -> None:
+    text = GOOD.format(mode="append").replace("sql: SELECT * FROM src", "sql: WITH t AS (SELECT * FROM src) SELECT * FROM t JOIN srcs USING (id)")
+    (problem,) = _problems(tmp_path, text)
+    assert problem.endswith(
+        "workflow.dag[0].spec.stackSpec.job.steps[0].sequence[0].sql: step 'things' reads 'srcs', "
+        "which is no input or earlier step; allowed: src"
+    )
+
+
+def test_partition_column_missing_from_the_output(tmp_path: Path) -> None:
+    text = GOOD.format(mode="append").replace("sql: SELECT * FROM src", "sql: SELECT id, name FROM src").replace(
+        "saveMode: append", "saveMode: append\n                  iceberg:\n                    partitionSpec: [{type: day, column: ts}]"
+    )
+    (problem,) = _problems(tmp_path, text)
+    assert problem.endswith(
+        "outputs[0].options.iceberg.partitionSpec[0].column: 'ts' is not a column of step 'things'; allowed: id, name"
+    )

@@ -56,6 +56,10 @@ def output_metadata(out: OutputResult, job: JobResult) -> dict[str, Any]:
         ),
         "preview": MetadataValue.md(_markdown_table(out.preview)),
     }
+    if job.cached:
+        meta["cached_steps"] = ", ".join(job.cached)
+    if job.plans:
+        meta["plans"] = MetadataValue.md("\n\n".join(f"**{n}**\n```\n{p}\n```" for n, p in job.plans.items()))
     if out.total_rows is not None:
         meta["dagster/row_count"] = MetadataValue.int(out.total_rows)
     if out.snapshot_id is not None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame, SparkSession
 
+from flare_assets.engine.errors import SPARK_ERRORS, short
 from flare_assets.spec.model import Assertion
 
 SOURCE_VIEW = "source"  # Flare's name for the data under test in assertion SQL
@@ -62,8 +62,8 @@ def evaluate(spark: SparkSession, data: DataFrame, assertion: Assertion, name: s
                 raise ValueError(
                     f"tests name {', '.join(missing)}, not columns of the sql result ({', '.join(row)})"
                 )
-    except (PySparkException, ValueError) as exc:
-        result.error = str(exc).strip().splitlines()[0]
+    except (*SPARK_ERRORS, ValueError) as exc:
+        result.error = short(exc)
         return result
     finally:
         spark.catalog.dropTempView(SOURCE_VIEW)

@@ -91,14 +91,25 @@ def create_table(spark: SparkSession, df: DataFrame, output: Output) -> None:
         spark.sql(f"ALTER TABLE {address.table} WRITE {local}ORDERED BY {order}")
 
 
+def check_partition_columns(output: Output, columns: list[str]) -> None:
+    options = output.options
+    spec = options.iceberg.partition_spec if options.iceberg and options.iceberg.partition_spec else []
+    named = [f.column for f in spec] + list(options.partition_by or [])
+    missing = [c for c in named if c.lower() not in {x.lower() for x in columns}]
+    if missing:
+        raise ValueError(
+            f"partition columns {', '.join(missing)} are not columns of the result ({', '.join(columns)})"
+        )
+
+
 def write(spark: SparkSession, df: DataFrame, output: Output) -> list[str]:
     """Writes `df` as the output says; returns the partition and schema DDL that ran (for the metadata)."""
     table = output.address.table
     options = output.options
+    spec = options.iceberg.partition_spec if options.iceberg else None
     created = not spark.catalog.tableExists(table)
     if created:
         create_table(spark, df, output)
-    spec = options.iceberg.partition_spec if options.iceberg else None
     ddl = evolve_partitions(spark, table, spec) if spec is not None else []
     if not created and options.write_mode != "merge":
         ddl += add_new_columns(spark, table, df)

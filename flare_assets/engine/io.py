@@ -12,6 +12,7 @@ from flare_assets.spec.address import Address
 from flare_assets.spec.model import Input, Output
 
 FILE_READ_DEFAULTS: dict[str, dict[str, str]] = {"csv": {"header": "true", "inferSchema": "true"}}
+FILE_WRITE_DEFAULTS: dict[str, dict[str, str]] = {"csv": {"header": "true"}}
 
 
 def folder(address: Address, depots: DepotMap, settings: Settings) -> str:
@@ -55,13 +56,20 @@ def current_snapshot(spark: SparkSession, table: str) -> tuple[int | None, dict[
 
 
 def write_files(df: DataFrame, output: Output, depots: DepotMap, settings: Settings) -> str:
+    """Syndication to a file depot: the depot's (or the output's) format, saveMode, partitionBy;
+    `extraOptions.coalesce: N` writes N files per partition (1: a single file), other extraOptions
+    go to Spark's writer (compression, sep, ...)."""
     address = output.address
     depot = depots.depots[address.depot]
     fmt = output.format if output.format != "iceberg" else (depot.format or "parquet")
     path = folder(address, depots, settings)
-    writer = df.write.format(fmt).mode(output.options.save_mode).options(**_options(depot.options))
-    if fmt == "csv":
-        writer = writer.option("header", "true")
+    extra = dict(output.options.extra_options)
+    coalesce = extra.pop("coalesce", None)
+    if coalesce is not None:
+        df = df.coalesce(int(coalesce))
+    writer = df.write.format(fmt).mode(output.options.save_mode)
+    writer = writer.options(**FILE_WRITE_DEFAULTS.get(fmt, {})).options(**_options(depot.options))
+    writer = writer.options(**_options(extra))
     if output.options.partition_by:
         writer = writer.partitionBy(*output.options.partition_by)
     writer.save(path)

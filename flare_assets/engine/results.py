@@ -41,3 +41,5 @@ class JobResult:
     outputs: list[OutputResult]
     sql: list[tuple[str, str]]
     timings: dict[str, float]
+    cached: list[str] = field(default_factory=list)
+    plans: dict[str, str] = field(default_factory=dict)

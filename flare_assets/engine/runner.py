@@ -1,26 +1,22 @@
-"""The job runner: inputs as temp views, SQL steps in order, then every output written."""
+"""The job runner: inputs as temp views, SQL steps in order, then every output written.
+
+A job with several outputs computes them all before writing any, so a failing computation leaves
+every output at its previous snapshot; each write is then one atomic Iceberg commit.
+"""
 
 from __future__ import annotations
 
 import time
 
-from pyspark.errors import PySparkException
-from pyspark.sql import SparkSession
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
 
 from flare_assets.depots import DepotMap
 from flare_assets.engine import assertions, iceberg, io
+from flare_assets.engine.errors import SPARK_ERRORS, JobFailed, short
 from flare_assets.engine.results import JobResult, OutputResult
 from flare_assets.settings import Settings
 from flare_assets.spec.model import Job, Output
-
-
-class JobFailed(RuntimeError):
-    """A named part of a job failed; the message says which and why."""
-
-
-def _short(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 def run_job(
@@ -33,59 +29,119 @@ def run_job(
 ) -> JobResult:
     """Runs the job; `only` names the outputs to write (default: all). Steps are lazy views, so a
     step that no written output needs costs nothing."""
-    timings: dict[str, float] = {}
-    sql: list[tuple[str, str]] = []
+    result = JobResult(outputs=[], sql=[], timings={})
+    cached: list[str] = []
+    held: list[DataFrame] = []
+    if job.log_level:
+        spark.sparkContext.setLogLevel(job.log_level)
     start = time.perf_counter()
+    try:
+        _read_inputs(spark, job, depots, settings, name)
+        result.timings["read_inputs_s"] = time.perf_counter() - start
+        _run_steps(spark, job, name, result, cached)
+        selected = [o for o in job.outputs if only is None or o.name in only]
+        frames = {o.name: spark.table(o.name) for o in selected}
+        if len(selected) > 1:
+            for output in selected:
+                frames[output.name] = _compute(frames[output.name], output, name)
+                held.append(frames[output.name])
+        for output in selected:
+            _check(frames[output.name], output, name)
+        result.outputs = [_write(spark, frames[o.name], o, job, depots, settings, name) for o in selected]
+    finally:
+        for view in cached:
+            spark.catalog.uncacheTable(view)
+        for frame in held:
+            frame.unpersist()
+        if job.log_level:
+            spark.sparkContext.setLogLevel("WARN")
+    result.cached = cached
+    result.timings["total_s"] = time.perf_counter() - start
+    return result
+
+
+def _read_inputs(spark: SparkSession, job: Job, depots: DepotMap, settings: Settings, name: str) -> None:
     for item in job.inputs:
         try:
             io.read_input(spark, item, depots, settings).createOrReplaceTempView(item.name)
-        except PySparkException as exc:
+        except SPARK_ERRORS as exc:
             raise JobFailed(
-                f"{name}: input {item.name!r} ({item.dataset}) could not be read: {_short(exc)}"
+                f"{name}: input {item.name!r} ({item.dataset}) could not be read: {short(exc)}"
             ) from exc
-    timings["read_inputs_s"] = time.perf_counter() - start
+
+
+def _run_steps(spark: SparkSession, job: Job, name: str, result: JobResult, cached: list[str]) -> None:
     for step in job.steps:
         for seq in step.sequence:
             t0 = time.perf_counter()
             try:
-                spark.sql(seq.sql).createOrReplaceTempView(seq.name)
-            except PySparkException as exc:
-                raise JobFailed(f"{name}: step {seq.name!r} failed: {_short(exc)}") from exc
-            sql.append((seq.name, seq.sql.strip()))
-            timings[f"step_{seq.name}_s"] = time.perf_counter() - t0
-    selected = [o for o in job.outputs if only is None or o.name in only]
-    outputs = [_write(spark, output, job, depots, settings, name) for output in selected]
-    timings["total_s"] = time.perf_counter() - start
-    return JobResult(outputs=outputs, sql=sql, timings=timings)
+                frame = spark.sql(seq.sql)
+                frame.createOrReplaceTempView(seq.name)
+                if job.explain:
+                    result.plans[seq.name] = frame._jdf.queryExecution().toString()
+                for command in seq.commands:
+                    view = command.sequence_name or seq.name
+                    if command.name == "unpersist":
+                        spark.catalog.uncacheTable(view)
+                    else:
+                        spark.catalog.cacheTable(view, getattr(StorageLevel, command.level))
+                        cached.append(view)
+            except SPARK_ERRORS as exc:
+                raise JobFailed(f"{name}: step {seq.name!r} failed: {short(exc)}") from exc
+            result.sql.append((seq.name, seq.sql.strip()))
+            result.timings[f"step_{seq.name}_s"] = time.perf_counter() - t0
+
+
+def _compute(frame: DataFrame, output: Output, name: str) -> DataFrame:
+    """Computes an output's rows ahead of every write of the job."""
+    kept = frame.persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        kept.count()
+    except SPARK_ERRORS as exc:
+        kept.unpersist()
+        raise JobFailed(
+            f"{name}: output {output.name!r} could not be computed, nothing was written: {short(exc)}"
+        ) from exc
+    return kept
+
+
+def _check(frame: DataFrame, output: Output, name: str) -> None:
+    """What can be checked against the result's schema before any write."""
+    try:
+        iceberg.resolve_column_tags(output, frame.columns)
+        iceberg.check_partition_columns(output, frame.columns)
+    except ValueError as exc:
+        raise JobFailed(
+            f"{name}: output {output.name!r} ({output.dataset}): {exc}; nothing was written"
+        ) from exc
 
 
 def _write(
-    spark: SparkSession, output: Output, job: Job, depots: DepotMap, settings: Settings, name: str
+    spark: SparkSession,
+    df: DataFrame,
+    output: Output,
+    job: Job,
+    depots: DepotMap,
+    settings: Settings,
+    name: str,
 ) -> OutputResult:
     t0 = time.perf_counter()
-    df = spark.table(output.name)
     address = output.address
     to_iceberg = io.is_iceberg(address, depots)
-    before = (
-        io.current_snapshot(spark, address.table)[0]
-        if to_iceberg and io.table_exists(spark, address.table)
-        else None
-    )
-    try:
-        column_tags = iceberg.resolve_column_tags(output, df.columns)
-    except ValueError as exc:
-        raise JobFailed(f"{name}: output {output.name!r}: {exc}") from exc
+    exists = to_iceberg and io.table_exists(spark, address.table)
+    before = io.current_snapshot(spark, address.table)[0] if exists else None
+    column_tags = iceberg.resolve_column_tags(output, df.columns)
+    evolution: list[str] = []
     try:
         if to_iceberg:
             evolution = iceberg.write(spark, df, output)
             iceberg.store_column_tags(spark, address.table, column_tags)
             target = address.table
         else:
-            evolution = []
             target = io.write_files(df, output, depots, settings)
-    except PySparkException as exc:
+    except SPARK_ERRORS as exc:
         raise JobFailed(
-            f"{name}: output {output.name!r} ({output.dataset}) was not written: {_short(exc)}"
+            f"{name}: output {output.name!r} ({output.dataset}) was not written: {short(exc)}"
         ) from exc
     result = OutputResult(
         name=output.name,
@@ -97,12 +153,12 @@ def _write(
         previous_snapshot_id=before,
         schema=[(f.name, f.dataType.simpleString()) for f in df.schema.fields],
         column_tags=column_tags,
+        partition_evolution=evolution,
     )
     if to_iceberg:
         result.snapshot_id, result.summary = io.current_snapshot(spark, target)
         result.rows_written = result.counter("added-records")
         result.partition_spec = ", ".join(iceberg.partition_terms(spark, target)) or "unpartitioned"
-        result.partition_evolution = evolution
     else:
         result.rows_written = df.count()
     written = spark.read.option("snapshot-id", result.snapshot_id).table(target) if result.snapshot_id else df
@@ -111,7 +167,6 @@ def _write(
         for i, a in enumerate(job.assertions_for(output))
     ]
     if job.show_preview_lines:
-        rows = (spark.table(target) if to_iceberg else df).limit(job.show_preview_lines).collect()
-        result.preview = [r.asDict() for r in rows]
+        result.preview = [r.asDict() for r in written.limit(job.show_preview_lines).collect()]
     result.seconds = time.perf_counter() - t0
     return result

@@ -8,6 +8,7 @@ from typing import Any
 
 from flare_assets.spec.errors import ManifestError, load_yaml, validate
 from flare_assets.spec.model import DagJob, Manifest, Output
+from flare_assets.spec.sql import output_columns, referenced_views
 
 MANIFEST_SUFFIXES = (".yaml", ".yml")
 
@@ -83,6 +84,54 @@ def check_depots(jobs: list[LoadedJob], depots: Any) -> list[str]:
     return problems
 
 
+def check_views(jobs: list[LoadedJob]) -> list[str]:
+    """Each step reads only inputs and earlier steps (qualified table names are left to Spark)."""
+    problems: list[str] = []
+    for lj in jobs:
+        job = lj.dag_job.job
+        known = {i.name.lower(): i.name for i in job.inputs}
+        for si, step in enumerate(job.steps):
+            for qi, seq in enumerate(step.sequence):
+                for view in sorted(referenced_views(seq.sql) or set()):
+                    if view.lower() not in known:
+                        where = f"{lj.yaml_path}.spec.stackSpec.job.steps[{si}].sequence[{qi}].sql"
+                        allowed = ", ".join(known.values()) or "(none)"
+                        problems.append(
+                            f"{lj.file}: {where}: step {seq.name!r} reads {view!r}, which is no input or "
+                            f"earlier step; allowed: {allowed}"
+                        )
+                known[seq.name.lower()] = seq.name
+        problems += _check_partition_columns(lj)
+    return problems
+
+
+def _check_partition_columns(lj: LoadedJob) -> list[str]:
+    job = lj.dag_job.job
+    sql = {s.name: s.sql for st in job.steps for s in st.sequence}
+    problems = []
+    for oi, output in enumerate(job.outputs):
+        columns = output_columns(sql[output.name]) if output.name in sql else None
+        if columns is None:
+            continue
+        lowered = {c.lower() for c in columns}
+        opts = output.options
+        where = f"{lj.file}: {lj.yaml_path}.spec.stackSpec.job.outputs[{oi}].options"
+        fields = opts.iceberg.partition_spec if opts.iceberg and opts.iceberg.partition_spec else []
+        for fi, field in enumerate(fields):
+            if field.column.lower() not in lowered:
+                problems.append(
+                    f"{where}.iceberg.partitionSpec[{fi}].column: {field.column!r} is not a column of step "
+                    f"{output.name!r}; allowed: {', '.join(columns)}"
+                )
+        for pi, column in enumerate(opts.partition_by or []):
+            if column.lower() not in lowered:
+                problems.append(
+                    f"{where}.partitionBy[{pi}]: {column!r} is not a column of step {output.name!r}; "
+                    f"allowed: {', '.join(columns)}"
+                )
+    return problems
+
+
 def check_dag(jobs: list[LoadedJob]) -> list[str]:
     """`depends` names jobs of the same workflow; jobs never depend on themselves through
     `depends` or through the datasets they read and write."""
@@ -141,6 +190,7 @@ def load_jobs(paths: list[Path], depots: Any = None) -> list[LoadedJob]:
         jobs.extend(LoadedJob(file, manifest, i) for i in range(len(manifest.workflow.dag)))
     problems.extend(check_depots(jobs, depots))
     if not problems:
+        problems.extend(check_views(jobs))
         problems.extend(check_dag(jobs))
     if problems:
         raise ManifestError(problems)

@@ -50,13 +50,45 @@ class Input(Model):
         return parse_address(self.dataset)
 
 
+STORAGE_LEVELS = (
+    "MEMORY_ONLY",
+    "MEMORY_AND_DISK",
+    "DISK_ONLY",
+    "MEMORY_ONLY_2",
+    "MEMORY_AND_DISK_2",
+    "DISK_ONLY_2",
+    "OFF_HEAP",
+)
+
+
+class Command(Model):
+    """`cache` or `persist` keeps the step's result for the steps and outputs after it; it is
+    released when the job ends (or earlier, by `unpersist`)."""
+
+    name: Literal["cache", "persist", "unpersist"]
+    sequence_name: str | None = None
+    level: str = "MEMORY_AND_DISK"
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        if value.upper() not in STORAGE_LEVELS:
+            raise ValueError(f"{value!r} is not a storage level; allowed: {', '.join(STORAGE_LEVELS)}")
+        return value.upper()
+
+
 class Sequence(Model):
     name: str
     sql: str
     doc: str | None = None
     sql_file: str | None = None
     functions: list[dict[str, Any]] | None = None
-    commands: list[dict[str, Any]] | None = None
+    commands: list[Command] = Field(default_factory=list)
 
     _name = field_validator("name")(_identifier)
 
@@ -326,6 +358,9 @@ class JobAssertion(Assertion):
     output: str | None = None
 
 
+LOG_LEVELS = ("ALL", "DEBUG", "ERROR", "FATAL", "INFO", "OFF", "TRACE", "WARN")
+
+
 class Job(Model):
     explain: bool = False
     log_level: str | None = None
@@ -336,6 +371,13 @@ class Job(Model):
     assertions: list[JobAssertion] = Field(default_factory=list)
     actions: list[dict[str, Any]] = Field(default_factory=list)
     streaming: dict[str, Any] | None = None
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str | None) -> str | None:
+        if value is not None and value.upper() not in LOG_LEVELS:
+            raise ValueError(f"{value!r} is not a log level; allowed: {', '.join(LOG_LEVELS)}")
+        return value.upper() if value else value
 
     @model_validator(mode="after")
     def _views(self) -> Job:
