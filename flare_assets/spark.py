@@ -54,6 +54,15 @@ def static_conf(settings: Settings) -> dict[str, str]:
     return conf
 
 
+# Storage-partitioned joins: tables bucketed alike join without a shuffle.
+SESSION_DEFAULTS = {
+    "spark.sql.sources.v2.bucketing.enabled": "true",
+    "spark.sql.sources.v2.bucketing.pushPartValues.enabled": "true",
+    "spark.sql.requireAllClusterKeysForCoPartition": "false",
+    "spark.sql.iceberg.planning.preserve-data-grouping": "true",
+}
+
+
 def catalog_conf(settings: Settings, depots: DepotMap) -> dict[str, str]:
     """Runtime confs naming one Spark catalog per iceberg depot, all on the configured backend."""
     conf: dict[str, str] = {}
@@ -88,7 +97,7 @@ def get_session(settings: Settings | None = None, depots: DepotMap | None = None
             _root = builder.getOrCreate()
             _root.sparkContext.setLogLevel("WARN")
         session = _root.newSession()
-    for key, value in catalog_conf(settings, depots).items():
+    for key, value in {**SESSION_DEFAULTS, **catalog_conf(settings, depots)}.items():
         session.conf.set(key, value)
     return session
 

@@ -176,7 +176,9 @@ def test_depends_and_cycles(tmp_path: Path) -> None:
 
 
 def test_step_reading_an_unknown_view(tmp_path: Path) -> None:
-    text = GOOD.format(mode="append").replace("sql: SELECT * FROM src", "sql: WITH t AS (SELECT * FROM src) SELECT * FROM t JOIN srcs USING (id)")
+    text = GOOD.format(mode="append").replace(
+        "sql: SELECT * FROM src", "sql: WITH t AS (SELECT * FROM src) SELECT * FROM t JOIN srcs USING (id)"
+    )
     (problem,) = _problems(tmp_path, text)
     assert problem.endswith(
         "workflow.dag[0].spec.stackSpec.job.steps[0].sequence[0].sql: step 'things' reads 'srcs', "
@@ -185,8 +187,13 @@ def test_step_reading_an_unknown_view(tmp_path: Path) -> None:
 
 
 def test_partition_column_missing_from_the_output(tmp_path: Path) -> None:
-    text = GOOD.format(mode="append").replace("sql: SELECT * FROM src", "sql: SELECT id, name FROM src").replace(
-        "saveMode: append", "saveMode: append\n                  iceberg:\n                    partitionSpec: [{type: day, column: ts}]"
+    text = (
+        GOOD.format(mode="append")
+        .replace("sql: SELECT * FROM src", "sql: SELECT id, name FROM src")
+        .replace(
+            "saveMode: append",
+            "saveMode: append\n                  iceberg:\n                    partitionSpec: [{type: day, column: ts}]",
+        )
     )
     (problem,) = _problems(tmp_path, text)
     assert problem.endswith(

@@ -40,7 +40,9 @@ def env(depots: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Se
     spark = get_session(fresh)
     spark.sql("CREATE NAMESPACE IF NOT EXISTS lakehouse.src")
     spark.sql("CREATE OR REPLACE TABLE lakehouse.src.sales (id INT, region STRING, amount INT) USING iceberg")
-    spark.sql("INSERT INTO lakehouse.src.sales VALUES (1, 'eu', 10), (2, 'eu', 20), (3, 'us', 30), (4, 'apac', 40)")
+    spark.sql(
+        "INSERT INTO lakehouse.src.sales VALUES (1, 'eu', 10), (2, 'eu', 20), (3, 'us', 30), (4, 'apac', 40)"
+    )
     return fresh
 
 
@@ -57,7 +59,9 @@ def job(outputs: list[dict], steps: list[dict] | None = None, **extra: object) -
                         "stackSpec": {
                             "job": {
                                 "inputs": [{"name": "sales", "dataset": "dataos://lakehouse:src/sales"}],
-                                "steps": [{"sequence": steps or [{"name": "out", "sql": "SELECT * FROM sales"}]}],
+                                "steps": [
+                                    {"sequence": steps or [{"name": "out", "sql": "SELECT * FROM sales"}]}
+                                ],
                                 "outputs": outputs,
                                 **extra,
                             }
@@ -79,15 +83,25 @@ def run(settings: Settings, folder: Path, doc: dict, ok: bool = True):  # noqa: 
 
 def test_file_outputs_partitioned_and_single(env: Settings, tmp_path: Path) -> None:
     outputs = [
-        {"name": "out", "dataset": "dataos://export:sales/by_region", "format": "parquet",
-         "options": {"saveMode": "overwrite", "partitionBy": ["region"]}},
+        {
+            "name": "out",
+            "dataset": "dataos://export:sales/by_region",
+            "format": "parquet",
+            "options": {"saveMode": "overwrite", "partitionBy": ["region"]},
+        },
     ]
     run(env, tmp_path / "a", job(outputs))
     root = env.resolve("export") / "sales" / "by_region"
     assert sorted(p.name for p in root.glob("region=*")) == ["region=apac", "region=eu", "region=us"]
     assert sorted(pq.read_table(root).column("id").to_pylist()) == [1, 2, 3, 4]
 
-    outputs = [{"name": "out", "dataset": "dataos://export:sales/single", "options": {"saveMode": "overwrite", "extraOptions": {"coalesce": 1}}}]
+    outputs = [
+        {
+            "name": "out",
+            "dataset": "dataos://export:sales/single",
+            "options": {"saveMode": "overwrite", "extraOptions": {"coalesce": 1}},
+        }
+    ]
     run(env, tmp_path / "b", job(outputs))
     (single,) = (env.resolve("export") / "sales" / "single").glob("*.csv")
     rows = list(csv.DictReader(single.open(), delimiter=";"))  # the depot's own writer options apply
@@ -96,25 +110,41 @@ def test_file_outputs_partitioned_and_single(env: Settings, tmp_path: Path) -> N
     outputs = [{"name": "out", "dataset": "dataos://landing:sales/copy", "options": {"saveMode": "append"}}]
     for _ in range(2):
         run(env, tmp_path / "c", job(outputs))
-    lines = [json.loads(x) for f in (env.resolve("landing") / "sales" / "copy").glob("*.json") for x in f.read_text().splitlines()]
+    lines = [
+        json.loads(x)
+        for f in (env.resolve("landing") / "sales" / "copy").glob("*.json")
+        for x in f.read_text().splitlines()
+    ]
     assert len(lines) == 8
 
 
 def test_another_catalog_and_several_outputs_computed_once(env: Settings, tmp_path: Path) -> None:
     steps = [
-        {"name": "eu", "sql": "SELECT * FROM sales WHERE region = 'eu'", "commands": [{"name": "persist", "level": "MEMORY_ONLY"}]},
+        {
+            "name": "eu",
+            "sql": "SELECT * FROM sales WHERE region = 'eu'",
+            "commands": [{"name": "persist", "level": "MEMORY_ONLY"}],
+        },
         {"name": "eu_total", "sql": "SELECT sum(amount) AS total FROM eu"},
     ]
     outputs = [
         {"name": "eu", "dataset": "dataos://archive:shipped/eu_sales", "options": {"saveMode": "overwrite"}},
-        {"name": "eu_total", "dataset": "dataos://lakehouse:shipped/eu_total", "options": {"saveMode": "overwrite"}},
+        {
+            "name": "eu_total",
+            "dataset": "dataos://lakehouse:shipped/eu_total",
+            "options": {"saveMode": "overwrite"},
+        },
     ]
     result = run(env, tmp_path, job(outputs, steps, explain=True, logLevel="INFO"))
     archived = load_catalog("archive", env).load_table("shipped.eu_sales").scan().to_arrow().to_pylist()
     assert sorted(r["id"] for r in archived) == [1, 2]
-    assert load_catalog(settings=env).load_table("shipped.eu_total").scan().to_arrow().to_pylist() == [{"total": 30}]
+    assert load_catalog(settings=env).load_table("shipped.eu_total").scan().to_arrow().to_pylist() == [
+        {"total": 30}
+    ]
     assert not load_catalog(settings=env).table_exists("shipped.eu_sales")  # the other catalog only
-    mats = {m.asset_key.path[0]: m.materialization.metadata for m in result.get_asset_materialization_events()}
+    mats = {
+        m.asset_key.path[0]: m.materialization.metadata for m in result.get_asset_materialization_events()
+    }
     assert mats["archive"]["cached_steps"].value == "eu"
     assert "== Physical Plan ==" in mats["archive"]["plans"].value
     # released at the end of the job: Spark's cache (shared by all sessions of the JVM) is empty again

@@ -220,3 +220,32 @@ def test_bad_write_options_are_reported_before_spark(tmp_path: Path, options: di
         load_jobs([tmp_path], load_depots(DEMO_DEPOTS))
     (problem,) = info.value.problems
     assert expected.replace("Value error, ", "") in problem
+
+
+def test_bucketed_tables_join_without_a_shuffle(settings: Settings, tmp_path: Path) -> None:
+    load_source(settings, ROWS)
+    bucketed = {
+        "saveMode": "overwrite",
+        "iceberg": {"partitionSpec": [{"type": "bucket", "column": "id", "numBuckets": 4}]},
+    }
+    run(settings, tmp_path / "a", manifest("bucket_a", "SELECT id, v FROM src", "bucket_a", bucketed))
+    run(settings, tmp_path / "b", manifest("bucket_b", "SELECT id, region FROM src", "bucket_b", bucketed))
+    doc = manifest(
+        "joined",
+        "SELECT a.id, a.v, b.region FROM a JOIN b ON a.id = b.id",
+        "joined",
+        {"saveMode": "overwrite"},
+    )
+    stack = doc["workflow"]["dag"][0]["spec"]["stackSpec"]
+    stack["sparkConf"] = [{"spark.sql.autoBroadcastJoinThreshold": "-1"}]  # tiny tables would be broadcast
+    stack["job"]["explain"] = True
+    stack["job"]["inputs"] = [
+        {"name": "a", "dataset": "dataos://lakehouse:out/bucket_a"},
+        {"name": "b", "dataset": "dataos://lakehouse:out/bucket_b"},
+    ]
+    result = run(settings, tmp_path / "j", doc)
+    (mat,) = result.get_asset_materialization_events()
+    physical = mat.materialization.metadata["plans"].value.split("== Physical Plan ==")[1]
+    assert "SortMergeJoin" in physical and "groupedBy=id_bucket" in physical
+    assert "Exchange" not in physical
+    assert rows_of(settings, "out.joined") == [(1, 10, "eu"), (2, 20, "eu"), (3, 30, "us")]

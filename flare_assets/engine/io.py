@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.types import StructType
 
 from flare_assets.depots import DepotMap
 from flare_assets.settings import Settings
@@ -29,17 +32,38 @@ def _options(values: dict[str, Any]) -> dict[str, str]:
     return {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in values.items()}
 
 
-def read_input(spark: SparkSession, item: Input, depots: DepotMap, settings: Settings) -> DataFrame:
-    address = item.address
-    if is_iceberg(address, depots):
-        return spark.table(address.table)
-    depot = depots.depots[address.depot]
-    fmt = (item.format or depot.format or "parquet").lower()
-    reader = spark.read.format(fmt).options(**FILE_READ_DEFAULTS.get(fmt, {}))
-    reader = reader.options(**_options(depot.options)).options(**_options(item.options))
+def read_schema(item: Input) -> str | StructType | None:
+    """schemaString (DDL), or schemaPath: Spark's JSON schema or a DDL text file."""
     if item.schema_string:
-        reader = reader.schema(item.schema_string)
-    return reader.load(folder(address, depots, settings))
+        return item.schema_string
+    if not item.schema_path:
+        return None
+    text = Path(item.schema_path).read_text()
+    if text.lstrip().startswith("{"):
+        return StructType.fromJson(json.loads(text))
+    return text.strip()
+
+
+def read_input(spark: SparkSession, item: Input, depots: DepotMap, settings: Settings) -> DataFrame:
+    """The dataset as a DataFrame; an input `query` then runs over it, the input's name as its view."""
+    address = item.address
+    options = dict(item.options)
+    if is_iceberg(address, depots):
+        reader = spark.read.options(**_options(options))
+        frame = reader.table(address.table)
+    else:
+        depot = depots.depots[address.depot]
+        fmt = (item.format or depot.format or "parquet").lower()
+        reader = spark.read.format(fmt).options(**FILE_READ_DEFAULTS.get(fmt, {}))
+        reader = reader.options(**_options(depot.options)).options(**_options(options))
+        schema = read_schema(item)
+        if schema is not None:
+            reader = reader.schema(schema)
+        frame = reader.load(folder(address, depots, settings))
+    if item.query:
+        frame.createOrReplaceTempView(item.name)
+        frame = spark.sql(item.query)
+    return frame
 
 
 def table_exists(spark: SparkSession, table: str) -> bool:

@@ -53,6 +53,48 @@ def parse_manifest(file: Path) -> Manifest:
     return validate(Manifest, data, file)
 
 
+NOT_YET = {
+    "isStream": "stream inputs are not supported yet",
+    "incremental": "incremental inputs are not supported yet",
+    "streaming": "stream jobs are not supported yet",
+    "actions": "actions (table maintenance) are not supported yet",
+}
+
+
+def check_supported(lj: LoadedJob) -> list[str]:
+    """Keys the manifest model knows but the engine does not run yet fail loudly, never silently."""
+    job = lj.dag_job.job
+    base = f"{lj.file}: {lj.yaml_path}.spec.stackSpec.job"
+    problems = [
+        f"{base}.inputs[{i}].isStream: {NOT_YET['isStream']}" for i, x in enumerate(job.inputs) if x.is_stream
+    ]
+    problems += [
+        f"{base}.inputs[{i}].incremental: {NOT_YET['incremental']}"
+        for i, x in enumerate(job.inputs)
+        if x.incremental
+    ]
+    if job.streaming:
+        problems.append(f"{base}.streaming: {NOT_YET['streaming']}")
+    if job.actions:
+        problems.append(f"{base}.actions: {NOT_YET['actions']}")
+    return problems
+
+
+def resolve_schema_paths(lj: LoadedJob) -> list[str]:
+    """schemaPath is relative to the manifest's folder; it must exist."""
+    problems = []
+    for i, item in enumerate(lj.dag_job.job.inputs):
+        if item.schema_path:
+            path = (lj.file.parent / item.schema_path).resolve()
+            if not path.is_file():
+                problems.append(
+                    f"{lj.file}: {lj.yaml_path}.spec.stackSpec.job.inputs[{i}].schemaPath: "
+                    f"{path} does not exist"
+                )
+            item.schema_path = str(path)
+    return problems
+
+
 def check_depots(jobs: list[LoadedJob], depots: Any) -> list[str]:
     """Every address names a known depot; outputs are written once across all manifests."""
     problems: list[str] = []
@@ -187,7 +229,10 @@ def load_jobs(paths: list[Path], depots: Any = None) -> list[LoadedJob]:
                 f"{file}: name: workflow {manifest.name!r} is also defined in {names[manifest.name]}"
             )
         names[manifest.name] = file
-        jobs.extend(LoadedJob(file, manifest, i) for i in range(len(manifest.workflow.dag)))
+        loaded = [LoadedJob(file, manifest, i) for i in range(len(manifest.workflow.dag))]
+        for lj in loaded:
+            problems.extend(check_supported(lj) + resolve_schema_paths(lj))
+        jobs.extend(loaded)
     problems.extend(check_depots(jobs, depots))
     if not problems:
         problems.extend(check_views(jobs))

@@ -11,6 +11,7 @@ from pydantic.alias_generators import to_camel
 from flare_assets.spec.address import Address, parse_address
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+BRANCH = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 SAVE_MODES = ("append", "overwrite")
 
 
@@ -44,6 +45,15 @@ class Input(Model):
 
     _name = field_validator("name")(_identifier)
     _dataset = field_validator("dataset")(_address)
+
+    @model_validator(mode="after")
+    def _schema_and_branch(self) -> Input:
+        if self.schema_path and self.schema_string:
+            raise ValueError("give schemaPath or schemaString, not both")
+        branch = self.options.get("branch")
+        if branch is not None and not BRANCH.match(str(branch)):
+            raise ValueError(f"options.branch {branch!r} is not a valid branch name (letters, digits, _ - .)")
+        return self
 
     @property
     def address(self) -> Address:
