@@ -102,6 +102,14 @@ def get_session(settings: Settings | None = None, depots: DepotMap | None = None
     return session
 
 
+def running_conf() -> dict[str, str] | None:
+    """The running JVM's Spark conf, or None when no JVM runs in this process."""
+    with _lock:
+        if _root is None or _root.sparkContext._jsc is None:
+            return None
+        return dict(_root.sparkContext.getConf().getAll())
+
+
 def stop() -> None:
     global _root
     with _lock:

@@ -107,14 +107,15 @@ def job_assets(lj: LoadedJob, jobs: list[LoadedJob], depots: DepotMap) -> Assets
         name=lj.name, specs=specs, check_specs=checks, can_subset=True, description=lj.dag_job.title or label
     )
     def _compute(context: AssetExecutionContext, spark: SparkResource) -> Iterator[MaterializeResult]:
-        session = spark.spark_session
+        stack = lj.dag_job.spec.stack_spec
+        session, ignored = spark.session_for(stack.static_conf())
+        runtime = {k: v for k, v in stack.conf().items() if k not in stack.static_conf()}
         only = {by_key[k] for k in context.selected_asset_keys}
-        with job_conf(session, lj.dag_job.spec.stack_spec.conf()) as static:
-            for key in static:
+        with job_conf(session, runtime) as static:
+            for key in ignored + static:
                 context.log.warning(
-                    f"sparkConf {key} is a static Spark conf: it cannot change in the run's running "
-                    "session. Set it in FLARE_SPARK_CONF (or the SparkResource's spark_config) to apply "
-                    "it at session start."
+                    f"{key} is a static Spark conf and the run's JVM was already started without it, so it "
+                    "does not apply to this job. Run the job alone, or set it in FLARE_SPARK_CONF."
                 )
             result = run_job(session, job, depots, Settings.from_env(), name=label, only=only)
         for out in result.outputs:

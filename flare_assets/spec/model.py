@@ -434,6 +434,9 @@ class Resources(Model):
     memory_overhead: str | None = None
 
 
+STATIC_SQL = ("spark.sql.extensions", "spark.sql.warehouse.dir", "spark.sql.catalogImplementation")
+
+
 class StackSpec(Model):
     driver: Resources | None = None
     executor: Resources | None = None
@@ -441,6 +444,7 @@ class StackSpec(Model):
     job: Job
 
     def conf(self) -> dict[str, str]:
+        """sparkConf as one map (Flare writes it as a list of one-key maps, or as a map)."""
         items = self.spark_conf or {}
         if isinstance(items, list):
             merged: dict[str, Any] = {}
@@ -448,6 +452,26 @@ class StackSpec(Model):
                 merged.update(item)
             items = merged
         return {str(k): str(v) for k, v in items.items()}
+
+    def static_conf(self) -> dict[str, str]:
+        """Confs fixed when a JVM starts: the driver and executor blocks, and sparkConf keys outside
+        spark.sql.* (memory, cores, instances, jars)."""
+        conf = {k: v for k, v in self.conf().items() if not k.startswith("spark.sql.") or k in STATIC_SQL}
+        for role, res in (("driver", self.driver), ("executor", self.executor)):
+            if res is None:
+                continue
+            for key, value in (
+                ("cores", res.cores),
+                ("memory", res.memory),
+                ("memoryOverhead", res.memory_overhead),
+            ):
+                if value is not None:
+                    conf.setdefault(f"spark.{role}.{key}", str(value))
+            if role == "executor" and res.instances is not None:
+                conf.setdefault("spark.executor.instances", str(res.instances))
+            if res.core_limit is not None:
+                conf.setdefault(f"spark.kubernetes.{role}.limit.cores", str(res.core_limit))
+        return conf
 
 
 class Spec(Model):
