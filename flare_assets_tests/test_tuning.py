@@ -32,7 +32,10 @@ def test_job_sizing_becomes_static_conf_of_the_run_session() -> None:
             "driver": {"cores": 1, "memory": "1200m"},
             "executor": {"cores": 2, "instances": 3, "memory": "2g"},
             "sparkConf": [{"spark.sql.shuffle.partitions": "8"}, {"spark.executor.memoryOverhead": "512m"}],
-            "job": {"outputs": [{"name": "x", "dataset": "dataos://lakehouse:a/b"}], "inputs": [{"name": "x", "dataset": "dataos://lakehouse:a/c"}]},
+            "job": {
+                "outputs": [{"name": "x", "dataset": "dataos://lakehouse:a/b"}],
+                "inputs": [{"name": "x", "dataset": "dataos://lakehouse:a/c"}],
+            },
         }
     )
     static = stack.static_conf()

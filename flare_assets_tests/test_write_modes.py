@@ -249,3 +249,49 @@ def test_bucketed_tables_join_without_a_shuffle(settings: Settings, tmp_path: Pa
     assert "SortMergeJoin" in physical and "groupedBy=id_bucket" in physical
     assert "Exchange" not in physical
     assert rows_of(settings, "out.joined") == [(1, 10, "eu"), (2, 20, "eu"), (3, 30, "us")]
+
+
+def test_write_to_a_branch_leaves_main_alone(settings: Settings, tmp_path: Path) -> None:
+    from flare_assets.query import read_rows
+
+    load_source(settings, ROWS)
+    run(settings, tmp_path, manifest("br", "SELECT id, v FROM src", "br", {"saveMode": "overwrite"}))
+    load_source(settings, "(7, 'eu', 'X', TIMESTAMP '2024-01-07 00:00:00', 70)")
+    options = {"saveMode": "append", "extraOptions": {"branch": "audit"}}
+    result = run(settings, tmp_path, manifest("br", "SELECT id, v FROM src", "br", options))
+    main = sorted(r["id"] for r in read_rows("out.br", settings=settings))
+    audit = sorted(r["id"] for r in read_rows("out.br", branch="audit", settings=settings))
+    assert main == [1, 2, 3] and audit == [1, 2, 3, 7]
+    (mat,) = result.get_asset_materialization_events()
+    meta = mat.materialization.metadata
+    table = load_catalog(settings=settings).load_table("out.br")
+    assert meta["branch"].value == "audit"
+    assert meta["snapshot_id"].value == str(table.metadata.refs["audit"].snapshot_id)
+
+
+def test_sort_sets_the_write_order(settings: Settings, tmp_path: Path) -> None:
+    load_source(settings, ROWS)
+    options = {
+        "saveMode": "overwrite",
+        "sort": {"mode": "global", "columns": [{"name": "region"}, {"name": "v", "order": "desc"}]},
+    }
+    run(settings, tmp_path, manifest("srt", "SELECT * FROM src", "srt", options))
+    order = load_catalog(settings=settings).load_table("out.srt").sort_order()
+    assert [(f.direction.value, str(f.transform)) for f in order.fields] == [
+        ("asc", "identity"),
+        ("desc", "identity"),
+    ]
+
+
+def test_schedules_lineage_and_groups_from_manifests() -> None:
+    defs = build_definitions()
+    (schedule,) = list(defs.schedules or [])
+    assert schedule.cron_schedule == "0 2 * * *" and schedule.job.name == "retail_job"
+    graph = defs.resolve_asset_graph()
+    from dagster import AssetKey
+
+    city = graph.get(AssetKey(["lakehouse", "reporting", "city_revenue"]))
+    assert AssetKey(["lakehouse", "retail", "customer_revenue"]) in city.parent_keys
+    orders = graph.get(AssetKey(["lakehouse", "retail", "orders_enriched"]))
+    assert orders.group_name == "retail" and set(orders.kinds) == {"spark", "iceberg"}
+    assert "tier.silver" in orders.tags and orders.owners == ["team:data_engineering"]

@@ -65,6 +65,7 @@ def output_metadata(out: OutputResult, job: JobResult) -> dict[str, Any]:
     if out.snapshot_id is not None:
         meta["snapshot_id"] = MetadataValue.text(str(out.snapshot_id))
         meta["previous_snapshot_id"] = MetadataValue.text(str(out.previous_snapshot_id or ""))
+        meta["branch"] = out.branch
         meta["dagster/table_name"] = out.target
         meta["partition_spec"] = out.partition_spec
         if out.partition_evolution:

@@ -113,21 +113,36 @@ def write(spark: SparkSession, df: DataFrame, output: Output) -> list[str]:
     ddl = evolve_partitions(spark, table, spec) if spec is not None else []
     if not created and options.write_mode != "merge":
         ddl += add_new_columns(spark, table, df)
+    branch = options.branch
+    target = table
+    if branch:
+        spark.sql(f"ALTER TABLE {table} CREATE BRANCH IF NOT EXISTS {quote(branch)}")
+        target = f"{table}.{quote('branch_' + branch)}"
     mode = options.write_mode
     if mode == "merge":
         merge = options.merge_spec
         assert merge is not None
         view = f"__flare_merge_{output.name}"
         df.createOrReplaceTempView(view)
-        spark.sql(f"MERGE INTO {table} AS old USING {view} AS new ON {merge.on_clause} {merge.when_clause}")
+        spark.sql(f"MERGE INTO {target} AS old USING {view} AS new ON {merge.on_clause} {merge.when_clause}")
         spark.catalog.dropTempView(view)
     elif mode == "append" or created:
-        df.writeTo(table).append()
+        df.writeTo(target).append()
     elif mode == "overwrite-dynamic":
-        df.writeTo(table).overwritePartitions()
+        df.writeTo(target).overwritePartitions()
     else:
-        df.writeTo(table).overwrite(F.lit(True))
+        df.writeTo(target).overwrite(F.lit(True))
     return [] if created else ddl
+
+
+def head(spark: SparkSession, table: str, branch: str = "main") -> tuple[int | None, dict[str, str]]:
+    """The snapshot a branch points at, with its summary."""
+    refs = spark.sql(f"SELECT snapshot_id FROM {table}.refs WHERE name = {literal(branch)}").collect()
+    if not refs:
+        return None, {}
+    snapshot_id = refs[0]["snapshot_id"]
+    rows = spark.sql(f"SELECT summary FROM {table}.snapshots WHERE snapshot_id = {snapshot_id}").collect()
+    return snapshot_id, dict(rows[0]["summary"] or {}) if rows else {}
 
 
 def resolve_column_tags(output: Output, columns: list[str]) -> dict[str, list[str]]:

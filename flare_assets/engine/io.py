@@ -70,15 +70,6 @@ def table_exists(spark: SparkSession, table: str) -> bool:
     return bool(spark.catalog.tableExists(table))
 
 
-def current_snapshot(spark: SparkSession, table: str) -> tuple[int | None, dict[str, str]]:
-    rows = spark.sql(
-        f"SELECT snapshot_id, summary FROM {table}.snapshots ORDER BY committed_at DESC LIMIT 1"
-    ).collect()
-    if not rows:
-        return None, {}
-    return rows[0]["snapshot_id"], dict(rows[0]["summary"] or {})
-
-
 def write_files(df: DataFrame, output: Output, depots: DepotMap, settings: Settings) -> str:
     """Syndication to a file depot: the depot's (or the output's) format, saveMode, partitionBy;
     `extraOptions.coalesce: N` writes N files per partition (1: a single file), other extraOptions

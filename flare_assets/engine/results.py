@@ -17,6 +17,7 @@ class OutputResult:
     save_mode: str
     rows_written: int
     snapshot_id: int | None = None
+    branch: str = "main"
     previous_snapshot_id: int | None = None
     summary: dict[str, str] = field(default_factory=dict)
     partition_spec: str = ""

@@ -129,7 +129,8 @@ def _write(
     address = output.address
     to_iceberg = io.is_iceberg(address, depots)
     exists = to_iceberg and io.table_exists(spark, address.table)
-    before = io.current_snapshot(spark, address.table)[0] if exists else None
+    branch = output.options.branch or "main"
+    before = iceberg.head(spark, address.table, branch)[0] if exists else None
     column_tags = iceberg.resolve_column_tags(output, df.columns)
     evolution: list[str] = []
     try:
@@ -156,7 +157,8 @@ def _write(
         partition_evolution=evolution,
     )
     if to_iceberg:
-        result.snapshot_id, result.summary = io.current_snapshot(spark, target)
+        result.snapshot_id, result.summary = iceberg.head(spark, target, branch)
+        result.branch = branch
         result.rows_written = result.counter("added-records")
         result.partition_spec = ", ".join(iceberg.partition_terms(spark, target)) or "unpartitioned"
     else:

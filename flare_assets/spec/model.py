@@ -204,6 +204,19 @@ class OutputOptions(Model):
     def _lower(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value
 
+    @field_validator("extra_options")
+    @classmethod
+    def _branch(cls, value: dict[str, Any]) -> dict[str, Any]:
+        branch = value.get("branch")
+        if branch is not None and not BRANCH.match(str(branch)):
+            raise ValueError(f"branch {branch!r} is not a valid branch name (letters, digits, _ - .)")
+        return value
+
+    @property
+    def branch(self) -> str | None:
+        value = self.extra_options.get("branch")
+        return str(value) if value is not None else None
+
     @property
     def merge_spec(self) -> Merge | None:
         return self.merge or (self.iceberg.merge if self.iceberg else None)
