@@ -1,6 +1,8 @@
 """The Iceberg catalog opened with pyiceberg: metadata and data reads with no JVM.
 
-The embedded default is Iceberg's JDBC catalog schema in a SQLite file under FLARE_HOME. pyiceberg's
+JDBC catalogs (the embedded SQLite file, or PostgreSQL) are opened with SqlCatalog on the very
+database Spark's JdbcCatalog uses; REST catalogs with RestCatalog on the same URI. The embedded
+default is Iceberg's JDBC catalog schema in a SQLite file under FLARE_HOME. pyiceberg's
 SqlCatalog creates that schema (v1, with views); Spark's JdbcCatalog is told not to, because its
 table-creation check leaves a DatabaseMetaData result set open on a pooled connection, which holds a
 SQLite read lock for the life of the process and turns every other process's commit into
@@ -10,17 +12,28 @@ SQLITE_BUSY. See README, "Embedded catalog".
 from __future__ import annotations
 
 import time
+from urllib.parse import parse_qsl, quote, urlsplit
 
 from pyiceberg.catalog import Catalog
+from pyiceberg.catalog.rest import RestCatalog
 from pyiceberg.catalog.sql import SqlCatalog
 
 from flare_assets.settings import Settings
 
 
-def sqlalchemy_uri(jdbc_uri: str) -> str:
-    if jdbc_uri.startswith("jdbc:sqlite:"):
-        return "sqlite:///" + jdbc_uri.removeprefix("jdbc:sqlite:")
-    raise ValueError(f"FLARE_CATALOG_URI: unsupported catalog URI {jdbc_uri!r}; allowed: jdbc:sqlite:PATH")
+def sqlalchemy_uri(settings: Settings) -> str:
+    """The JDBC URI of the catalog database as SQLAlchemy's, so pyiceberg opens the same database."""
+    uri = settings.catalog_uri
+    if settings.catalog_kind == "sqlite":
+        return "sqlite:///" + uri.removeprefix("jdbc:sqlite:")
+    if settings.catalog_kind == "postgresql":
+        parts = urlsplit(uri.removeprefix("jdbc:"))
+        params = dict(parse_qsl(parts.query))
+        user = settings.catalog_user or params.get("user")
+        password = settings.catalog_password or params.get("password")
+        auth = f"{quote(user or '')}{':' + quote(password) if password else ''}@" if user else ""
+        return f"postgresql+psycopg2://{auth}{parts.netloc}{parts.path}"
+    raise ValueError(f"{uri!r} is not a JDBC catalog URI")
 
 
 def default_catalog_name(settings: Settings) -> str:
@@ -35,13 +48,13 @@ def load_catalog(name: str | None = None, settings: Settings | None = None) -> C
     name = name or default_catalog_name(settings)
     if settings.embedded_catalog:
         settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+    if settings.catalog_kind == "rest":
+        return RestCatalog(
+            name, uri=settings.catalog_uri, warehouse=settings.warehouse, **settings.catalog_properties
+        )
     for attempt in range(5):
         try:
-            return SqlCatalog(
-                name,
-                uri=sqlalchemy_uri(settings.catalog_uri),
-                warehouse=_warehouse_uri(settings),
-            )
+            return SqlCatalog(name, uri=sqlalchemy_uri(settings), warehouse=_warehouse_uri(settings))
         except Exception as exc:  # two processes creating the schema at once: the loser retries
             if "already exists" not in str(exc) and "locked" not in str(exc) or attempt == 4:
                 raise
@@ -55,5 +68,6 @@ def _warehouse_uri(settings: Settings) -> str:
 
 
 def ensure_catalog(settings: Settings, name: str | None = None) -> None:
-    """Create the catalog schema before any JVM opens it (see the module docstring)."""
-    load_catalog(name, settings)
+    """Create the JDBC catalog schema before any JVM opens it (see the module docstring)."""
+    if settings.catalog_kind != "rest":
+        load_catalog(name, settings)

@@ -119,4 +119,7 @@ def resolve(settings: Settings) -> Jars:
     jars = Jars()
     iceberg_runtime(settings, jars)
     jdbc_driver(settings, jars)
+    for extra in settings.extra_jars:
+        jars.paths.append(str(_env_path(extra, "FLARE_EXTRA_JARS")))
+    jars.packages.extend(settings.extra_packages)
     return jars

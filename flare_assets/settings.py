@@ -29,10 +29,28 @@ class Settings:
     jdbc_jar: str | None = None
     allow_maven: bool = False
     spark_conf: dict[str, str] = field(default_factory=dict)
+    catalog_user: str | None = None
+    catalog_password: str | None = None
+    catalog_properties: dict[str, str] = field(default_factory=dict)
+    extra_jars: list[str] = field(default_factory=list)
+    extra_packages: list[str] = field(default_factory=list)
+
+    @property
+    def catalog_kind(self) -> str:
+        """sqlite (the embedded default), postgresql or rest, from the catalog URI."""
+        for prefix, kind in (("jdbc:sqlite:", "sqlite"), ("jdbc:postgresql://", "postgresql")):
+            if self.catalog_uri.startswith(prefix):
+                return kind
+        if self.catalog_uri.startswith(("http://", "https://")):
+            return "rest"
+        raise ValueError(
+            f"FLARE_CATALOG_URI={self.catalog_uri!r}: allowed: jdbc:sqlite:PATH, "
+            "jdbc:postgresql://HOST:PORT/DB or http(s)://REST-CATALOG"
+        )
 
     @property
     def embedded_catalog(self) -> bool:
-        return self.catalog_uri.startswith("jdbc:sqlite:")
+        return self.catalog_kind == "sqlite"
 
     @property
     def sqlite_path(self) -> Path:
@@ -54,6 +72,11 @@ class Settings:
             jdbc_jar=env.get("FLARE_JDBC_JAR") or None,
             allow_maven=_flag(env.get("FLARE_MAVEN")),
             spark_conf=parse_conf(env.get("FLARE_SPARK_CONF", "")),
+            catalog_user=env.get("FLARE_CATALOG_USER") or None,
+            catalog_password=env.get("FLARE_CATALOG_PASSWORD") or None,
+            catalog_properties=parse_conf(env.get("FLARE_CATALOG_PROPERTIES", "")),
+            extra_jars=[j for j in env.get("FLARE_EXTRA_JARS", "").split(",") if j.strip()],
+            extra_packages=[p for p in env.get("FLARE_EXTRA_PACKAGES", "").split(",") if p.strip()],
         )
 
     def resolve(self, path: str | Path) -> Path:
@@ -63,9 +86,9 @@ class Settings:
 
 
 def parse_conf(text: str) -> dict[str, str]:
-    """`k=v,k2=v2` as a dict; used for FLARE_SPARK_CONF."""
+    """`k=v,k2=v2` as a dict; used for FLARE_SPARK_CONF and FLARE_CATALOG_PROPERTIES."""
     pairs = [item.split("=", 1) for item in text.split(",") if item.strip()]
     bad = [p[0] for p in pairs if len(p) != 2]
     if bad:
-        raise ValueError(f"FLARE_SPARK_CONF: expected key=value pairs separated by commas, got {bad}")
+        raise ValueError(f"expected key=value pairs separated by commas, got {bad}")
     return {k.strip(): v.strip() for k, v in pairs}

@@ -39,9 +39,10 @@ def static_conf(settings: Settings) -> dict[str, str]:
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.extensions": "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions",
         "spark.sql.session.timeZone": "UTC",
-        "spark.driver.bindAddress": "127.0.0.1",
-        "spark.driver.host": "127.0.0.1",
     }
+    if settings.spark_master.startswith("local"):
+        conf["spark.driver.bindAddress"] = "127.0.0.1"
+        conf["spark.driver.host"] = "127.0.0.1"
     if found.paths:
         conf["spark.jars"] = ",".join(found.paths)
     if found.packages:
@@ -69,12 +70,22 @@ def catalog_conf(settings: Settings, depots: DepotMap) -> dict[str, str]:
     for name in depots.iceberg_depots():
         prefix = f"spark.sql.catalog.{name}"
         conf[prefix] = "org.apache.iceberg.spark.SparkCatalog"
-        conf[f"{prefix}.type"] = "jdbc"
         conf[f"{prefix}.uri"] = settings.catalog_uri
         conf[f"{prefix}.warehouse"] = settings.warehouse
-        conf[f"{prefix}.jdbc.init-catalog-tables"] = "false"
-        conf[f"{prefix}.jdbc.schema-version"] = "V1"
         conf[f"{prefix}.cache-enabled"] = "false"
+        if settings.catalog_kind == "rest":
+            conf[f"{prefix}.type"] = "rest"
+        else:
+            conf[f"{prefix}.type"] = "jdbc"
+            # pyiceberg creates the schema first (catalog.ensure_catalog); see catalog.py on why
+            conf[f"{prefix}.jdbc.init-catalog-tables"] = "false"
+            conf[f"{prefix}.jdbc.schema-version"] = "V1"
+            if settings.catalog_user:
+                conf[f"{prefix}.jdbc.user"] = settings.catalog_user
+            if settings.catalog_password:
+                conf[f"{prefix}.jdbc.password"] = settings.catalog_password
+        for key, value in settings.catalog_properties.items():
+            conf[f"{prefix}.{key}"] = value
         for key, value in TABLE_DEFAULTS.items():
             conf[f"{prefix}.table-default.{key}"] = value
     return conf

@@ -121,7 +121,11 @@ def job_assets(lj: LoadedJob, jobs: list[LoadedJob], depots: DepotMap) -> Assets
         for out in result.outputs:
             addr = next(o.address for o in job.outputs if o.name == out.name)
             key = AssetKey(addr.key)
-            meta = {**output_metadata(out, result), "spark_app_id": session.sparkContext.applicationId}
+            meta = {
+                **output_metadata(out, result),
+                "spark_app_id": session.sparkContext.applicationId,
+                "spark_master": session.sparkContext.master,
+            }
             selected = context.selected_asset_check_keys
             check_results = [
                 check_result(key, c) for c in out.checks if AssetCheckKey(key, c.name) in selected
