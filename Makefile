@@ -5,7 +5,7 @@ export FLARE_HOME ?= $(CURDIR)/.flare
 export DAGSTER_HOME ?= $(FLARE_HOME)/dagster
 DEB_PACKAGES := openjdk-17-jre-headless libxerial-sqlite-jdbc-java libpostgresql-jdbc-java postgresql
 
-.PHONY: setup demo dev test test-fast lint validate clean
+.PHONY: setup demo dev test test-fast bench lint validate clean
 
 setup: .flare/.setup-done
 
@@ -27,6 +27,9 @@ test: setup
 
 test-fast: setup
 	$(PYTHON) -m pytest -q -m "not slow"
+
+bench: setup
+	$(PYTHON) -m benchmarks
 
 lint: setup
 	ruff check flare_assets flare_assets_tests && ruff format --check flare_assets flare_assets_tests

@@ -1,0 +1,40 @@
+"""`python -m benchmarks [NAME ...]`: runs the benchmarks (all by default), prints each figure and
+writes bench-report.json at the repository root."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+
+from benchmarks import report
+
+# module -> the figures it measures (names as in DESIGN.md)
+BENCHMARKS = {
+    "cluster_vs_local": ["cluster_vs_local_ratio"],
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks")
+    parser.add_argument("names", nargs="*", help=f"some of: {', '.join(BENCHMARKS)} (default: all)")
+    args = parser.parse_args()
+    unknown = [n for n in args.names if n not in BENCHMARKS]
+    if unknown:
+        parser.error(f"unknown benchmark {', '.join(unknown)}; allowed: {', '.join(BENCHMARKS)}")
+    figures: dict[str, float] = {}
+    details: dict[str, object] = {}
+    for name in args.names or BENCHMARKS:
+        print(f"== {name}", flush=True)
+        found, detail = importlib.import_module(f"benchmarks.{name}").measure()
+        for key, value in found.items():
+            print(f"{key} = {value}", flush=True)
+        figures.update(found)
+        details[name] = detail
+    path = report.write(figures, details, merge=bool(args.names))
+    print(json.dumps({"figures": figures}, indent=2))
+    print(f"written: {path}")
+
+
+if __name__ == "__main__":
+    main()
