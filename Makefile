@@ -32,7 +32,7 @@ bench: setup
 	$(PYTHON) -m benchmarks
 
 lint: setup
-	ruff check flare_assets flare_assets_tests && ruff format --check flare_assets flare_assets_tests
+	ruff check flare_assets flare_assets_tests benchmarks && ruff format --check flare_assets flare_assets_tests benchmarks
 
 validate: setup
 	flare validate $${FLARE_PIPELINES:-flare_assets/demo/pipelines}
