@@ -117,7 +117,9 @@ def job_assets(lj: LoadedJob, jobs: list[LoadedJob], depots: DepotMap) -> Assets
                     f"{key} is a static Spark conf and the run's JVM was already started without it, so it "
                     "does not apply to this job. Run the job alone, or set it in FLARE_SPARK_CONF."
                 )
-            result = run_job(session, job, depots, Settings.from_env(), name=label, only=only)
+            result = run_job(
+                session, job, depots, Settings.from_env(), name=label, only=only, run_id=context.run_id
+            )
         for out in result.outputs:
             addr = next(o.address for o in job.outputs if o.name == out.name)
             key = AssetKey(addr.key)

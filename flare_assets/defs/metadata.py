@@ -66,6 +66,11 @@ def output_metadata(out: OutputResult, job: JobResult) -> dict[str, Any]:
         meta["snapshot_id"] = MetadataValue.text(str(out.snapshot_id))
         meta["previous_snapshot_id"] = MetadataValue.text(str(out.previous_snapshot_id or ""))
         meta["branch"] = out.branch
+        if out.snapshot_tag:
+            meta["snapshot_tag"] = out.snapshot_tag
+        if out.published is not None:
+            meta["published"] = MetadataValue.bool(out.published)
+            meta["audit_branch"] = out.audit_branch or ""
         meta["dagster/table_name"] = out.target
         meta["partition_spec"] = out.partition_spec
         if out.partition_evolution:

@@ -6,9 +6,12 @@ a failed write leaves the table at its previous snapshot.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from flare_assets.engine.errors import SPARK_ERRORS, short
 from flare_assets.spec.model import Output, PartitionField
 
 
@@ -102,7 +105,7 @@ def check_partition_columns(output: Output, columns: list[str]) -> None:
         )
 
 
-def write(spark: SparkSession, df: DataFrame, output: Output) -> list[str]:
+def write(spark: SparkSession, df: DataFrame, output: Output, branch: str | None = None) -> list[str]:
     """Writes `df` as the output says; returns the partition and schema DDL that ran (for the metadata)."""
     table = output.address.table
     options = output.options
@@ -113,7 +116,7 @@ def write(spark: SparkSession, df: DataFrame, output: Output) -> list[str]:
     ddl = evolve_partitions(spark, table, spec) if spec is not None else []
     if not created and options.write_mode != "merge":
         ddl += add_new_columns(spark, table, df)
-    branch = options.branch
+    branch = branch or options.branch
     target = table
     if branch:
         spark.sql(f"ALTER TABLE {table} CREATE BRANCH IF NOT EXISTS {quote(branch)}")
@@ -161,3 +164,104 @@ def store_column_tags(spark: SparkSession, table: str, tags: dict[str, list[str]
             f"{literal('flare.column-tags.' + c)}={literal(','.join(t))}" for c, t in tags.items()
         )
         spark.sql(f"ALTER TABLE {table} SET TBLPROPERTIES ({props})")
+
+
+TIME_TRAVEL_ALIASES = {
+    "snapshotId": "snapshot-id",
+    "snapshot-id": "snapshot-id",
+    "asOfTimestamp": "as-of-timestamp",
+    "as-of-timestamp": "as-of-timestamp",
+    "timestamp": "as-of-timestamp",
+    "tag": "tag",
+    "branch": "branch",
+}
+
+
+def _millis(value: object) -> int:
+    text = str(value).strip()
+    if text.isdigit():
+        return int(text)
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
+
+
+def time_travel(spark: SparkSession, table: str, options: dict[str, object]) -> dict[str, str]:
+    """Read options selecting a snapshot, a timestamp, a tag or a branch, checked to exist first.
+    Other options pass through untouched."""
+    out: dict[str, str] = {}
+    chosen: list[str] = []
+    for key, value in options.items():
+        name = TIME_TRAVEL_ALIASES.get(key)
+        if name is None:
+            out[key] = str(value).lower() if isinstance(value, bool) else str(value)
+            continue
+        chosen.append(key)
+        if name == "snapshot-id":
+            rows = spark.sql(
+                f"SELECT snapshot_id FROM {table}.snapshots WHERE snapshot_id = {int(str(value))}"
+            ).collect()
+            if not rows:
+                latest = [
+                    r[0]
+                    for r in spark.sql(
+                        f"SELECT snapshot_id FROM {table}.snapshots ORDER BY committed_at DESC LIMIT 3"
+                    ).collect()
+                ]
+                raise ValueError(f"{table} has no snapshot {value}; the latest are {latest}")
+            out[name] = str(int(str(value)))
+        elif name == "as-of-timestamp":
+            millis = _millis(value)
+            first = spark.sql(f"SELECT min(committed_at) FROM {table}.snapshots").collect()[0][0]
+            if first is None or int(first.timestamp() * 1000) > millis:
+                raise ValueError(f"{table} has no snapshot at or before {value} (the first is from {first})")
+            out[name] = str(millis)
+        else:
+            kind = "TAG" if name == "tag" else "BRANCH"
+            refs = {r["name"]: r["type"] for r in spark.sql(f"SELECT name, type FROM {table}.refs").collect()}
+            if refs.get(str(value)) != kind:
+                known = sorted(n for n, t in refs.items() if t == kind)
+                raise ValueError(
+                    f"{table} has no {kind.lower()} {value!r}; known: {', '.join(known) or '(none)'}"
+                )
+            out[name] = str(value)
+    if len(chosen) > 1:
+        raise ValueError(
+            f"choose one of snapshot-id, as-of-timestamp, tag or branch; got {', '.join(chosen)}"
+        )
+    return out
+
+
+def tag_snapshot(spark: SparkSession, table: str, snapshot_id: int, tag: str, retain_days: int) -> None:
+    """Names a snapshot so it can be read back (and is kept by expiry for `retain_days`)."""
+    spark.sql(
+        f"ALTER TABLE {table} CREATE TAG IF NOT EXISTS {quote(tag)} AS OF VERSION {snapshot_id} "
+        f"RETAIN {retain_days} DAYS"
+    )
+
+
+def create_audit_branch(spark: SparkSession, table: str, name: str, base: str) -> None:
+    """A branch at the head of `base` (or an empty one on a table with no snapshot yet)."""
+    head_id = head(spark, table, base)[0] if spark.catalog.tableExists(table) else None
+    version = f" AS OF VERSION {head_id}" if head_id is not None else ""
+    spark.sql(f"ALTER TABLE {table} CREATE BRANCH {quote(name)}{version}")
+
+
+def publish(spark: SparkSession, table: str, audit: str, target: str) -> None:
+    """Fast-forwards `target` to the audit branch; fails, naming both, when `target` moved meanwhile."""
+    catalog, namespace, name = table.split(".", 2)
+    try:
+        spark.sql(
+            f"CALL {catalog}.system.fast_forward(table => {literal(namespace + '.' + name)}, "
+            f"branch => {literal(target)}, to => {literal(audit)})"
+        )
+    except SPARK_ERRORS as exc:
+        raise ValueError(
+            f"cannot publish branch {audit!r} into {target!r} of {table}: {short(exc)} ({target} received "
+            f"other commits after the audit started; the audited data stays on {audit!r})"
+        ) from exc
+
+
+def drop_branch(spark: SparkSession, table: str, name: str) -> None:
+    spark.sql(f"ALTER TABLE {table} DROP BRANCH IF EXISTS {quote(name)}")

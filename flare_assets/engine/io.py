@@ -49,8 +49,9 @@ def read_input(spark: SparkSession, item: Input, depots: DepotMap, settings: Set
     address = item.address
     options = dict(item.options)
     if is_iceberg(address, depots):
-        reader = spark.read.options(**_options(options))
-        frame = reader.table(address.table)
+        from flare_assets.engine.iceberg import time_travel
+
+        frame = spark.read.options(**time_travel(spark, address.table, options)).table(address.table)
     else:
         depot = depots.depots[address.depot]
         fmt = (item.format or depot.format or "parquet").lower()

@@ -18,6 +18,9 @@ class OutputResult:
     rows_written: int
     snapshot_id: int | None = None
     branch: str = "main"
+    audit_branch: str | None = None
+    published: bool | None = None  # write-audit-publish: None when the output does not use it
+    snapshot_tag: str | None = None
     previous_snapshot_id: int | None = None
     summary: dict[str, str] = field(default_factory=dict)
     partition_spec: str = ""

@@ -26,6 +26,7 @@ def run_job(
     settings: Settings,
     name: str = "job",
     only: set[str] | None = None,
+    run_id: str | None = None,
 ) -> JobResult:
     """Runs the job; `only` names the outputs to write (default: all). Steps are lazy views, so a
     step that no written output needs costs nothing."""
@@ -47,7 +48,9 @@ def run_job(
                 held.append(frames[output.name])
         for output in selected:
             _check(frames[output.name], output, name)
-        result.outputs = [_write(spark, frames[o.name], o, job, depots, settings, name) for o in selected]
+        result.outputs = [
+            _write(spark, frames[o.name], o, job, depots, settings, name, run_id) for o in selected
+        ]
     finally:
         for view in cached:
             spark.catalog.uncacheTable(view)
@@ -64,7 +67,7 @@ def _read_inputs(spark: SparkSession, job: Job, depots: DepotMap, settings: Sett
     for item in job.inputs:
         try:
             io.read_input(spark, item, depots, settings).createOrReplaceTempView(item.name)
-        except SPARK_ERRORS as exc:
+        except (*SPARK_ERRORS, ValueError) as exc:
             raise JobFailed(
                 f"{name}: input {item.name!r} ({item.dataset}) could not be read: {short(exc)}"
             ) from exc
@@ -124,23 +127,30 @@ def _write(
     depots: DepotMap,
     settings: Settings,
     name: str,
+    run_id: str | None,
 ) -> OutputResult:
     t0 = time.perf_counter()
     address = output.address
     to_iceberg = io.is_iceberg(address, depots)
     exists = to_iceberg and io.table_exists(spark, address.table)
     branch = output.options.branch or "main"
+    wap = output.options.write_audit_publish if to_iceberg else None
+    audit = f"{wap.branch_prefix}_{_run_tag(run_id)}" if wap else None
     before = iceberg.head(spark, address.table, branch)[0] if exists else None
     column_tags = iceberg.resolve_column_tags(output, df.columns)
     evolution: list[str] = []
     try:
         if to_iceberg:
-            evolution = iceberg.write(spark, df, output)
+            if audit:
+                if not exists:
+                    iceberg.create_table(spark, df, output)
+                iceberg.create_audit_branch(spark, address.table, audit, branch)
+            evolution = iceberg.write(spark, df, output, branch=audit)
             iceberg.store_column_tags(spark, address.table, column_tags)
             target = address.table
         else:
             target = io.write_files(df, output, depots, settings)
-    except SPARK_ERRORS as exc:
+    except (*SPARK_ERRORS, ValueError) as exc:
         raise JobFailed(
             f"{name}: output {output.name!r} ({output.dataset}) was not written: {short(exc)}"
         ) from exc
@@ -155,10 +165,11 @@ def _write(
         schema=[(f.name, f.dataType.simpleString()) for f in df.schema.fields],
         column_tags=column_tags,
         partition_evolution=evolution,
+        audit_branch=audit,
     )
     if to_iceberg:
-        result.snapshot_id, result.summary = iceberg.head(spark, target, branch)
-        result.branch = branch
+        result.snapshot_id, result.summary = iceberg.head(spark, target, audit or branch)
+        result.branch = audit or branch
         result.rows_written = result.counter("added-records")
         result.partition_spec = ", ".join(iceberg.partition_terms(spark, target)) or "unpartitioned"
     else:
@@ -168,7 +179,38 @@ def _write(
         assertions.evaluate(spark, written, a, a.check_name(i))
         for i, a in enumerate(job.assertions_for(output))
     ]
+    if audit and wap:
+        _publish(spark, result, audit, branch, keep=wap.keep_branch, name=name)
+    if to_iceberg and run_id and result.snapshot_id and result.published is not False:
+        result.snapshot_tag = f"run_{_run_tag(run_id)}"
+        iceberg.tag_snapshot(spark, target, result.snapshot_id, result.snapshot_tag, RUN_TAG_RETAIN_DAYS)
     if job.show_preview_lines:
         result.preview = [r.asDict() for r in written.limit(job.show_preview_lines).collect()]
     result.seconds = time.perf_counter() - t0
     return result
+
+
+RUN_TAG_RETAIN_DAYS = 30
+
+
+def _run_tag(run_id: str | None) -> str:
+    """A short, identifier-safe name for the run (Dagster's run id prefix, as its UI shows it)."""
+    return (run_id or time.strftime("%Y%m%d%H%M%S")).split("-")[0]
+
+
+def _publish(
+    spark: SparkSession, result: OutputResult, audit: str, branch: str, keep: bool, name: str
+) -> None:
+    """Fast-forwards the target branch when every blocking check passed; otherwise leaves it alone."""
+    failed = [c.name for c in result.checks if c.blocking and not c.passed]
+    if failed:
+        result.published = False
+        return
+    try:
+        iceberg.publish(spark, result.target, audit, branch)
+    except ValueError as exc:
+        raise JobFailed(f"{name}: output {result.name!r}: {exc}") from exc
+    result.published = True
+    result.branch = branch
+    if not keep:
+        iceberg.drop_branch(spark, result.target, audit)

@@ -191,6 +191,16 @@ class IcebergOptions(Model):
     merge: Merge | None = None
 
 
+class WriteAuditPublish(Model):
+    """Write to a fresh audit branch, run the output's assertions there, and fast-forward the target
+    branch (main unless extraOptions.branch) only when every blocking one passes."""
+
+    branch_prefix: str = "audit"
+    keep_branch: bool = False
+
+    _prefix = field_validator("branch_prefix")(_identifier)
+
+
 class OutputOptions(Model):
     save_mode: Literal["append", "overwrite"] = "overwrite"
     partition_by: list[str] | None = None
@@ -198,6 +208,14 @@ class OutputOptions(Model):
     iceberg: IcebergOptions | None = None
     merge: Merge | None = None
     extra_options: dict[str, Any] = Field(default_factory=dict)
+    write_audit_publish: WriteAuditPublish | None = None
+
+    @field_validator("write_audit_publish", mode="before")
+    @classmethod
+    def _wap_flag(cls, value: Any) -> Any:
+        if value is True:
+            return {}
+        return None if value is False else value
 
     @field_validator("save_mode", mode="before")
     @classmethod
