@@ -72,7 +72,9 @@ def catalog_conf(settings: Settings, depots: DepotMap) -> dict[str, str]:
         conf[prefix] = "org.apache.iceberg.spark.SparkCatalog"
         conf[f"{prefix}.uri"] = settings.catalog_uri
         conf[f"{prefix}.warehouse"] = settings.warehouse
-        conf[f"{prefix}.cache-enabled"] = "false"
+        # Table caching (Iceberg's default) keeps one statement on one snapshot while other processes
+        # commit; every run has its own session, hence its own cache.
+        conf[f"{prefix}.cache-enabled"] = "true"
         if settings.catalog_kind == "rest":
             conf[f"{prefix}.type"] = "rest"
         else:

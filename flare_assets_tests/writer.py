@@ -1,4 +1,5 @@
-"""A separate writer process for the concurrency tests: appends N commits to one table."""
+"""A separate writer process for the concurrency tests: N commits to one table, each its own
+Spark statement. `append` is plain SQL; `dynamic` and `merge` go through the engine's writer."""
 
 from __future__ import annotations
 
@@ -6,18 +7,38 @@ import sys
 import time
 from pathlib import Path
 
+from flare_assets.engine import iceberg
 from flare_assets.spark import get_session
+from flare_assets.spec.model import Output
 
 
-def main(table: str, writer: int, commits: int, go: Path) -> None:
+def main(mode: str, table: str, writer: int, commits: int, go: Path) -> None:
     spark = get_session()
     spark.sql("SELECT 1").collect()  # JVM up before the race starts
+    catalog, namespace, name = table.split(".")
+    options: dict = {"saveMode": "append"}
+    if mode == "dynamic":
+        options = {"saveMode": "overwrite", "extraOptions": {"overwrite-mode": "dynamic"}}
+    elif mode == "merge":
+        on = f"old.writer = {writer} AND old.writer = new.writer AND old.seq = new.seq"
+        options["merge"] = {
+            "onClause": on,
+            "whenClause": "WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *",
+        }
+    output = Output.model_validate(
+        {"name": "batch", "dataset": f"dataos://{catalog}:{namespace}/{name}", "options": options}
+    )
     while not go.exists():
         time.sleep(0.05)
     for i in range(commits):
-        spark.sql(f"INSERT INTO {table} VALUES ({writer}, {i})")
+        if mode == "append":
+            spark.sql(f"INSERT INTO {table} VALUES ({writer}, {i}, {i})")
+            continue
+        # dynamic: the writer's partition is replaced by batch i (rows 0..i); merge: row i added, 0..i-1 updated
+        rows = [(writer, seq, i) for seq in range(i + 1)]
+        iceberg.write(spark, spark.createDataFrame(rows, "writer INT, seq INT, batch INT"), output)
     print(f"writer {writer}: {commits} commits")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4]))
+    main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), Path(sys.argv[5]))

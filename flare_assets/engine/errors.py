@@ -22,3 +22,14 @@ def short(exc: Exception) -> str:
         return str(cause.toString())
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
+
+
+def java_causes(exc: BaseException) -> list[str]:
+    """Class names along a JVM error's cause chain (empty for Python-side errors)."""
+    if not isinstance(exc, Py4JJavaError):
+        return []
+    names, cause = [], exc.java_exception
+    while cause is not None:
+        names.append(str(cause.getClass().getName()))
+        cause = cause.getCause()
+    return names

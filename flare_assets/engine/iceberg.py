@@ -6,12 +6,15 @@ a failed write leaves the table at its previous snapshot.
 
 from __future__ import annotations
 
+import random
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from flare_assets.engine.errors import SPARK_ERRORS, short
+from flare_assets.engine.errors import SPARK_ERRORS, java_causes, short
 from flare_assets.spec.model import Output, PartitionField
 
 
@@ -84,7 +87,7 @@ def create_table(spark: SparkSession, df: DataFrame, output: Output) -> None:
     spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {address.depot}.{quote(address.collection)}")
     tblprops = ", ".join(f"{literal(k)}={literal(v)}" for k, v in props.items())
     spark.sql(
-        f"CREATE TABLE {address.table} ({columns}) USING iceberg"
+        f"CREATE TABLE IF NOT EXISTS {address.table} ({columns}) USING iceberg"
         + (f" TBLPROPERTIES ({tblprops})" if props else "")
     )
     sort = output.options.sort
@@ -121,6 +124,31 @@ def write(spark: SparkSession, df: DataFrame, output: Output, branch: str | None
     if branch:
         spark.sql(f"ALTER TABLE {table} CREATE BRANCH IF NOT EXISTS {quote(branch)}")
         target = f"{table}.{quote('branch_' + branch)}"
+    _with_retries(lambda: _commit(spark, df, output, target, created))
+    return [] if created else ddl
+
+
+# Conflicts another writer caused: re-running the statement re-reads the table and tries again.
+CONFLICTS = (
+    "org.apache.iceberg.exceptions.ValidationException",
+    "org.apache.iceberg.exceptions.CommitFailedException",
+)
+WRITE_ATTEMPTS = 6
+
+
+def _with_retries(commit: Callable[[], None]) -> None:
+    for attempt in range(WRITE_ATTEMPTS):
+        try:
+            commit()
+            return
+        except SPARK_ERRORS as exc:
+            if attempt == WRITE_ATTEMPTS - 1 or not set(java_causes(exc)) & set(CONFLICTS):
+                raise
+            time.sleep(random.uniform(0.1, 0.5) * 2**attempt)
+
+
+def _commit(spark: SparkSession, df: DataFrame, output: Output, target: str, created: bool) -> None:
+    options = output.options
     mode = options.write_mode
     if mode == "merge":
         merge = options.merge_spec
@@ -135,7 +163,6 @@ def write(spark: SparkSession, df: DataFrame, output: Output, branch: str | None
         df.writeTo(target).overwritePartitions()
     else:
         df.writeTo(target).overwrite(F.lit(True))
-    return [] if created else ddl
 
 
 def head(spark: SparkSession, table: str, branch: str = "main") -> tuple[int | None, dict[str, str]]:
