@@ -204,7 +204,10 @@ def test_assertions_are_asset_checks_with_measured_values(demo_run) -> None:  # 
         ("orders_enriched", "order_id_unique"),
         ("orders_enriched", "amount_1"),
         ("customer_revenue", "revenue_positive"),
+        ("daily_sales", "revenue_positive"),
+        ("daily_sales", "one_row_per_day_and_city"),
     }
+    assert all(e.passed for e in checks.values())
     unique = checks[("orders_enriched", "order_id_unique")]
     assert unique.passed and unique.severity.value == "ERROR"
     assert unique.metadata["duplicate_count"].value == 0.0 and unique.metadata["missing_count"].value == 0.0

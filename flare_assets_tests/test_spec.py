@@ -52,7 +52,11 @@ def _problems(tmp_path: Path, text: str) -> list[str]:
 
 def test_demo_manifests_are_valid() -> None:
     jobs = load_jobs([DEMO_PIPELINES], load_depots(DEMO_DEPOTS))
-    assert {lj.name for lj in jobs} == {"retail__orders_enriched", "reporting__city_revenue"}
+    assert {lj.name for lj in jobs} == {
+        "retail__orders_enriched",
+        "reporting__city_revenue",
+        "audited__daily_sales",
+    }
 
 
 def test_unknown_save_mode_names_file_path_and_allowed(tmp_path: Path) -> None:
@@ -124,7 +128,7 @@ def test_flare_validate_cli(tmp_path: Path) -> None:
         text=True,
     )
     assert ok.returncode == 0, ok.stderr
-    assert ok.stdout.startswith("ok: 2 manifest(s)")
+    assert ok.stdout.startswith("ok: 3 manifest(s)")
     write_manifest(tmp_path, "bad", GOOD.format(mode="upsert"))
     bad = subprocess.run(
         [sys.executable, "-m", "flare_assets.cli", "validate", str(tmp_path)], capture_output=True, text=True
@@ -198,4 +202,23 @@ def test_partition_column_missing_from_the_output(tmp_path: Path) -> None:
     (problem,) = _problems(tmp_path, text)
     assert problem.endswith(
         "outputs[0].options.iceberg.partitionSpec[0].column: 'ts' is not a column of step 'things'; allowed: id, name"
+    )
+
+
+def test_pool_serializes_writers_through_dagster(tmp_path: Path) -> None:
+    from flare_assets.defs.build import build_definitions
+    from flare_assets.settings import Settings
+
+    doc = yaml.safe_load(GOOD.format(mode="append"))
+    doc["workflow"]["dag"][0]["pool"] = "lakehouse/clean/things"
+    write_manifest(tmp_path, "m", yaml.safe_dump(doc))
+    defs = build_definitions(Settings.from_env({"FLARE_DEPOTS": str(DEMO_DEPOTS)}), [tmp_path])
+    (job_assets,) = [a for a in defs.assets if getattr(a, "op", None) is not None and a.is_executable]
+    assert job_assets.op.pool == "lakehouse/clean/things"
+    doc["workflow"]["dag"][0]["pool"] = "no spaces"
+    (problem,) = _problems(tmp_path, yaml.safe_dump(doc))
+    assert problem.endswith(
+        "workflow.dag[0].pool: Value error, 'no spaces' is not a pool name (letters, digits, _ . - /)".replace(
+            "Value error, ", ""
+        )
     )

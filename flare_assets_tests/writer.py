@@ -1,5 +1,6 @@
 """A separate writer process for the concurrency tests: N commits to one table, each its own
-Spark statement. `append` is plain SQL; `dynamic` and `merge` go through the engine's writer."""
+Spark statement. `append` is plain SQL; `dynamic` and `merge` go through the engine's writer;
+`slow` is one long commit (it touches the `go` file when it starts)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,16 @@ def main(mode: str, table: str, writer: int, commits: int, go: Path) -> None:
     output = Output.model_validate(
         {"name": "batch", "dataset": f"dataos://{catalog}:{namespace}/{name}", "options": options}
     )
+    if mode == "slow":
+        # one commit of `commits` rows, each row taking 0.2 s to compute: a write that is seen running
+        go.touch()
+        spark.sql(
+            f"INSERT INTO {table} SELECT {writer}, CAST(id AS INT), "
+            "CAST(reflect('java.lang.Thread', 'sleep', CAST(200 AS BIGINT)) IS NULL AS INT) "
+            f"FROM range({commits})"
+        )
+        print(f"writer {writer}: committed")
+        return
     while not go.exists():
         time.sleep(0.05)
     for i in range(commits):

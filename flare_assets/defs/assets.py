@@ -104,7 +104,12 @@ def job_assets(lj: LoadedJob, jobs: list[LoadedJob], depots: DepotMap) -> Assets
     by_key = {AssetKey(o.address.key): o.name for o in job.outputs}
 
     @multi_asset(
-        name=lj.name, specs=specs, check_specs=checks, can_subset=True, description=lj.dag_job.title or label
+        name=lj.name,
+        specs=specs,
+        check_specs=checks,
+        can_subset=True,
+        description=lj.dag_job.title or label,
+        pool=lj.dag_job.pool,
     )
     def _compute(context: AssetExecutionContext, spark: SparkResource) -> Iterator[MaterializeResult]:
         stack = lj.dag_job.spec.stack_spec

@@ -520,7 +520,18 @@ class DagJob(Model):
     description: str | None = None
     tags: list[str] = Field(default_factory=list)
     depends: list[str] = Field(default_factory=list)
+    pool: str | None = Field(
+        default=None,
+        description="Dagster concurrency pool: jobs sharing one never run more at once than its limit",
+    )
     spec: Spec
+
+    @field_validator("pool")
+    @classmethod
+    def _pool(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^[A-Za-z0-9_.\-/]+$", value):
+            raise ValueError(f"{value!r} is not a pool name (letters, digits, _ . - /)")
+        return value
 
     @property
     def job(self) -> Job:
