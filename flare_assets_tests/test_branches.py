@@ -119,3 +119,28 @@ def test_time_travel_inputs(settings: Settings, tmp_path: Path) -> None:
             "input 'src' (dataos://lakehouse:src/events) could not be read: " + expected
             in failure_message(result)
         )
+
+
+def test_commit_by_shows_progress_on_the_audit_branch(settings: Settings, tmp_path: Path) -> None:
+    load_source(settings, ROWS + ", (3, 'apac', 'C', TIMESTAMP '2024-01-03 00:00:00', 30)")
+    doc = _wap_manifest("wap_chunks", ["min > 0"])
+    doc["workflow"]["dag"][0]["spec"]["stackSpec"]["job"]["steps"][0]["sequence"][0]["sql"] = (
+        "SELECT id, region, v FROM src"
+    )
+    doc["workflow"]["dag"][0]["spec"]["stackSpec"]["job"]["outputs"][0]["options"]["extraOptions"] = {
+        "commitBy": "region"
+    }
+    run(settings, tmp_path, doc)
+    table = load_catalog(settings=settings).load_table("out.wap_chunks")
+    # main's history: one append per region, in order, published together
+    chain, snap = [], table.current_snapshot()
+    while snap is not None:
+        chain.append(snap)
+        snap = table.snapshot_by_id(snap.parent_snapshot_id) if snap.parent_snapshot_id else None
+    appends = [s.summary["added-records"] for s in reversed(chain) if s.summary.get("added-records")]
+    assert appends == ["1", "1", "1"]
+    assert sorted((r["region"], r["id"]) for r in read_rows("out.wap_chunks", settings=settings)) == [
+        ("apac", 3),
+        ("eu", 1),
+        ("us", 2),
+    ]

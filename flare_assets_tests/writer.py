@@ -20,12 +20,13 @@ def main(mode: str, table: str, writer: int, commits: int, go: Path) -> None:
     options: dict = {"saveMode": "append"}
     if mode == "dynamic":
         options = {"saveMode": "overwrite", "extraOptions": {"overwrite-mode": "dynamic"}}
-    elif mode == "merge":
+    elif mode == "merge":  # each writer merges its own keys
         on = f"old.writer = {writer} AND old.writer = new.writer AND old.seq = new.seq"
-        options["merge"] = {
-            "onClause": on,
-            "whenClause": "WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *",
-        }
+        when = "WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *"
+        options["merge"] = {"onClause": on, "whenClause": when}
+    elif mode == "shared":  # every writer merges the same keys: their commits conflict
+        when = "WHEN MATCHED AND new.batch > old.batch THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *"
+        options["merge"] = {"onClause": "old.seq = new.seq", "whenClause": when}
     output = Output.model_validate(
         {"name": "batch", "dataset": f"dataos://{catalog}:{namespace}/{name}", "options": options}
     )
@@ -46,7 +47,7 @@ def main(mode: str, table: str, writer: int, commits: int, go: Path) -> None:
             spark.sql(f"INSERT INTO {table} VALUES ({writer}, {i}, {i})")
             continue
         # dynamic: the writer's partition is replaced by batch i (rows 0..i); merge: row i added, 0..i-1 updated
-        rows = [(writer, seq, i) for seq in range(i + 1)]
+        rows = [(0 if mode == "shared" else writer, seq, i) for seq in range(i + 1)]
         iceberg.write(spark, spark.createDataFrame(rows, "writer INT, seq INT, batch INT"), output)
     print(f"writer {writer}: {commits} commits")
 

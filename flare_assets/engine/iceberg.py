@@ -100,11 +100,16 @@ def create_table(spark: SparkSession, df: DataFrame, output: Output) -> None:
 def check_partition_columns(output: Output, columns: list[str]) -> None:
     options = output.options
     spec = options.iceberg.partition_spec if options.iceberg and options.iceberg.partition_spec else []
-    named = [f.column for f in spec] + list(options.partition_by or [])
+    named = (
+        [f.column for f in spec]
+        + list(options.partition_by or [])
+        + ([options.commit_by] if options.commit_by else [])
+    )
     missing = [c for c in named if c.lower() not in {x.lower() for x in columns}]
     if missing:
         raise ValueError(
-            f"partition columns {', '.join(missing)} are not columns of the result ({', '.join(columns)})"
+            f"{', '.join(missing)} (named by partitionSpec, partitionBy or commitBy) are not columns of the "
+            f"result ({', '.join(columns)})"
         )
 
 
@@ -124,7 +129,18 @@ def write(spark: SparkSession, df: DataFrame, output: Output, branch: str | None
     if branch:
         spark.sql(f"ALTER TABLE {table} CREATE BRANCH IF NOT EXISTS {quote(branch)}")
         target = f"{table}.{quote('branch_' + branch)}"
-    _with_retries(lambda: _commit(spark, df, output, target, created))
+    commit_by = options.commit_by
+    if commit_by is None:
+        _with_retries(lambda: _commit(spark, df, output, target, created))
+        return [] if created else ddl
+    # partial progress: one commit per value of commit_by, in order, each visible as it lands
+    values = [r[0] for r in df.select(commit_by).distinct().orderBy(commit_by).collect()]
+    for n, value in enumerate(values):
+        chunk = df.filter(F.col(commit_by).isNull() if value is None else F.col(commit_by) == F.lit(value))
+        full_refresh_started = n > 0 and options.write_mode == "overwrite"
+        _with_retries(
+            lambda c=chunk, more=full_refresh_started: _commit(spark, c, output, target, created or more)
+        )
     return [] if created else ddl
 
 
@@ -133,7 +149,7 @@ CONFLICTS = (
     "org.apache.iceberg.exceptions.ValidationException",
     "org.apache.iceberg.exceptions.CommitFailedException",
 )
-WRITE_ATTEMPTS = 6
+WRITE_ATTEMPTS = 8
 
 
 def _with_retries(commit: Callable[[], None]) -> None:
@@ -144,7 +160,7 @@ def _with_retries(commit: Callable[[], None]) -> None:
         except SPARK_ERRORS as exc:
             if attempt == WRITE_ATTEMPTS - 1 or not set(java_causes(exc)) & set(CONFLICTS):
                 raise
-            time.sleep(random.uniform(0.1, 0.5) * 2**attempt)
+            time.sleep(random.uniform(0.5, 1.5) * min(2**attempt, 8))
 
 
 def _commit(spark: SparkSession, df: DataFrame, output: Output, target: str, created: bool) -> None:

@@ -228,11 +228,21 @@ class OutputOptions(Model):
         branch = value.get("branch")
         if branch is not None and not BRANCH.match(str(branch)):
             raise ValueError(f"branch {branch!r} is not a valid branch name (letters, digits, _ - .)")
+        commit_by = value.get("commitBy")
+        if commit_by is not None:
+            _identifier(str(commit_by))
         return value
 
     @property
     def branch(self) -> str | None:
         value = self.extra_options.get("branch")
+        return str(value) if value is not None else None
+
+    @property
+    def commit_by(self) -> str | None:
+        """`extraOptions.commitBy: COLUMN`: one commit per value of the column, in order, so a long
+        write shows its progress (on its branch, with write-audit-publish) as it goes."""
+        value = self.extra_options.get("commitBy")
         return str(value) if value is not None else None
 
     @property
