@@ -11,6 +11,7 @@ from benchmarks import report
 
 # module -> the figures it measures (names as in DESIGN.md)
 BENCHMARKS = {
+    "overhead": ["overhead_ratio"],
     "cluster_vs_local": ["cluster_vs_local_ratio"],
 }
 
