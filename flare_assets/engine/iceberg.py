@@ -10,6 +10,7 @@ import random
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -54,10 +55,7 @@ def _sql_term(transform: str, column: str) -> str | None:
 
 def partition_terms(spark: SparkSession, table: str) -> list[str]:
     """The table's current partition spec as SQL terms, read from Iceberg's own table object."""
-    jvm = spark.sparkContext._jvm
-    assert jvm is not None
-    ice = jvm.org.apache.iceberg.spark.Spark3Util.loadIcebergTable(spark._jsparkSession, table)
-    spec = ice.spec()
+    spec = _java_table(spark, table).spec()
     terms = []
     for field in spec.fields():
         term = _sql_term(field.transform().toString(), spec.schema().findColumnName(field.sourceId()))
@@ -181,14 +179,24 @@ def _commit(spark: SparkSession, df: DataFrame, output: Output, target: str, cre
         df.writeTo(target).overwrite(F.lit(True))
 
 
+def _java_table(spark: SparkSession, table: str) -> Any:
+    """The org.apache.iceberg.Table behind a Spark identifier (a py4j proxy)."""
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    # name resolution reads the active session's catalogs: make it this one
+    jvm.org.apache.spark.sql.SparkSession.setActiveSession(spark._jsparkSession)
+    return jvm.org.apache.iceberg.spark.Spark3Util.loadIcebergTable(spark._jsparkSession, table)
+
+
 def head(spark: SparkSession, table: str, branch: str = "main") -> tuple[int | None, dict[str, str]]:
-    """The snapshot a branch points at, with its summary."""
-    refs = spark.sql(f"SELECT snapshot_id FROM {table}.refs WHERE name = {literal(branch)}").collect()
-    if not refs:
+    """The snapshot a branch points at, with its summary; read from table metadata (no Spark job)."""
+    ice = _java_table(spark, table)
+    ref = ice.refs().get(branch)
+    if ref is None:
         return None, {}
-    snapshot_id = refs[0]["snapshot_id"]
-    rows = spark.sql(f"SELECT summary FROM {table}.snapshots WHERE snapshot_id = {snapshot_id}").collect()
-    return snapshot_id, dict(rows[0]["summary"] or {}) if rows else {}
+    snapshot = ice.snapshot(ref.snapshotId())
+    summary = snapshot.summary() if snapshot is not None else None
+    return int(ref.snapshotId()), {str(k): str(summary.get(k)) for k in summary.keySet()} if summary else {}
 
 
 def resolve_column_tags(output: Output, columns: list[str]) -> dict[str, list[str]]:
