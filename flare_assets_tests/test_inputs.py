@@ -14,7 +14,7 @@ from flare_assets.settings import Settings
 from flare_assets.spark import get_session
 from flare_assets.spec.errors import ManifestError
 from flare_assets.spec.loader import load_jobs
-from flare_assets_tests.conftest import DEMO_DEPOTS, build_definitions, materialize_all, write_manifest
+from flare_assets_tests.conftest import DEMO_DEPOTS, write_manifest
 from flare_assets_tests.test_syndication import job, run
 
 
@@ -110,6 +110,3 @@ def test_input_errors(tmp_path: Path, inp: dict, expected: str) -> None:
     with pytest.raises(ManifestError) as info:
         load_jobs([tmp_path], load_depots(DEMO_DEPOTS))
     assert expected in info.value.problems[0]
-
-
-__all__ = ["build_definitions", "materialize_all"]

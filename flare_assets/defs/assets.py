@@ -16,7 +16,7 @@ from dagster import (
     multi_asset,
 )
 
-from flare_assets.defs.metadata import check_result, column_schema, dagster_tags, output_metadata
+from flare_assets.defs.metadata import check_result, dagster_tags, output_metadata
 from flare_assets.defs.resources import SparkResource
 from flare_assets.depots import DepotMap
 from flare_assets.engine import run_job
@@ -158,6 +158,3 @@ def schedules(jobs: list[LoadedJob]) -> list[ScheduleDefinition]:
             )
         )
     return out
-
-
-__all__ = ["column_schema", "job_assets", "schedules", "source_specs"]
