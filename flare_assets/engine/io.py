@@ -67,10 +67,6 @@ def read_input(spark: SparkSession, item: Input, depots: DepotMap, settings: Set
     return frame
 
 
-def table_exists(spark: SparkSession, table: str) -> bool:
-    return bool(spark.catalog.tableExists(table))
-
-
 def write_files(df: DataFrame, output: Output, depots: DepotMap, settings: Settings) -> str:
     """Syndication to a file depot: the depot's (or the output's) format, saveMode, partitionBy;
     `extraOptions.coalesce: N` writes N files per partition (1: a single file), other extraOptions

@@ -132,7 +132,7 @@ def _write(
     t0 = time.perf_counter()
     address = output.address
     to_iceberg = io.is_iceberg(address, depots)
-    exists = to_iceberg and io.table_exists(spark, address.table)
+    exists = to_iceberg and spark.catalog.tableExists(address.table)
     branch = output.options.branch or "main"
     wap = output.options.write_audit_publish if to_iceberg else None
     audit = f"{wap.branch_prefix}_{_run_tag(run_id)}" if wap else None

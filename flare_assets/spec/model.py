@@ -12,7 +12,6 @@ from flare_assets.spec.address import Address, parse_address
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 BRANCH = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
-SAVE_MODES = ("append", "overwrite")
 
 
 class Model(BaseModel):
@@ -25,6 +24,12 @@ def _identifier(value: str) -> str:
             f"{value!r} is not a valid name; use letters, digits and underscores, not starting with a digit"
         )
     return value
+
+
+def _branch_name(branch: Any, label: str) -> None:
+    """Branch names reach SQL and read options: letters, digits, _ - . only."""
+    if branch is not None and not BRANCH.match(str(branch)):
+        raise ValueError(f"{label} {branch!r} is not a valid branch name (letters, digits, _ - .)")
 
 
 def _address(value: str) -> str:
@@ -50,9 +55,7 @@ class Input(Model):
     def _schema_and_branch(self) -> Input:
         if self.schema_path and self.schema_string:
             raise ValueError("give schemaPath or schemaString, not both")
-        branch = self.options.get("branch")
-        if branch is not None and not BRANCH.match(str(branch)):
-            raise ValueError(f"options.branch {branch!r} is not a valid branch name (letters, digits, _ - .)")
+        _branch_name(self.options.get("branch"), "options.branch")
         return self
 
     @property
@@ -225,9 +228,7 @@ class OutputOptions(Model):
     @field_validator("extra_options")
     @classmethod
     def _branch(cls, value: dict[str, Any]) -> dict[str, Any]:
-        branch = value.get("branch")
-        if branch is not None and not BRANCH.match(str(branch)):
-            raise ValueError(f"branch {branch!r} is not a valid branch name (letters, digits, _ - .)")
+        _branch_name(value.get("branch"), "branch")
         commit_by = value.get("commitBy")
         if commit_by is not None:
             _identifier(str(commit_by))
