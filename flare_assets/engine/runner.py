@@ -46,10 +46,10 @@ def run_job(
             for output in selected:
                 frames[output.name] = _compute(frames[output.name], output, name)
                 held.append(frames[output.name])
-        for output in selected:
-            _check(frames[output.name], output, name)
+        tags = {o.name: _check(frames[o.name], o, name) for o in selected}
         result.outputs = [
-            _write(spark, frames[o.name], o, job, depots, settings, name, run_id) for o in selected
+            _write(spark, frames[o.name], o, tags[o.name], job, depots, settings, name, run_id)
+            for o in selected
         ]
     finally:
         for view in cached:
@@ -108,11 +108,11 @@ def _compute(frame: DataFrame, output: Output, name: str) -> DataFrame:
     return kept
 
 
-def _check(frame: DataFrame, output: Output, name: str) -> None:
-    """What can be checked against the result's schema before any write."""
+def _check(frame: DataFrame, output: Output, name: str) -> dict[str, list[str]]:
+    """What can be checked against the result's schema before any write; returns the column tags."""
     try:
-        iceberg.resolve_column_tags(output, frame.columns)
         iceberg.check_partition_columns(output, frame.columns)
+        return iceberg.resolve_column_tags(output, frame.columns)
     except ValueError as exc:
         raise JobFailed(
             f"{name}: output {output.name!r} ({output.dataset}): {exc}; nothing was written"
@@ -123,6 +123,7 @@ def _write(
     spark: SparkSession,
     df: DataFrame,
     output: Output,
+    column_tags: dict[str, list[str]],
     job: Job,
     depots: DepotMap,
     settings: Settings,
@@ -137,7 +138,6 @@ def _write(
     wap = output.options.write_audit_publish if to_iceberg else None
     audit = f"{wap.branch_prefix}_{_run_tag(run_id)}" if wap else None
     before = iceberg.head(spark, address.table, branch)[0] if exists else None
-    column_tags = iceberg.resolve_column_tags(output, df.columns)
     evolution: list[str] = []
     try:
         if to_iceberg:
