@@ -239,43 +239,37 @@ def _millis(value: object) -> int:
 
 
 def time_travel(spark: SparkSession, table: str, options: dict[str, object]) -> dict[str, str]:
-    """Read options selecting a snapshot, a timestamp, a tag or a branch, checked to exist first.
-    Other options pass through untouched."""
+    """Read options selecting a snapshot, a timestamp, a tag or a branch, checked to exist first
+    (in the table's metadata, no Spark job). Other options pass through untouched."""
     out: dict[str, str] = {}
     chosen: list[str] = []
+    ice = None
     for key, value in options.items():
         name = TIME_TRAVEL_ALIASES.get(key)
         if name is None:
             out[key] = str(value).lower() if isinstance(value, bool) else str(value)
             continue
         chosen.append(key)
+        ice = ice or _java_table(spark, table)
+        snapshots = sorted(((s.timestampMillis(), s.snapshotId()) for s in ice.snapshots()), reverse=True)
         if name == "snapshot-id":
-            rows = spark.sql(
-                f"SELECT snapshot_id FROM {table}.snapshots WHERE snapshot_id = {int(str(value))}"
-            ).collect()
-            if not rows:
-                latest = [
-                    r[0]
-                    for r in spark.sql(
-                        f"SELECT snapshot_id FROM {table}.snapshots ORDER BY committed_at DESC LIMIT 3"
-                    ).collect()
-                ]
+            if ice.snapshot(int(str(value))) is None:
+                latest = [sid for _, sid in snapshots[:3]]
                 raise ValueError(f"{table} has no snapshot {value}; the latest are {latest}")
             out[name] = str(int(str(value)))
         elif name == "as-of-timestamp":
             millis = _millis(value)
-            first = spark.sql(f"SELECT min(committed_at) FROM {table}.snapshots").collect()[0][0]
-            if first is None or int(first.timestamp() * 1000) > millis:
+            if not snapshots or snapshots[-1][0] > millis:
+                first = datetime.fromtimestamp(snapshots[-1][0] / 1000, UTC) if snapshots else None
                 raise ValueError(f"{table} has no snapshot at or before {value} (the first is from {first})")
             out[name] = str(millis)
         else:
-            kind = "TAG" if name == "tag" else "BRANCH"
-            refs = {r["name"]: r["type"] for r in spark.sql(f"SELECT name, type FROM {table}.refs").collect()}
-            if refs.get(str(value)) != kind:
-                known = sorted(n for n, t in refs.items() if t == kind)
-                raise ValueError(
-                    f"{table} has no {kind.lower()} {value!r}; known: {', '.join(known) or '(none)'}"
-                )
+            refs = ice.refs()
+            is_kind = (lambda r: r.isTag()) if name == "tag" else (lambda r: r.isBranch())
+            ref = refs.get(str(value))
+            if ref is None or not is_kind(ref):
+                known = sorted(str(n) for n in refs.keySet() if is_kind(refs.get(n)))
+                raise ValueError(f"{table} has no {name} {value!r}; known: {', '.join(known) or '(none)'}")
             out[name] = str(value)
     if len(chosen) > 1:
         raise ValueError(
