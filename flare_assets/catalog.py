@@ -11,14 +11,15 @@ SQLITE_BUSY. See README, "Embedded catalog".
 
 from __future__ import annotations
 
+import sqlite3
 import time
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, quote, urlsplit
 
-from pyiceberg.catalog import Catalog
-from pyiceberg.catalog.rest import RestCatalog
-from pyiceberg.catalog.sql import SqlCatalog
-
 from flare_assets.settings import Settings
+
+if TYPE_CHECKING:  # pyiceberg is imported when a catalog is opened: run processes rarely need it
+    from pyiceberg.catalog import Catalog
 
 
 def sqlalchemy_uri(settings: Settings) -> str:
@@ -44,6 +45,9 @@ def default_catalog_name(settings: Settings) -> str:
 
 def load_catalog(name: str | None = None, settings: Settings | None = None) -> Catalog:
     """The pyiceberg catalog behind the lakehouse depot `name` (default: the first iceberg depot)."""
+    from pyiceberg.catalog.rest import RestCatalog
+    from pyiceberg.catalog.sql import SqlCatalog
+
     settings = settings or Settings.from_env()
     name = name or default_catalog_name(settings)
     if settings.embedded_catalog:
@@ -69,5 +73,23 @@ def _warehouse_uri(settings: Settings) -> str:
 
 def ensure_catalog(settings: Settings, name: str | None = None) -> None:
     """Create the JDBC catalog schema before any JVM opens it (see the module docstring)."""
+    if settings.catalog_kind == "sqlite" and _sqlite_schema_ready(settings):
+        return
     if settings.catalog_kind != "rest":
         load_catalog(name, settings)
+
+
+def _sqlite_schema_ready(settings: Settings) -> bool:
+    """The embedded catalog's v1 schema (tables with `iceberg_type`) is there: a stdlib check that
+    spares a run process importing pyiceberg."""
+    if not settings.sqlite_path.exists():
+        return False
+    db = sqlite3.connect(f"file:{settings.sqlite_path}?mode=ro", uri=True, timeout=5)
+    try:
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        columns = {r[1] for r in db.execute("PRAGMA table_info(iceberg_tables)")}
+    except sqlite3.Error:
+        return False
+    finally:
+        db.close()
+    return {"iceberg_tables", "iceberg_namespace_properties"} <= tables and "iceberg_type" in columns

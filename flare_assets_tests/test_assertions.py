@@ -86,3 +86,36 @@ def test_bad_assertions_are_reported_at_load(tmp_path: Path, assertion: dict, ex
         load_jobs([tmp_path], load_depots(DEMO_DEPOTS))
     (problem,) = info.value.problems
     assert "job.outputs[0].assertions[0]" in problem and expected in problem
+
+
+def test_column_assertions_share_one_query_with_their_own_filters(settings: Settings) -> None:
+    from flare_assets.engine.assertions import evaluate, evaluate_all
+    from flare_assets.spec.model import Assertion
+
+    spark = get_session(settings)
+    data = spark.table("lakehouse.src.events")
+    tests = ["duplicate_count == 0", "missing_percentage < 10", "row_count > 1", "distinct_count >= 1"]
+    named = [
+        (
+            "two_ids",
+            Assertion.model_validate(
+                {"column": "id", "filter": "v IS NULL OR region = 'us'", "tests": tests}
+            ),
+        ),
+        ("v_all", Assertion.model_validate({"column": "v", "tests": ["missing_count == 0", "sum > 0"]})),
+        ("bad", Assertion.model_validate({"column": "v", "filter": "nope = 1", "tests": ["min > 0"]})),
+    ]
+    alone = {n: evaluate(spark, data, a, n) for n, a in named}
+    together = {r.name: r for r in evaluate_all(spark, data, named[:2])}
+    assert together["two_ids"].measured == alone["two_ids"].measured
+    assert together["two_ids"].measured == {
+        "duplicate_count": 1.0,
+        "missing_percentage": 0.0,
+        "row_count": 2.0,
+        "distinct_count": 1.0,
+    }
+    assert together["v_all"].measured == {"missing_count": 1.0, "sum": 80.0} == alone["v_all"].measured
+    # a failing filter falls back to one query each: the error is that assertion's alone
+    fallback = {r.name: r for r in evaluate_all(spark, data, named)}
+    assert fallback["v_all"].measured == alone["v_all"].measured and fallback["v_all"].error is None
+    assert "nope" in (fallback["bad"].error or "")

@@ -1,15 +1,21 @@
-"""Evaluates Flare assertions on a written table: one aggregate query per assertion."""
+"""Evaluates Flare assertions on a written table: the column assertions of an output share one
+aggregate query (each with its own filter); each SQL assertion runs its own."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 
 from flare_assets.engine.errors import SPARK_ERRORS, short
-from flare_assets.spec.model import Assertion
+from flare_assets.spec.model import Assertion, AssertionTest
 
 SOURCE_VIEW = "source"  # Flare's name for the data under test in assertion SQL
+
+# an aggregate call with no nested parentheses, to which an assertion's FILTER clause is attached
+_AGGREGATE = re.compile(r"\b(avg|min|max|sum|count|count_if)\(([^()]*)\)")
 
 
 def _metric_sql(column: str) -> dict[str, str]:
@@ -40,11 +46,53 @@ class AssertionResult:
     description: str | None = None
 
 
-def evaluate(spark: SparkSession, data: DataFrame, assertion: Assertion, name: str) -> AssertionResult:
+def evaluate_all(
+    spark: SparkSession, data: DataFrame, named: list[tuple[str, Assertion]]
+) -> list[AssertionResult]:
+    """Every assertion of an output; the column ones share one scan of the data. When the shared
+    query fails, each is evaluated alone, so the error lands on the assertion that caused it."""
+    shareable = [(n, a) for n, a in named if a.column is not None and not set("()") & set(a.column)]
+    measured = _shared_metrics(spark, data, shareable) if len(shareable) > 1 else {}
+    return [evaluate(spark, data, a, n, measured=measured.get(n)) for n, a in named]
+
+
+def _shared_metrics(
+    spark: SparkSession, data: DataFrame, named: list[tuple[str, Assertion]]
+) -> dict[str, dict[str, Any]]:
+    selects = []
+    for i, (_, assertion) in enumerate(named):
+        metrics = _metric_sql(assertion.column or "")
+        where = f" FILTER (WHERE {assertion.filter})" if assertion.filter else ""
+        for metric in dict.fromkeys(t.metric for t in assertion.parsed_tests()):
+            expression = _AGGREGATE.sub(lambda m, w=where: m.group(0) + w, metrics[metric])
+            selects.append(f"{expression} AS a{i}_{metric}")
+    data.createOrReplaceTempView(SOURCE_VIEW)
+    try:
+        row = spark.sql(f"SELECT {', '.join(selects)} FROM {SOURCE_VIEW}").collect()[0].asDict()
+    except SPARK_ERRORS:
+        return {}
+    finally:
+        spark.catalog.dropTempView(SOURCE_VIEW)
+    return {
+        name: {k.split("_", 1)[1]: v for k, v in row.items() if k.startswith(f"a{i}_")}
+        for i, (name, _) in enumerate(named)
+    }
+
+
+def evaluate(
+    spark: SparkSession,
+    data: DataFrame,
+    assertion: Assertion,
+    name: str,
+    measured: dict[str, Any] | None = None,
+) -> AssertionResult:
+    """One assertion; `measured` holds its metrics when a shared query computed them already."""
     tests = assertion.parsed_tests()
     result = AssertionResult(
         name=name, passed=False, blocking=assertion.blocking, description=assertion.description
     )
+    if measured is not None:
+        return _judge(result, tests, measured)
     data.createOrReplaceTempView(SOURCE_VIEW)
     try:
         if assertion.column is not None:
@@ -67,6 +115,10 @@ def evaluate(spark: SparkSession, data: DataFrame, assertion: Assertion, name: s
         return result
     finally:
         spark.catalog.dropTempView(SOURCE_VIEW)
+    return _judge(result, tests, row)
+
+
+def _judge(result: AssertionResult, tests: list[AssertionTest], row: dict[str, Any]) -> AssertionResult:
     for test in tests:
         value = row[test.metric]
         result.measured[test.metric] = None if value is None else float(value)

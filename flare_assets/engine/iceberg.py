@@ -209,11 +209,15 @@ def resolve_column_tags(output: Output, columns: list[str]) -> dict[str, list[st
 
 
 def store_column_tags(spark: SparkSession, table: str, tags: dict[str, list[str]]) -> None:
-    """As table properties `flare.column-tags.<column>`, so any engine reading the table sees them."""
-    if tags:
-        props = ", ".join(
-            f"{literal('flare.column-tags.' + c)}={literal(','.join(t))}" for c, t in tags.items()
-        )
+    """As table properties `flare.column-tags.<column>`, so any engine reading the table sees them;
+    no commit when the table has them already."""
+    wanted = {f"flare.column-tags.{c}": ",".join(t) for c, t in tags.items()}
+    if not wanted:
+        return
+    current = _java_table(spark, table).properties()
+    changed = {k: v for k, v in wanted.items() if current.get(k) != v}
+    if changed:
+        props = ", ".join(f"{literal(k)}={literal(v)}" for k, v in changed.items())
         spark.sql(f"ALTER TABLE {table} SET TBLPROPERTIES ({props})")
 
 

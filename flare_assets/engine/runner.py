@@ -175,10 +175,8 @@ def _write(
     else:
         result.rows_written = df.count()
     written = spark.read.option("snapshot-id", result.snapshot_id).table(target) if result.snapshot_id else df
-    result.checks = [
-        assertions.evaluate(spark, written, a, a.check_name(i))
-        for i, a in enumerate(job.assertions_for(output))
-    ]
+    named = [(a.check_name(i), a) for i, a in enumerate(job.assertions_for(output))]
+    result.checks = assertions.evaluate_all(spark, written, named)
     if audit and wap:
         _publish(spark, result, audit, branch, keep=wap.keep_branch, name=name)
     if to_iceberg and run_id and result.snapshot_id and result.published is not False:
