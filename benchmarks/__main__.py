@@ -13,6 +13,7 @@ from benchmarks import report
 BENCHMARKS = {
     "overhead": ["overhead_ratio"],
     "cluster_vs_local": ["cluster_vs_local_ratio"],
+    "concurrent_commits": ["concurrent_commits_lost"],
 }
 
 
@@ -34,7 +35,7 @@ def main() -> None:
         details[name] = detail
     path = report.write(figures, details, merge=bool(args.names))
     print(json.dumps({"figures": figures}, indent=2))
-    print(f"written: {path}")
+    print(f"written: {path} and {report.CHART.name}")
 
 
 if __name__ == "__main__":

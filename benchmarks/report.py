@@ -1,4 +1,5 @@
-"""bench-report.json: {"figures": {NAME: number}, "details": {NAME: {...}}, "commit": ..., ...}."""
+"""bench-report.json: {"figures": {NAME: number}, "details": {NAME: {...}}, "commit": ..., ...},
+and bench-report.png beside it: every figure against its goal."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks import chart
+
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "bench-report.json"
+CHART = ROOT / "bench-report.png"
 
 
 def _commit() -> str:
@@ -32,4 +36,5 @@ def write(figures: dict[str, float], details: dict[str, Any], merge: bool = Fals
         "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()},
     }
     REPORT.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    chart.draw(figures, CHART)
     return REPORT

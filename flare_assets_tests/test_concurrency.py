@@ -5,22 +5,15 @@ PostgreSQL."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pyiceberg.partitioning import PartitionField, PartitionSpec
-from pyiceberg.schema import Schema
-from pyiceberg.transforms import IdentityTransform
-from pyiceberg.types import IntegerType, NestedField
 
 from flare_assets.catalog import load_catalog
 from flare_assets.settings import Settings
-from flare_assets.spark import TABLE_DEFAULTS
 from flare_assets_tests.servers import postgres, postgres_available
+from flare_assets_tests.writer import race
 
 
 def run_writers(
@@ -33,39 +26,12 @@ def run_writers(
     env: dict | None = None,
     conflicts_allowed: bool = False,
 ) -> list[bool]:
-    # created with pyiceberg: the test process's JVM may carry another catalog's driver
-    catalog = load_catalog(settings=settings)
-    catalog.create_namespace_if_not_exists("conc")
-    schema = Schema(*(NestedField(i + 1, n, IntegerType()) for i, n in enumerate(["writer", "seq", "batch"])))
-    spec = (
-        PartitionSpec(PartitionField(1, 1000, IdentityTransform(), "writer"))
-        if mode in ("dynamic", "merge")
-        else PartitionSpec()
-    )
-    catalog.create_table(
-        table.removeprefix("lakehouse."), schema, partition_spec=spec, properties=TABLE_DEFAULTS
-    )
-    go = tmp_path / f"go-{table}"
-    child_env = {**os.environ, **(env or {}), "FLARE_SPARK_MASTER": "local[1]"}
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "flare_assets_tests.writer", mode, table, str(w), str(commits), str(go)],
-            env=child_env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for w in range(writers)
-    ]
-    time.sleep(1)
-    go.touch()
     failures, succeeded = [], []
-    for p in procs:
-        _, err = p.communicate(timeout=900)
-        succeeded.append(p.returncode == 0)
-        if p.returncode != 0 and conflicts_allowed and "Found conflicting files" in err:
+    for code, err in race(settings, mode, table, writers, commits, tmp_path, env=env):
+        succeeded.append(code == 0)
+        if code != 0 and conflicts_allowed and "Found conflicting files" in err:
             continue  # a writer that gave up names the conflict; nothing of it was committed
-        if p.returncode != 0:
+        if code != 0:
             failures.append(
                 "\n".join(line for line in err.splitlines() if "Exception" in line and "\tat " not in line)
             )

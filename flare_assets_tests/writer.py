@@ -1,19 +1,84 @@
-"""A separate writer process for the concurrency tests: N commits to one table, each its own
-Spark statement. `append` is plain SQL; `dynamic` and `merge` go through the engine's writer;
-`slow` is one long commit (it touches the `go` file when it starts)."""
+"""Writer processes racing to commit to one table, for the concurrency tests and the
+concurrent_commits_lost benchmark. `race` creates the table and starts them; each (`main`) makes N
+commits, each its own Spark statement. `append` is plain SQL; `dynamic` and `merge` go through the
+engine's writer; `slow` is one long commit (it touches the `go` file when it starts)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 import time
 from pathlib import Path
 
-from flare_assets.engine import iceberg
-from flare_assets.spark import get_session
-from flare_assets.spec.model import Output
+from flare_assets.catalog import load_catalog
+from flare_assets.settings import Settings
+
+COLUMNS = ["writer", "seq", "batch"]
+
+
+def create_table(settings: Settings, mode: str, table: str) -> None:
+    """With pyiceberg: the calling process's JVM may carry another catalog's driver."""
+    from pyiceberg.partitioning import PartitionField, PartitionSpec
+    from pyiceberg.schema import Schema
+    from pyiceberg.transforms import IdentityTransform
+    from pyiceberg.types import IntegerType, NestedField
+
+    from flare_assets.spark import TABLE_DEFAULTS
+
+    catalog = load_catalog(settings=settings)
+    namespace = table.split(".")[1]
+    catalog.create_namespace_if_not_exists(namespace)
+    schema = Schema(*(NestedField(i + 1, n, IntegerType()) for i, n in enumerate(COLUMNS)))
+    spec = (
+        PartitionSpec(PartitionField(1, 1000, IdentityTransform(), "writer"))
+        if mode in ("dynamic", "merge")
+        else PartitionSpec()
+    )
+    catalog.create_table(
+        table.removeprefix("lakehouse."), schema, partition_spec=spec, properties=TABLE_DEFAULTS
+    )
+
+
+def race(
+    settings: Settings,
+    mode: str,
+    table: str,
+    writers: int,
+    commits: int,
+    folder: Path,
+    env: dict[str, str] | None = None,
+    timeout: float = 900,
+) -> list[tuple[int, str]]:
+    """Creates `table`, starts `writers` processes (one local[1] JVM each), lets them all go at once
+    when every JVM is up, and returns each one's exit code and stderr."""
+    create_table(settings, mode, table)
+    go = folder / f"go-{table}"
+    child_env = {**os.environ, **(env or {}), "FLARE_SPARK_MASTER": "local[1]"}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "flare_assets_tests.writer", mode, table, str(w), str(commits), str(go)],
+            env=child_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for w in range(writers)
+    ]
+    time.sleep(1)
+    go.touch()
+    done = []
+    for p in procs:
+        _, err = p.communicate(timeout=timeout)
+        done.append((p.returncode, err))
+    return done
 
 
 def main(mode: str, table: str, writer: int, commits: int, go: Path) -> None:
+    from flare_assets.engine import iceberg
+    from flare_assets.spark import get_session
+    from flare_assets.spec.model import Output
+
     spark = get_session()
     spark.sql("SELECT 1").collect()  # JVM up before the race starts
     catalog, namespace, name = table.split(".")
