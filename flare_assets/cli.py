@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -69,8 +68,9 @@ def dagster_env(settings: Settings) -> dict[str, str]:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from flare_assets.catalog import load_catalog
     from flare_assets.defs.build import build_definitions
+    from flare_assets.demo import progress, summary
+    from flare_assets.depots import load_depots
 
     settings = Settings.from_env()
     if not args.skip_data:
@@ -80,19 +80,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     keys = [k for k in graph.get_all_asset_keys() if graph.get(k).is_materializable]
     selection = ",".join(k.to_user_string() for k in keys)
     cmd = ["dagster", "asset", "materialize", "-m", "flare_assets.definitions", "--select", selection]
+    env = dagster_env(settings)
     print(f"materializing {len(keys)} assets through Dagster ...", flush=True)
-    done = subprocess.run(cmd, env=dagster_env(settings), capture_output=not args.verbose, text=True)
-    if done.returncode != 0:
-        print((done.stderr or "")[-4000:], file=sys.stderr)
+    code, tail = progress.run(cmd, env, verbose=args.verbose)
+    if code != 0:
+        print(tail[-4000:], file=sys.stderr)
         print("flare demo: the Dagster run failed (see above)", file=sys.stderr)
-        return done.returncode
-    print(f"{'table':40} {'rows':>8} {'snapshot id':>22}")
-    for key in sorted(keys, key=lambda k: k.path):
-        depot, *ident = key.path
-        table = load_catalog(depot, settings).load_table(".".join(ident))
-        snap = table.current_snapshot()
-        rows = int(snap.summary["total-records"]) if snap and snap.summary else 0
-        print(f"{'.'.join(key.path):40} {rows:>8} {snap.snapshot_id if snap else '-':>22}")
+        return code
+    check_keys = [c for c in graph.asset_check_keys if c.asset_key in keys]
+    checks = summary.check_outcomes(Path(env["DAGSTER_HOME"]), check_keys)
+    print(summary.render(summary.summarize(keys, checks, load_depots(settings.depots), settings)))
     return 0
 
 

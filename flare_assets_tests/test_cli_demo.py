@@ -46,7 +46,15 @@ def test_flare_demo_materializes_through_dagster(settings: Settings) -> None:
     }
     assert lines["lakehouse.retail.orders_enriched"][0] == "2000"
     table = load_catalog(settings=settings).load_table("retail.orders_enriched")
-    assert lines["lakehouse.retail.orders_enriched"][1] == str(table.current_snapshot().snapshot_id)
+    rows, snapshots, files, checks, snapshot_id = lines["lakehouse.retail.orders_enriched"]
+    assert snapshot_id == str(table.current_snapshot().snapshot_id)
+    assert (int(snapshots), int(files)) == (
+        len(table.snapshots()),
+        int(table.current_snapshot().summary["total-data-files"]),
+    )
+    assert checks == "2/2"  # order_id_unique and amount_1, read back from the Dagster instance
+    assert "running retail__orders_enriched" in done.stdout  # progress while the run goes on
+    assert done.stdout.strip().splitlines()[-1].endswith(" checks passed")
     with DagsterInstance.from_config(str(dagster_home)) as instance:
         (run,) = instance.get_runs()
         assert run.is_success

@@ -1,0 +1,210 @@
+"""The Dagster UI in a real browser: the demo materialized through Dagster, the webserver on loopback
+with the demo's workspace, Debian's Chromium driven headless by Playwright. The asset graph and an
+asset's page show the metadata, column tags and checks; a run launched through GraphQL, as the UI's
+Materialize button does, succeeds. Screenshots go to the test's output folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flare_assets.catalog import load_catalog
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+LOCATION = "flare_assets"
+ASSET = ["lakehouse", "retail", "orders_enriched"]
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (make setup)"),
+]
+
+LAUNCH = """
+mutation LaunchPipelineExecution($executionParams: ExecutionParams!) {
+  launchPipelineExecution(executionParams: $executionParams) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+    ... on InvalidSubsetError { message }
+    ... on RunConfigValidationInvalid { errors { message } }
+  }
+}"""
+RUN_STATUS = """
+query RunStatus($runId: ID!) {
+  runOrError(runId: $runId) { __typename ... on Run { status } }
+}"""
+LOCATIONS = """
+query Locations {
+  workspaceOrError { ... on Workspace { locationEntries { name loadStatus
+    locationOrLoadError { __typename ... on PythonError { message } } } } }
+}"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _graphql(url: str, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+    body = json.dumps({"query": query, "variables": variables or {}}).encode()
+    request = urllib.request.Request(
+        f"{url}/graphql", data=body, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        payload = json.loads(response.read())
+    assert "errors" not in payload, payload["errors"]
+    return payload["data"]
+
+
+@pytest.fixture(scope="module")
+def demo_env(flare_home: Path) -> dict[str, str]:
+    """The demo materialized through Dagster (as `flare demo` does) into a Dagster home of its own."""
+    dagster_home = flare_home / "dagster"
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    env = {**os.environ, "FLARE_HOME": str(flare_home), "DAGSTER_HOME": str(dagster_home)}
+    done = subprocess.run(
+        [sys.executable, "-m", "flare_assets.cli", "demo"], env=env, cwd=ROOT, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return env
+
+
+@pytest.fixture(scope="module")
+def webserver(demo_env: dict[str, str], flare_home: Path) -> Iterator[str]:
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = (flare_home / "webserver.log").open("w")
+    exe = Path(sys.executable).parent / "dagster-webserver"
+    proc = subprocess.Popen(
+        [str(exe), "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"],
+        env=demo_env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            assert proc.poll() is None, (flare_home / "webserver.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "the webserver did not load the code location in 180 s"
+            try:
+                entries = _graphql(url, LOCATIONS)["workspaceOrError"]["locationEntries"]
+            except OSError:
+                entries = []
+            loaded = [e for e in entries if e["name"] == LOCATION and e["loadStatus"] == "LOADED"]
+            if loaded:
+                assert loaded[0]["locationOrLoadError"]["__typename"] == "RepositoryLocation", loaded
+                break
+            time.sleep(1)
+        yield url
+    finally:
+        os.killpg(proc.pid, 15)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+        log.close()
+
+
+@pytest.fixture
+def page(tmp_path: Path) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"),  # a new, empty --user-data-dir
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1600, "height": 1000},
+        )
+        try:
+            yield context.new_page()
+        finally:
+            context.close()
+
+
+def _shows(page: Any, text: str, timeout: float = 60_000) -> None:
+    page.get_by_text(text, exact=False).first.wait_for(state="visible", timeout=timeout)
+
+
+def test_asset_graph_and_asset_page_show_metadata_column_tags_and_checks(
+    webserver: str, page: Any, tmp_path: Path
+) -> None:
+    page.goto(f"{webserver}/asset-groups/retail")
+    for name in ("orders_enriched", "customer_revenue"):
+        _shows(page, name)
+    page.screenshot(path=str(tmp_path / "asset-graph.png"), full_page=True)
+
+    table = load_catalog().load_table("retail.orders_enriched")
+    snapshot_id = str(table.current_snapshot().snapshot_id)
+    asset = f"{webserver}/assets/{'/'.join(ASSET)}"
+
+    page.goto(f"{asset}?view=events")
+    for text in ("snapshot_id", snapshot_id, "rows_written", "write_mode", "added_data_files"):
+        _shows(page, text)
+    page.screenshot(path=str(tmp_path / "asset-events.png"), full_page=True)
+
+    page.goto(f"{asset}?view=overview")
+    for text in ("customer_name", "PII.Name", "finance", "order_id_unique"):
+        _shows(page, text)
+    page.screenshot(path=str(tmp_path / "asset-overview.png"), full_page=True)
+
+    page.goto(f"{asset}?view=checks")
+    for text in ("order_id_unique", "amount_1", "Passed"):
+        _shows(page, text)
+    page.screenshot(path=str(tmp_path / "asset-checks.png"), full_page=True)
+    assert all((tmp_path / f"{n}.png").stat().st_size > 10_000 for n in ("asset-graph", "asset-checks"))
+
+
+def test_a_run_launched_through_graphql_succeeds(webserver: str, page: Any, tmp_path: Path) -> None:
+    before = load_catalog().load_table("reporting.city_revenue").current_snapshot().snapshot_id
+    params = {
+        "mode": "default",
+        "runConfigData": {},
+        "executionMetadata": {"tags": [{"key": "dagster/from_ui", "value": "true"}]},
+        "selector": {
+            "repositoryLocationName": LOCATION,
+            "repositoryName": "__repository__",
+            "pipelineName": "__ASSET_JOB",
+            "assetSelection": [{"path": ["lakehouse", "reporting", "city_revenue"]}],
+        },
+    }
+    launched = _graphql(webserver, LAUNCH, {"executionParams": params})["launchPipelineExecution"]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    run_id = launched["run"]["runId"]
+    deadline, status = time.monotonic() + 300, "QUEUED"
+    while status not in ("SUCCESS", "FAILURE", "CANCELED") and time.monotonic() < deadline:
+        time.sleep(2)
+        status = _graphql(webserver, RUN_STATUS, {"runId": run_id})["runOrError"]["status"]
+    assert status == "SUCCESS", f"run {run_id} ended {status}"
+
+    after = load_catalog().load_table("reporting.city_revenue").current_snapshot()
+    assert after.snapshot_id != before and int(after.summary["total-records"]) == 8
+    page.goto(f"{webserver}/runs/{run_id}")
+    _shows(page, "Success")
+    page.screenshot(path=str(tmp_path / "run.png"), full_page=True)
