@@ -78,14 +78,32 @@ def cmd_demo(args: argparse.Namespace) -> int:
     defs = build_definitions(settings)
     graph = defs.resolve_asset_graph()
     keys = [k for k in graph.get_all_asset_keys() if graph.get(k).is_materializable]
-    selection = ",".join(k.to_user_string() for k in keys)
-    cmd = ["dagster", "asset", "materialize", "-m", "flare_assets.definitions", "--select", selection]
-    print(f"materializing {len(keys)} assets through Dagster ...", flush=True)
-    done = subprocess.run(cmd, env=dagster_env(settings), capture_output=not args.verbose, text=True)
-    if done.returncode != 0:
-        print((done.stderr or "")[-4000:], file=sys.stderr)
-        print("flare demo: the Dagster run failed (see above)", file=sys.stderr)
-        return done.returncode
+    plain = [k for k in keys if graph.get(k).partitions_def is None]
+    runs = [(plain, [])]
+    # partitioned assets: a small single-run backfill of their first week
+    for key in keys:
+        pdef = graph.get(key).partitions_def
+        if pdef is not None:
+            first = pdef.get_partition_keys(dynamic_partitions_store=None)[:7]
+            runs.append(([key], ["--partition-range", f"{first[0]}...{first[-1]}"]))
+    for selected, extra in runs:
+        selection = ",".join(k.to_user_string() for k in selected)
+        cmd = [
+            "dagster",
+            "asset",
+            "materialize",
+            "-m",
+            "flare_assets.definitions",
+            "--select",
+            selection,
+            *extra,
+        ]
+        print(f"materializing {len(selected)} asset(s) through Dagster {' '.join(extra)}...", flush=True)
+        done = subprocess.run(cmd, env=dagster_env(settings), capture_output=not args.verbose, text=True)
+        if done.returncode != 0:
+            print((done.stderr or "")[-4000:], file=sys.stderr)
+            print("flare demo: the Dagster run failed (see above)", file=sys.stderr)
+            return done.returncode
     print(f"{'table':40} {'rows':>8} {'snapshot id':>22}")
     for key in sorted(keys, key=lambda k: k.path):
         depot, *ident = key.path
