@@ -114,6 +114,25 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_partitions(args: argparse.Namespace) -> int:
+    """Adds keys to a dynamic partitions dimension, checked as runs check them."""
+    from dagster import DagsterInstance
+
+    from flare_assets.spec.model import partition_key
+
+    try:
+        keys = [partition_key(k) for k in args.keys]
+    except ValueError as exc:
+        print(f"flare partitions: {exc}", file=sys.stderr)
+        return 2
+    os.environ.update(dagster_env(Settings.from_env()))
+    with DagsterInstance.get() as instance:
+        instance.add_dynamic_partitions(args.dimension, keys)
+        known = instance.get_dynamic_partitions(args.dimension)
+    print(f"{args.dimension}: {len(known)} key(s): {', '.join(known)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="flare", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -132,6 +151,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=int, default=20)
     p.add_argument("--format", choices=["table", "json"], default="table")
     p.set_defaults(func=cmd_query)
+
+    p = sub.add_parser("partitions", help="add keys to a dynamic partitions dimension (its name)")
+    p.add_argument("dimension")
+    p.add_argument("keys", nargs="+")
+    p.set_defaults(func=cmd_partitions)
 
     p = sub.add_parser("demo-data", help="write the seeded retail demo files into the landing depot")
     p.add_argument("--customers", type=int, default=200)
