@@ -2,28 +2,56 @@
 
 import re
 from collections.abc import Iterator
+from functools import cache
+from typing import TYPE_CHECKING
 
 from dagster import (
     AssetCheckKey,
     AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
+    AssetObservation,
     AssetsDefinition,
     AssetSpec,
+    Config,
     MaterializeResult,
     ScheduleDefinition,
+    build_schedule_from_partitioned_job,
     define_asset_job,
     multi_asset,
 )
 
-from flare_assets.defs.metadata import check_result, dagster_tags, output_metadata
+if TYPE_CHECKING:
+    from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
+
+from flare_assets.defs.metadata import (
+    check_result,
+    dagster_tags,
+    output_metadata,
+    run_metadata,
+    skipped_metadata,
+)
+from flare_assets.defs.partitions import backfill_policy, partitions_definition, run_slice
 from flare_assets.defs.resources import SparkResource
 from flare_assets.depots import DepotMap
 from flare_assets.engine import run_job
+from flare_assets.engine.state import StateRequest
 from flare_assets.engine.tuning import job_conf
 from flare_assets.settings import Settings
 from flare_assets.spec.loader import LoadedJob
-from flare_assets.spec.model import Output
+from flare_assets.spec.model import TIME_WINDOWS, Job, Output
+
+
+class RunStateConfig(Config):
+    """Replay controls, set in the launchpad: the run ignores the committed incremental state, or
+    starts from chosen key values (`key` or `input.key`)."""
+
+    reset_state: bool = False
+    state: dict[str, str] = {}
+
+
+def incremental_inputs(job: Job) -> list[str]:
+    return [i.name for i in job.inputs if i.incremental or i.incremental_read]
 
 
 def _safe(name: str) -> str:
@@ -50,6 +78,7 @@ def output_spec(lj: LoadedJob, output: Output, depots: DepotMap, deps: list[Asse
     )
     return AssetSpec(
         key=AssetKey(output.address.key),
+        skippable=bool(incremental_inputs(dag_job.job)),
         group_name=group_name(lj),
         description=description,
         kinds={"spark", "iceberg" if iceberg else output.format},
@@ -110,8 +139,12 @@ def job_assets(lj: LoadedJob, jobs: list[LoadedJob], depots: DepotMap) -> Assets
         can_subset=True,
         description=lj.dag_job.title or label,
         pool=lj.dag_job.pool,
+        partitions_def=partitions_definition(job.partitions),
+        backfill_policy=backfill_policy(job.partitions),
     )
-    def _compute(context: AssetExecutionContext, spark: SparkResource) -> Iterator[MaterializeResult]:
+    def _compute(
+        context: AssetExecutionContext, spark: SparkResource, config: RunStateConfig
+    ) -> Iterator[MaterializeResult]:
         stack = lj.dag_job.spec.stack_spec
         session, ignored = spark.session_for(stack.static_conf())
         runtime = {k: v for k, v in stack.conf().items() if k not in stack.static_conf()}
@@ -123,13 +156,27 @@ def job_assets(lj: LoadedJob, jobs: list[LoadedJob], depots: DepotMap) -> Assets
                     "does not apply to this job. Run the job alone, or set it in FLARE_SPARK_CONF."
                 )
             result = run_job(
-                session, job, depots, Settings.from_env(), name=label, only=only, run_id=context.run_id
+                session,
+                job,
+                depots,
+                Settings.from_env(),
+                name=label,
+                only=only,
+                run_id=context.run_id,
+                partition=run_slice(context, job.partitions) if job.partitions else None,
+                request=StateRequest(reset=config.reset_state, values=dict(config.state)),
             )
+        if result.skipped:
+            context.log.info(result.skipped)
+            for key in context.selected_asset_keys:
+                context.log_event(AssetObservation(asset_key=key, metadata=skipped_metadata(result)))
+            return
         for out in result.outputs:
             addr = next(o.address for o in job.outputs if o.name == out.name)
             key = AssetKey(addr.key)
             meta = {
                 **output_metadata(out, result),
+                **run_metadata(result),
                 "spark_app_id": session.sparkContext.applicationId,
                 "spark_master": session.sparkContext.master,
             }
@@ -143,12 +190,20 @@ def job_assets(lj: LoadedJob, jobs: list[LoadedJob], depots: DepotMap) -> Assets
 
 
 def schedules(jobs: list[LoadedJob]) -> list[ScheduleDefinition]:
-    """workflow.schedule.cron -> one schedule per workflow over all its assets."""
+    """workflow.schedule.cron -> one schedule per workflow over its unpartitioned assets; a job with
+    time-window partitions gets a schedule that runs each partition once it closes."""
     out: list[ScheduleDefinition] = []
     for manifest in {lj.manifest.name: lj.manifest for lj in jobs}.values():
         if manifest.workflow.schedule is None:
             continue
-        keys = [AssetKey(o.address.key) for d in manifest.workflow.dag for o in d.job.outputs]
+        keys = [
+            AssetKey(o.address.key)
+            for d in manifest.workflow.dag
+            if not d.job.partitions
+            for o in d.job.outputs
+        ]
+        if not keys:
+            continue
         asset_job = define_asset_job(f"{_safe(manifest.name)}_job", selection=keys)
         out.append(
             ScheduleDefinition(
@@ -157,4 +212,20 @@ def schedules(jobs: list[LoadedJob]) -> list[ScheduleDefinition]:
                 execution_timezone=manifest.workflow.schedule.timezone or "UTC",
             )
         )
+    for lj in jobs:
+        partitions = lj.dag_job.job.partitions
+        if partitions and all(d.type in TIME_WINDOWS for d in partitions.dimensions):
+            out.append(build_schedule_from_partitioned_job(partitioned_job(lj)))
     return out
+
+
+@cache  # one definition per job, shared by its schedule and the Definitions' jobs
+def partitioned_job(lj: LoadedJob) -> "UnresolvedAssetJobDefinition":
+    """An asset job per partitioned Flare job: `dagster job backfill -j <name>_partitions` starts a
+    backfill from the command line, as the UI's backfill dialog does."""
+    job = lj.dag_job.job
+    return define_asset_job(
+        f"{lj.name}_partitions",
+        selection=[AssetKey(o.address.key) for o in job.outputs],
+        partitions_def=partitions_definition(job.partitions),
+    )
