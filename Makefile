@@ -9,7 +9,7 @@ DEB_PACKAGES := openjdk-17-jre-headless libxerial-sqlite-jdbc-java libpostgresql
 
 setup: .flare/.setup-done
 
-.flare/.setup-done: pyproject.toml scripts/setup.sh
+.flare/.setup-done: pyproject.toml scripts/setup.sh Makefile
 	bash scripts/setup.sh $(DEB_PACKAGES)
 	@mkdir -p .flare && touch $@
 
