@@ -71,6 +71,7 @@ def dagster_env(settings: Settings) -> dict[str, str]:
 def cmd_demo(args: argparse.Namespace) -> int:
     from flare_assets.catalog import load_catalog
     from flare_assets.defs.build import build_definitions
+    from flare_assets.depots import load_depots
 
     settings = Settings.from_env()
     if not args.skip_data:
@@ -87,8 +88,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print("flare demo: the Dagster run failed (see above)", file=sys.stderr)
         return done.returncode
     print(f"{'table':40} {'rows':>8} {'snapshot id':>22}")
+    depots = load_depots(settings.depots)
     for key in sorted(keys, key=lambda k: k.path):
         depot, *ident = key.path
+        if depots.depots[depot].type == "file":  # a folder of files: no snapshot to show
+            folder = settings.resolve(depots.depots[depot].path or depot).joinpath(*ident)
+            print(f"{'.'.join(key.path):40} {'files':>8} {folder}")
+            continue
         table = load_catalog(depot, settings).load_table(".".join(ident))
         snap = table.current_snapshot()
         rows = int(snap.summary["total-records"]) if snap and snap.summary else 0

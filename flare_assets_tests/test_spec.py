@@ -56,6 +56,7 @@ def test_demo_manifests_are_valid() -> None:
         "retail__orders_enriched",
         "reporting__city_revenue",
         "audited__daily_sales",
+        "reporting_units__stage_uploads",
     }
 
 

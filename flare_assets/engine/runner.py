@@ -12,8 +12,10 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 
 from flare_assets.depots import DepotMap
-from flare_assets.engine import assertions, iceberg, io
+from flare_assets.engine import assertions, housekeeping, iceberg, io
 from flare_assets.engine.errors import SPARK_ERRORS, JobFailed, short
+from flare_assets.engine.housekeeping import HousekeepingContext
+from flare_assets.engine.partitions import with_run_id
 from flare_assets.engine.results import JobResult, OutputResult
 from flare_assets.settings import Settings
 from flare_assets.spec.model import Job, Output
@@ -27,9 +29,11 @@ def run_job(
     name: str = "job",
     only: set[str] | None = None,
     run_id: str | None = None,
+    run_number: int = 1,
 ) -> JobResult:
     """Runs the job; `only` names the outputs to write (default: all). Steps are lazy views, so a
-    step that no written output needs costs nothing."""
+    step that no written output needs costs nothing. `run_number` is the job's integer run id: what a
+    run_id partition column holds and what housekeeping expressions see as runId."""
     result = JobResult(outputs=[], sql=[], timings={})
     cached: list[str] = []
     held: list[DataFrame] = []
@@ -41,14 +45,17 @@ def run_job(
         result.timings["read_inputs_s"] = time.perf_counter() - start
         _run_steps(spark, job, name, result, cached)
         selected = [o for o in job.outputs if only is None or o.name in only]
-        frames = {o.name: spark.table(o.name) for o in selected}
+        frames = {o.name: with_run_id(spark.table(o.name), o, run_number) for o in selected}
         if len(selected) > 1:
             for output in selected:
                 frames[output.name] = _compute(frames[output.name], output, name)
                 held.append(frames[output.name])
-        tags = {o.name: _check(frames[o.name], o, name) for o in selected}
+        contexts = {o.name: housekeeping.context(name.split("/")[0], o, run_number) for o in selected}
+        tags = {o.name: _check(frames[o.name], o, name, contexts[o.name]) for o in selected}
         result.outputs = [
-            _write(spark, frames[o.name], o, tags[o.name], job, depots, settings, name, run_id)
+            _write(
+                spark, frames[o.name], o, tags[o.name], job, depots, settings, name, run_id, contexts[o.name]
+            )
             for o in selected
         ]
     finally:
@@ -108,10 +115,11 @@ def _compute(frame: DataFrame, output: Output, name: str) -> DataFrame:
     return kept
 
 
-def _check(frame: DataFrame, output: Output, name: str) -> dict[str, list[str]]:
+def _check(frame: DataFrame, output: Output, name: str, ctx: HousekeepingContext) -> dict[str, list[str]]:
     """What can be checked against the result's schema before any write; returns the column tags."""
     try:
         iceberg.check_partition_columns(output, frame.columns)
+        housekeeping.check(frame.sparkSession, output, ctx)
         return iceberg.resolve_column_tags(output, frame.columns)
     except ValueError as exc:
         raise JobFailed(
@@ -129,6 +137,7 @@ def _write(
     settings: Settings,
     name: str,
     run_id: str | None,
+    ctx: HousekeepingContext,
 ) -> OutputResult:
     t0 = time.perf_counter()
     address = output.address
@@ -184,6 +193,14 @@ def _write(
     if to_iceberg and run_id and result.snapshot_id and result.published is not False:
         result.snapshot_tag = f"run_{_run_tag(run_id)}"
         iceberg.tag_snapshot(spark, target, result.snapshot_id, result.snapshot_tag, RUN_TAG_RETAIN_DAYS)
+    if output.housekeeping and result.published is not False:
+        try:
+            result.housekeeping = housekeeping.run(spark, output, depots, settings, ctx)
+        except (*SPARK_ERRORS, ValueError, OSError) as exc:
+            raise JobFailed(
+                f"{name}: output {output.name!r} ({output.dataset}) was written, but its housekeeping "
+                f"failed: {short(exc)}; the next run or the housekeeping job finishes it"
+            ) from exc
     if job.show_preview_lines:
         result.preview = [r.asDict() for r in written.limit(job.show_preview_lines).collect()]
     result.seconds = time.perf_counter() - t0

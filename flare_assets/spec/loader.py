@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from flare_assets.spec.errors import ManifestError, load_yaml, validate
+from flare_assets.spec.housekeeping import RUN_ID, check_housekeeping
 from flare_assets.spec.model import DagJob, Manifest, Output
 from flare_assets.spec.sql import output_columns, referenced_views
 
@@ -160,13 +161,13 @@ def _check_partition_columns(lj: LoadedJob) -> list[str]:
         where = f"{lj.file}: {lj.yaml_path}.spec.stackSpec.job.outputs[{oi}].options"
         fields = opts.iceberg.partition_spec if opts.iceberg and opts.iceberg.partition_spec else []
         for fi, field in enumerate(fields):
-            if field.column.lower() not in lowered:
+            if field.column.lower() not in lowered | {RUN_ID}:
                 problems.append(
                     f"{where}.iceberg.partitionSpec[{fi}].column: {field.column!r} is not a column of step "
                     f"{output.name!r}; allowed: {', '.join(columns)}"
                 )
         for pi, column in enumerate(opts.partition_by or []):
-            if column.lower() not in lowered:
+            if column.lower() not in lowered | {RUN_ID}:
                 problems.append(
                     f"{where}.partitionBy[{pi}]: {column!r} is not a column of step {output.name!r}; "
                     f"allowed: {', '.join(columns)}"
@@ -234,6 +235,8 @@ def load_jobs(paths: list[Path], depots: Any = None) -> list[LoadedJob]:
             problems.extend(check_supported(lj) + resolve_schema_paths(lj))
         jobs.extend(loaded)
     problems.extend(check_depots(jobs, depots))
+    if not problems and depots:
+        problems.extend(check_housekeeping(jobs, depots))
     if not problems:
         problems.extend(check_views(jobs))
         problems.extend(check_dag(jobs))

@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from flare_assets.spec.address import Address, parse_address
+from flare_assets.spec.housekeeping import Housekeeping
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 BRANCH = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
@@ -390,6 +391,9 @@ class Output(Model):
     column_tags: list[ColumnTag] = Field(default_factory=list)
     options: OutputOptions = Field(default_factory=OutputOptions)
     assertions: list[Assertion] = Field(default_factory=list)
+    housekeeping: Housekeeping | None = Field(
+        default=None, validation_alias=AliasChoices("housekeeping", "housekeepingMode")
+    )
 
     _name = field_validator("name")(_identifier)
     _dataset = field_validator("dataset")(_address)
