@@ -13,6 +13,7 @@ from benchmarks import report
 BENCHMARKS = {
     "overhead": ["overhead_ratio"],
     "cluster_vs_local": ["cluster_vs_local_ratio"],
+    "housekeeping": ["housekeeping_partition_reduction", "housekeeping_listing_speedup"],
 }
 
 

@@ -253,6 +253,8 @@ def _iceberg(
     spark: SparkSession, table: str, hk: Housekeeping, ctx: HousekeepingContext
 ) -> HousekeepingResult:
     result = HousekeepingResult(mode=hk.type or "")
+    if not spark.catalog.tableExists(table):
+        return result
     columns, parts, result.files_before = iceberg_partitions(spark, table)
     result.partitions_before = len(parts)
     types = {f.name: f.dataType.simpleString() for f in spark.table(table).schema.fields}
