@@ -17,7 +17,7 @@ from flare_assets.catalog import load_catalog
 from flare_assets.demo.uploads import generate_uploads
 from flare_assets.depots import load_depots
 from flare_assets.engine import JobFailed, housekeeping, run_job
-from flare_assets.engine.partitions import FileSystem, file_partitions
+from flare_assets.engine.layout import FileSystem, file_partitions
 from flare_assets.engine.tuning import job_conf
 from flare_assets.settings import Settings
 from flare_assets.spark import get_session
@@ -60,17 +60,19 @@ def _load(path: Path, settings: Settings) -> LoadedJob:
 
 
 def _run(lj: LoadedJob, settings: Settings, number: int):  # noqa: ANN202
+    """Runs the job as its asset does; its run number comes from the last committed run."""
     spark = get_session(settings)
     stack = lj.dag_job.spec.stack_spec
     with job_conf(spark, stack.conf()):
-        return run_job(
+        result = run_job(
             spark,
             lj.dag_job.job,
             load_depots(settings.depots),
             settings,
             name=f"{lj.manifest.name}/{lj.dag_job.name}",
-            run_number=number,
         )
+    assert result.run_number == number
+    return result
 
 
 def _upload_hour(settings: Settings, hour: int, units: int = 2) -> None:
@@ -156,6 +158,7 @@ workflow:
               - name: uploads
                 dataset: dataos://landing:reporting_units/uploads
                 format: json
+                incrementalRead: {}
             steps:
               - sequence:
                   - name: staged

@@ -29,7 +29,7 @@ from flare_assets.depots import DepotMap
 from flare_assets.engine import io
 from flare_assets.engine.errors import SPARK_ERRORS, short
 from flare_assets.engine.iceberg import _with_retries, head, literal, quote
-from flare_assets.engine.partitions import (
+from flare_assets.engine.layout import (
     COMPACTED,
     FileSystem,
     Partition,
@@ -38,7 +38,7 @@ from flare_assets.engine.partitions import (
     partition_dir,
 )
 from flare_assets.settings import Settings
-from flare_assets.spec.housekeeping import RUN_ID, Housekeeping, partition_columns
+from flare_assets.spec.housekeeping import Housekeeping, partition_columns
 from flare_assets.spec.model import Output
 
 EXPRESSION_SCHEMA = (
@@ -53,7 +53,6 @@ WANTED = {
 WORK = "_flare_housekeeping"  # hidden from readers (Spark skips folders starting with _)
 JOURNAL = f"{WORK}/archive.json"
 TARGET_FILE_BYTES = 128 * 1024 * 1024  # files compaction: one output file per this many input bytes
-RUN_ID_SUMMARY = "flare.run-id"
 
 
 @dataclass(frozen=True)
@@ -212,25 +211,6 @@ def run(
         result = _files(spark, output, depots, settings, hk, ctx)
     result.seconds = time.perf_counter() - start
     return result
-
-
-def last_run_number(spark: SparkSession, output: Output, depots: DepotMap, settings: Settings) -> int:
-    """The last run's number: the `flare.run-id` of the table's head snapshot, else the largest run_id
-    partition value; 0 when there is none."""
-    if io.is_iceberg(output.address, depots):
-        table = output.address.table
-        if not spark.catalog.tableExists(table):
-            return 0
-        summary = head(spark, table)[1]
-        if RUN_ID_SUMMARY in summary:
-            return int(summary[RUN_ID_SUMMARY])
-        columns, parts, _ = iceberg_partitions(spark, table)
-    else:
-        columns = partition_columns(output.options, iceberg=False)
-        fs = FileSystem(io.folder(output.address, depots, settings))
-        parts = file_partitions(fs, columns) if fs.exists("") else []
-    ids = [int(v) for p in parts for k, v in p.values.items() if k.lower() == RUN_ID and v and v.isdigit()]
-    return max(ids, default=0)
 
 
 # --- Iceberg tables -----------------------------------------------------------------------------

@@ -1,175 +1,119 @@
-"""An output's partitions: the run_id column filled in, and the partitions listed, of a folder of
-files or of an Iceberg table."""
+"""The slice of an output a partitioned run replaces, and the placeholders its SQL sees.
+
+A run covers one partition or, for a single-run backfill, a range (time windows) or a set of keys.
+Keys were validated by the manifest model's rules again here, since dynamic keys come from users."""
 
 from __future__ import annotations
 
-import json
-import os
-import re
-import shutil
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from datetime import datetime
+from functools import reduce
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column
 from pyspark.sql import functions as F
+from pyspark.sql.types import DataType, DateType
 
-from flare_assets.engine.iceberg import _java_table
-from flare_assets.spec.housekeeping import RUN_ID
-from flare_assets.spec.model import Output
-
-NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"  # Spark's folder name for a null partition value
+from flare_assets.spec.model import TIME_WINDOWS, PartitionDimension, partition_key
 
 
-def with_run_id(df: DataFrame, output: Output, run_number: int) -> DataFrame:
-    """A partition column named run_id that the result lacks is the run's number."""
-    options = output.options
-    spec = options.iceberg.partition_spec if options.iceberg and options.iceberg.partition_spec else []
-    named = [*(options.partition_by or []), *(f.column for f in spec)]
-    present = {c.lower() for c in df.columns}
-    if any(c.lower() == RUN_ID for c in named) and RUN_ID not in present:
-        return df.withColumn(RUN_ID, F.lit(run_number).cast("int"))
-    return df
+@dataclass(frozen=True)
+class DimensionSlice:
+    dimension: PartitionDimension
+    keys: list[str]
+    start: datetime | None = None  # time windows: [start, end) in the dimension's time zone
+    end: datetime | None = None
+
+    @property
+    def is_time(self) -> bool:
+        return self.dimension.type in TIME_WINDOWS
+
+    def placeholders(self) -> dict[str, str]:
+        name = self.dimension.name
+        values = {f"{name}_in": ", ".join(f"'{k}'" for k in self.keys)}
+        if len(self.keys) == 1:
+            values[name] = self.keys[0]
+        if self.start is not None and self.end is not None:
+            values[f"{name}_start"] = self.start.isoformat(sep=" ")
+            values[f"{name}_end"] = self.end.isoformat(sep=" ")
+        return values
 
 
-@dataclass
-class Partition:
-    """One partition: its values by column (None for null), and for files its folder and data files."""
+@dataclass(frozen=True)
+class PartitionSlice:
+    """What one run covers: one slice per dimension, or explicit key pairs for two dimensions."""
 
-    values: dict[str, str | None]
-    path: str = ""
-    files: list[str] = field(default_factory=list)
-    compacted: bool = False  # files: a marker lists exactly the files present
+    dimensions: list[DimensionSlice]
+    pairs: list[tuple[str, str]] = field(default_factory=list)  # two dimensions: the combinations run
 
-    def label(self) -> str:
-        return "/".join(f"{k}={v}" for k, v in self.values.items())
+    def __post_init__(self) -> None:
+        for dim in self.dimensions:
+            for key in dim.keys:
+                partition_key(key)
 
+    def describe(self) -> str:
+        return "; ".join(
+            f"{d.dimension.name}={d.keys[0]}" + (f"..{d.keys[-1]}" if len(d.keys) > 1 else "")
+            for d in self.dimensions
+        )
 
-class FileSystem:
-    """The few file operations housekeeping needs, relative to one dataset folder. File depots are
-    local folders (or mounts): renames are atomic, and a data file's checksum (`.NAME.crc`, written
-    by Spark) moves with it."""
+    def placeholders(self) -> dict[str, str]:
+        values: dict[str, str] = {}
+        for dim in self.dimensions:
+            values.update(dim.placeholders())
+        return values
 
-    def __init__(self, root: str | Path):
-        self.root = Path(root)
-
-    def glob(self, pattern: str) -> list[str]:
-        """Paths matching `pattern` (relative to the root), relative to the root."""
-        return [str(p.relative_to(self.root)) for p in self.root.glob(pattern)]
-
-    def exists(self, rel: str) -> bool:
-        return (self.root / rel).exists()
-
-    def mkdirs(self, rel: str) -> None:
-        (self.root / rel).mkdir(parents=True, exist_ok=True)
-
-    def rename(self, src: str, dst: str, make_parent: bool = True) -> None:
-        """Atomic; refuses to replace what is at `dst`."""
-        source, target = self.root / src, self.root / dst
-        if make_parent:
-            target.parent.mkdir(parents=True, exist_ok=True)
-        if target.exists():
-            raise OSError(f"cannot move {source} to {target}: it exists")
-        os.rename(source, target)
-        crc = source.parent / f".{source.name}.crc"
-        if crc.exists():
-            os.rename(crc, target.parent / f".{target.name}.crc")
-
-    def delete(self, rel: str) -> None:
-        path = self.root / rel
-        if path.is_dir():
-            shutil.rmtree(path)
-        elif path.exists():
-            path.unlink()
-
-    def remove_if_empty(self, rel: str) -> bool:
-        path = self.root / rel
-        if rel and path.is_dir() and not any(path.iterdir()):
-            path.rmdir()
-            return True
-        return False
-
-    def size(self, rel: str) -> int:
-        return sum(f.stat().st_size for f in (self.root / rel).iterdir() if f.is_file())
-
-    def write_json(self, rel: str, value: Any) -> None:
-        """Written under a temporary name, synced, then renamed: readers see all of it or nothing."""
-        path = self.root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temp = path.with_name(path.name + ".tmp")
-        with temp.open("w") as fh:
-            json.dump(value, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(temp, path)
-
-    def read_json(self, rel: str) -> Any:
-        return json.loads((self.root / rel).read_text())
+    def condition(self, types: dict[str, DataType]) -> Column:
+        """Rows of the slice, on the output's columns (`types` by lower-case column name)."""
+        if self.pairs:
+            first, second = self.dimensions
+            terms = [
+                _key_condition(first, [a], types) & _key_condition(second, [b], types) for a, b in self.pairs
+            ]
+            return reduce(lambda x, y: x | y, terms)
+        return reduce(lambda x, y: x & y, (_dimension_condition(d, types) for d in self.dimensions))
 
 
-def partition_dir(values: dict[str, str | None]) -> str:
-    """The folder of a partition as Spark writes it (`run_id=5/reporting_unit=rp01`)."""
-    return "/".join(f"{k}={_escape(v)}" for k, v in values.items())
+def _column(dim: DimensionSlice, types: dict[str, DataType]) -> tuple[Column, DataType]:
+    name = dim.dimension.column
+    if name.lower() not in types:
+        raise ValueError(
+            f"partition column {name!r} (dimension {dim.dimension.name!r}) is not a column of the result "
+            f"({', '.join(types)})"
+        )
+    return F.col(name), types[name.lower()]
 
 
-# Characters Spark escapes in partition folder names (ExternalCatalogUtils.charToEscape).
-_TO_ESCAPE = {chr(c) for c in range(1, 32)} | set("\"#%'*/:=?\\\x7f{[]^")
+def _dimension_condition(dim: DimensionSlice, types: dict[str, DataType]) -> Column:
+    if dim.is_time and dim.start is not None and dim.end is not None:
+        col, kind = _column(dim, types)
+        if isinstance(kind, DateType):
+            return (col >= F.lit(dim.start.date())) & (col < F.lit(dim.end.date()))
+        start = F.lit(dim.start.isoformat()).cast(kind)
+        end = F.lit(dim.end.isoformat()).cast(kind)
+        return (col >= start) & (col < end)
+    return _key_condition(dim, dim.keys, types)
 
 
-def _escape(value: str | None) -> str:
-    if value is None:
-        return NULL_PARTITION
-    return "".join(f"%{ord(c):02X}" if c in _TO_ESCAPE else c for c in value)
+def _key_condition(dim: DimensionSlice, keys: list[str], types: dict[str, DataType]) -> Column:
+    col, kind = _column(dim, types)
+    if dim.is_time:
+        single = DimensionSlice(dim.dimension, keys, *window(dim.dimension, keys[0]))
+        return _dimension_condition(single, types)
+    return col.isin(*[F.lit(k).cast(kind) for k in keys])
 
 
-def _unescape(text: str) -> str | None:
-    if text == NULL_PARTITION:
-        return None
-    return re.sub(r"%([0-9A-Fa-f]{2})", lambda m: chr(int(m.group(1), 16)), text)
+def window(dimension: PartitionDimension, key: str) -> tuple[datetime, datetime]:
+    """The [start, end) of one time-window key, in the dimension's zone."""
+    from zoneinfo import ZoneInfo
 
+    from dateutil.relativedelta import relativedelta
 
-COMPACTED = "_FLARE_COMPACTED"  # in a partition folder: the data files its compaction produced
-
-
-def file_partitions(fs: FileSystem, columns: list[str]) -> list[Partition]:
-    """Partitions of a folder laid out `col=value/...` in `columns` order, with their data files
-    (hidden names, `_` and `.`, are markers and checksums, not data)."""
-    pattern = "/".join(f"{c}=*" for c in columns) + "/*"
-    found: dict[str, Partition] = {}
-    markers: set[str] = set()
-    for rel in fs.glob(pattern):
-        folder, name = rel.rsplit("/", 1)
-        if folder not in found:
-            parts = folder.split("/")
-            values = {c: _unescape(p.split("=", 1)[1]) for c, p in zip(columns, parts, strict=True)}
-            found[folder] = Partition(values=values, path=folder)
-        if name == COMPACTED:
-            markers.add(folder)
-        elif not name.startswith(("_", ".")):
-            found[folder].files.append(name)
-    for folder in markers:
-        part = found[folder]
-        listed = fs.read_json(f"{folder}/{COMPACTED}").get("files", [])
-        part.compacted = sorted(listed) == sorted(part.files)
-    return sorted((p for p in found.values() if p.files), key=lambda p: p.path)
-
-
-def iceberg_partitions(spark: SparkSession, table: str) -> tuple[list[str], list[Partition], int]:
-    """The table's identity partition columns, its partitions, and its data file count (one query on
-    the `partitions` metadata table)."""
-    spec = _java_table(spark, table).spec()
-    fields = [
-        (str(f.name()), str(spec.schema().findColumnName(f.sourceId())))
-        for f in spec.fields()
-        if f.transform().isIdentity()
-    ]
-    if not fields:
-        return [], [], 0
-    rows = spark.sql(
-        "SELECT "
-        + ", ".join(f"CAST(partition.`{name}` AS STRING) AS `{col}`" for name, col in fields)
-        + f", file_count FROM {table}.partitions"
-    ).collect()
-    columns = [col for _, col in fields]
-    parts = [Partition(values={c: r[c] for c in columns}) for r in rows]
-    return columns, parts, sum(int(r["file_count"]) for r in rows)
+    zone = ZoneInfo(dimension.timezone)
+    fmt = {"hourly": "%Y-%m-%d-%H:%M", "daily": "%Y-%m-%d", "monthly": "%Y-%m-%d"}[dimension.type]
+    start = datetime.strptime(key, fmt).replace(tzinfo=zone)
+    step = {
+        "hourly": relativedelta(hours=1),
+        "daily": relativedelta(days=1),
+        "monthly": relativedelta(months=1),
+    }
+    return start, start + step[dimension.type]
