@@ -70,7 +70,7 @@ def housekeeping_job(lj: LoadedJob, output: Output, depots: DepotMap) -> JobDefi
     key = AssetKey(output.address.key)
     stack = lj.dag_job.spec.stack_spec
 
-    @op(name=job_name(output), pool=lj.dag_job.pool, description=f"housekeeping of {output.dataset}")
+    @op(name=f"{job_name(output)}_op", pool=lj.dag_job.pool, description=f"housekeeping of {output.dataset}")
     def _housekeep(context: OpExecutionContext, config: HousekeepingConfig, spark: SparkResource) -> None:
         settings = Settings.from_env()
         session, _ = spark.session_for(stack.static_conf())
