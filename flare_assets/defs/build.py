@@ -6,7 +6,7 @@ from pathlib import Path
 
 from dagster import Definitions, in_process_executor
 
-from flare_assets.defs.assets import job_assets, schedules, source_specs
+from flare_assets.defs.assets import job_assets, partitioned_job, schedules, source_specs
 from flare_assets.defs.housekeeping import housekeeping_jobs
 from flare_assets.defs.resources import SparkResource
 from flare_assets.depots import load_depots
@@ -21,7 +21,10 @@ def build_definitions(settings: Settings | None = None, pipelines: list[Path] | 
     return Definitions(
         assets=[*source_specs(jobs, depots), *(job_assets(lj, jobs, depots) for lj in jobs)],
         schedules=schedules(jobs),
-        jobs=housekeeping_jobs(jobs, depots),
+        jobs=[
+            *(partitioned_job(lj) for lj in jobs if lj.dag_job.job.partitions),
+            *housekeeping_jobs(jobs, depots),
+        ],
         resources={"spark": SparkResource()},
         # Spark steps share the run's one JVM: a process per step would start a JVM per step.
         executor=in_process_executor,
