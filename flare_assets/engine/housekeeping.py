@@ -365,8 +365,11 @@ def _files(
             plan.compact = [p for p in after.compact if p.path not in moves]
         reader, writer = _formats(output, depots)
         for part in plan.compact:
-            if len(part.files) > 1 and not part.compacted:
-                _compact(spark, fs, part, reader, writer, columns)
+            if (
+                len(part.files) > 1
+                and not part.compacted
+                and _compact(spark, fs, part, reader, writer, columns)
+            ):
                 result.compacted.append(part.label())
     fs.delete(WORK)
     final = file_partitions(fs, columns)
@@ -432,9 +435,10 @@ def _compact(
     reader: dict[str, Any],
     writer: dict[str, Any],
     columns: list[str],
-) -> None:
+) -> bool:
     """Rewrites the partition's files into fewer: written to a temporary folder, marked complete,
-    then swapped in (see `recover` for a run that stopped half way)."""
+    then swapped in (see `recover` for a run that stopped half way). False, and nothing changed,
+    when the partition received other files meanwhile."""
     temp = f"{WORK}/compacting/{part.path}"
     fs.delete(temp)
     paths = [f"{fs.root}/{part.path}/{name}" for name in part.files]
@@ -448,7 +452,11 @@ def _compact(
     fs.delete(f"{temp}/_SUCCESS")
     new = [n for n in written if not n.startswith(("_", "."))]
     fs.write_json(f"{temp}/{COMPACTED}", {"originals": part.files, "files": new})  # the commit point
+    if _data_files(fs, part.path) != sorted(part.files):
+        fs.delete(temp)  # another writer added files meanwhile: keep them, compact another time
+        return False
     _swap(fs, part.path, temp)
+    return True
 
 
 def _swap(fs: FileSystem, rel: str, temp: str) -> None:
