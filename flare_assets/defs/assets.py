@@ -20,6 +20,7 @@ from flare_assets.defs.metadata import check_result, dagster_tags, output_metada
 from flare_assets.defs.resources import SparkResource
 from flare_assets.depots import DepotMap
 from flare_assets.engine import run_job
+from flare_assets.engine.maintenance import run_actions
 from flare_assets.engine.tuning import job_conf
 from flare_assets.settings import Settings
 from flare_assets.spec.loader import LoadedJob
@@ -125,6 +126,8 @@ def job_assets(lj: LoadedJob, jobs: list[LoadedJob], depots: DepotMap) -> Assets
             result = run_job(
                 session, job, depots, Settings.from_env(), name=label, only=only, run_id=context.run_id
             )
+            for done in run_actions(session, job, depots, Settings.from_env(), name=label):
+                context.log.info(f"{done.action} on {done.table}: {done.counters or done.rows_matched}")
         for out in result.outputs:
             addr = next(o.address for o in job.outputs if o.name == out.name)
             key = AssetKey(addr.key)
