@@ -13,6 +13,12 @@ from benchmarks import report
 BENCHMARKS = {
     "overhead": ["overhead_ratio"],
     "cluster_vs_local": ["cluster_vs_local_ratio"],
+    "maintenance": [
+        "health_tick_100_tables_s",
+        "compaction_file_reduction",
+        "compaction_scan_speedup",
+        "health_vs_blind_rewrite_ratio",
+    ],
 }
 
 

@@ -127,3 +127,36 @@ def needed(health: TableHealth, thresholds: Thresholds | None = None) -> dict[st
             f"{t.max_snapshot_age_hours:g}"
         )
     return out
+
+
+def health_report(name: str | None = None, as_json: bool = False) -> list[str]:
+    """`flare health [TABLE]`: one line per table, its figures and what maintenance it needs."""
+    import json
+
+    from flare_assets.catalog import load_catalog
+    from flare_assets.query import table_identifier
+    from flare_assets.settings import Settings
+
+    settings = Settings.from_env()
+    if name:
+        depot, ident = table_identifier(name, settings)
+        catalog = load_catalog(depot, settings)
+        idents = [ident]
+    else:
+        catalog = load_catalog(settings=settings)
+        idents = [".".join(t) for ns in catalog.list_namespaces() for t in catalog.list_tables(ns)]
+    lines = []
+    for ident in sorted(idents):
+        health = read_health(catalog.load_table(ident), ident)
+        needs = needed(health)
+        if as_json:
+            lines.append(json.dumps({"table": ident, **health.figures(), "needs": needs}))
+            continue
+        lines.append(
+            f"{ident}: {health.data_files} data files ({health.small_files} small, ratio "
+            f"{health.small_file_ratio:.2f}), {health.data_bytes} bytes, avg {health.avg_file_size:.0f} B, "
+            f"{health.delete_files} delete files, {health.manifests} manifests, {health.snapshots} snapshots "
+            f"(oldest {health.oldest_snapshot_age_h:.1f} h); needs: "
+            + (", ".join(f"{k} ({v})" for k, v in needs.items()) or "nothing")
+        )
+    return lines

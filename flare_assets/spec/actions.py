@@ -76,7 +76,7 @@ def always_true(text: str | None) -> bool:
 
 
 def _where(value: str | None) -> str | None:
-    if value is not None:
+    if value is not None and value.strip():
         parse_where(value)
     return value
 
