@@ -28,6 +28,8 @@ from dagster import (
     sensor,
 )
 from pydantic import Field
+from pyiceberg.catalog import Catalog
+from pyiceberg.exceptions import NoSuchTableError
 
 from flare_assets.catalog import load_catalog
 from flare_assets.defs.resources import SparkResource
@@ -102,8 +104,11 @@ class MaintenanceConfig(Config):
     dry_run: bool = Field(default=False, description="count the rows deleteWhere matches, delete nothing")
 
 
-def _health(table: MaintainedTable) -> TableHealth:
-    ice = load_catalog(table.address.depot).load_table(table.identifier)
+def _health(table: MaintainedTable, catalogs: dict[str, Catalog] | None = None) -> TableHealth:
+    catalogs = {} if catalogs is None else catalogs
+    depot = table.address.depot
+    catalog = catalogs.get(depot) or catalogs.setdefault(depot, load_catalog(depot))
+    ice = catalog.load_table(table.identifier)
     return read_health(ice, table.identifier, table.settings.thresholds)
 
 
@@ -219,12 +224,13 @@ def health_tick(tables: list[MaintainedTable]) -> tuple[list[AssetObservation], 
     """Reads every table's health (pyiceberg, no JVM); observations for all, runs for those in need.
     A run's key is the table's snapshot, so one state of a table launches one run."""
     observations, runs = [], []
+    catalogs: dict[str, Catalog] = {}
     for table in tables:
         if not table.settings.health:
             continue
         try:
-            health = _health(table)
-        except Exception:  # noqa: BLE001 - a table not written yet has no health to observe
+            health = _health(table, catalogs)
+        except NoSuchTableError:  # not written yet: no health to observe
             continue
         needs = needed(health, table.settings.thresholds)
         observations.append(
