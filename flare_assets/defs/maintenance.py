@@ -155,7 +155,10 @@ def maintenance_job(table: MaintainedTable) -> JobDefinition:
         session, _ = spark.session_for({})
         name = table.address.table
         start = time.perf_counter()
-        before = _health(table)
+        try:
+            before = _health(table)
+        except NoSuchTableError as exc:
+            raise JobFailed(f"table {name} does not exist; no maintenance ran") from exc
         now_ms = int(time.time() * 1000)
         actions = [engine.plan(k, table.settings, before, now_ms, config.targeted) for k in config.kinds]
         actions += [delete] if delete else []
