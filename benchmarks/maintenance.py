@@ -135,6 +135,8 @@ def health_vs_blind(catalog: Any, spark: Any, hours: int = 12, per_hour: int = 1
     rewritten = {k: 0 for k in tables}
     compactions = {k: 0 for k in tables}
     ratios: list[float] = []
+    small: list[int] = []
+    within: list[bool] = []
     for hour in range(hours):
         for b in range(per_hour):
             batch = _batch((hour * per_hour + b) * 2000, 2000)
@@ -148,13 +150,19 @@ def health_vs_blind(catalog: Any, spark: Any, hours: int = 12, per_hour: int = 1
             counters, _ = _compact(spark, targets["by_health"], targeted=True)
             rewritten["by_health"] += counters.get("rewritten_bytes_count", 0)
             compactions["by_health"] += 1
-        ratios.append(round(_health(targets["by_health"]).small_file_ratio, 3))
+        health = _health(targets["by_health"])
+        ratios.append(round(health.small_file_ratio, 3))
+        small.append(health.small_files)
+        within.append("compaction" not in needed(health, targets["by_health"].settings.thresholds))
     ratio = rewritten["by_health"] / rewritten["blind"]
     details = {
         "bytes_rewritten": rewritten,
         "compactions": compactions,
         "small_file_ratio_after_each_hour": ratios,
+        "small_files_after_each_hour": small,
+        "within_thresholds_after_each_hour": within,
         "small_file_ratio_threshold": targets["by_health"].settings.thresholds.max_small_file_ratio,
+        "min_small_files": targets["by_health"].settings.thresholds.min_small_files,
         "hours": hours,
         "batches_per_hour": per_hour,
     }

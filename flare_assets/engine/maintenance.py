@@ -162,6 +162,8 @@ def run_action(
     with dry_run); the other inputs of the job are views its deleteWhere may read."""
     input_name = input_name or action.input
     sql = statement(table, action, input_name, now_ms)
+    # the session's catalog caches tables: act on what other processes committed since
+    spark.sql(f"REFRESH TABLE {table}")
     result = ActionResult(action=action.name, table=table, statement=sql)
     t0 = time.perf_counter()
     if action.name == "delete_from_dataset":
