@@ -9,7 +9,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from pyiceberg.manifest import DataFileContent, ManifestContent
+from pyiceberg.manifest import DataFileContent, ManifestContent, ManifestFile
 from pyiceberg.table import Table
 
 from flare_assets.spec.maintenance import Thresholds
@@ -58,6 +58,30 @@ class TableHealth:
         return out
 
 
+# Manifest files are immutable: a table's next tick reads only the manifests its new commits wrote.
+_MANIFEST_CACHE: dict[str, list[tuple[tuple[Any, ...], int, int]]] = {}
+_MANIFEST_CACHE_SIZE = 20_000
+
+
+def _data_files(table: Table, manifest: ManifestFile) -> list[tuple[tuple[Any, ...], int, int]]:
+    """(partition, size, records) of each live data file of a manifest, cached by its path."""
+    files = _MANIFEST_CACHE.get(manifest.manifest_path)
+    if files is None:
+        files = [
+            (
+                (manifest.partition_spec_id, *tuple(e.data_file.partition)),
+                e.data_file.file_size_in_bytes,
+                e.data_file.record_count,
+            )
+            for e in manifest.fetch_manifest_entry(table.io, discard_deleted=True)
+            if e.data_file.content == DataFileContent.DATA
+        ]
+        if len(_MANIFEST_CACHE) >= _MANIFEST_CACHE_SIZE:
+            _MANIFEST_CACHE.clear()
+        _MANIFEST_CACHE[manifest.manifest_path] = files
+    return files
+
+
 def read_health(table: Table, name: str, thresholds: Thresholds | None = None) -> TableHealth:
     """Reads the manifests of the current snapshot (file sizes and partitions) and the snapshot log."""
     thresholds = thresholds or Thresholds()
@@ -87,16 +111,12 @@ def read_health(table: Table, name: str, thresholds: Thresholds | None = None) -
         if manifest.content == ManifestContent.DELETES:
             health.delete_files += (manifest.added_files_count or 0) + (manifest.existing_files_count or 0)
             continue
-        for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=True):
-            data = entry.data_file
-            if data.content != DataFileContent.DATA:
-                continue
-            key = (manifest.partition_spec_id, *tuple(data.partition))
+        for key, size, records in _data_files(table, manifest):
             partitions.add(key)
             health.data_files += 1
-            health.data_bytes += data.file_size_in_bytes
-            health.records += data.record_count
-            if data.file_size_in_bytes < health.small_file_size:
+            health.data_bytes += size
+            health.records += records
+            if size < health.small_file_size:
                 small_by_partition[key] += 1
     health.partitions = len(partitions)
     health.small_files = sum(n for n in small_by_partition.values() if n >= 2)
