@@ -285,7 +285,7 @@ def test_sort_sets_the_write_order(settings: Settings, tmp_path: Path) -> None:
 
 def test_schedules_lineage_and_groups_from_manifests() -> None:
     defs = build_definitions()
-    (schedule,) = list(defs.schedules or [])
+    (schedule,) = [s for s in defs.schedules or [] if not s.name.startswith("maintain__")]
     assert schedule.cron_schedule == "0 2 * * *" and schedule.job.name == "retail_job"
     graph = defs.resolve_asset_graph()
     from dagster import AssetKey
