@@ -13,6 +13,8 @@ from benchmarks import report
 BENCHMARKS = {
     "overhead": ["overhead_ratio"],
     "cluster_vs_local": ["cluster_vs_local_ratio"],
+    "incremental": ["incremental_flatness"],
+    "backfill": ["backfill_single_vs_multi"],
     "maintenance": [
         "health_tick_100_tables_s",
         "compaction_file_reduction",

@@ -154,9 +154,7 @@ def test_placeholders_without_keys_are_reported_at_load(tmp_path: Path) -> None:
     with pytest.raises(ManifestError) as err:
         load_jobs([path])
     text = str(err.value)
-    assert (
-        "inputs[0].incremental: sql uses $|begin|, which is no key; allowed: start, end" in text
-    )
+    assert "inputs[0].incremental: sql uses $|begin|, which is no key; allowed: start, end" in text
 
 
 def test_iceberg_input_reads_only_appended_snapshots(settings: Settings, tmp_path: Path) -> None:

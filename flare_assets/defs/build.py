@@ -6,7 +6,7 @@ from pathlib import Path
 
 from dagster import Definitions, in_process_executor
 
-from flare_assets.defs.assets import job_assets, schedules, source_specs
+from flare_assets.defs.assets import job_assets, partitioned_job, schedules, source_specs
 from flare_assets.defs.maintenance import maintenance_definitions
 from flare_assets.defs.resources import SparkResource
 from flare_assets.depots import load_depots
@@ -23,7 +23,7 @@ def build_definitions(settings: Settings | None = None, pipelines: list[Path] | 
     return Definitions(
         assets=[*source_specs(jobs, depots), *(job_assets(lj, jobs, depots) for lj in writers)],
         schedules=schedules(writers) + maintenance["schedules"],
-        jobs=maintenance["jobs"],
+        jobs=[partitioned_job(lj) for lj in writers if lj.dag_job.job.partitions] + maintenance["jobs"],
         sensors=maintenance["sensors"],
         resources={"spark": SparkResource()},
         # Spark steps share the run's one JVM: a process per step would start a JVM per step.
