@@ -24,7 +24,7 @@ from flare_assets.health import read_health
 from flare_assets.settings import Settings
 from flare_assets.spark import get_session
 from flare_assets.spec.actions import Action
-from flare_assets_tests.conftest import failure_message, shared_spark, write_manifest
+from flare_assets_tests.conftest import failure_message, materialize_all, shared_spark, write_manifest
 
 SCHEMA = pa.schema([("id", pa.int64()), ("day", pa.string()), ("amount", pa.float64())])
 
@@ -355,3 +355,31 @@ def test_compaction_beside_a_writer_fails_neither(settings: Settings) -> None:
     assert done.counters["rewritten_data_files_count"] >= 24
     expected = set(range(240)) | {10_000 + n for n in range(6)} | {20_000 + n for n in range(6)}
     assert ids(settings, "busy") == expected
+
+
+WRITE_THEN_TIDY = """
+version: v1
+name: copy
+type: workflow
+workflow:
+  dag:
+    - name: copy
+      spec:
+        stackSpec:
+          job:
+            inputs: [{name: src, dataset: "dataos://lakehouse:shop/src", format: Iceberg}]
+            steps: [{sequence: [{name: total, sql: "SELECT day, count(*) AS n FROM src GROUP BY day"}]}]
+            outputs: [{name: total, dataset: "dataos://lakehouse:shop/totals"}]
+            actions: [{name: rewrite_manifest, input: src}]
+"""
+
+
+def test_actions_of_a_job_with_outputs_run_after_its_writes(settings: Settings, tmp_path: Path) -> None:
+    make_table(settings, "src", batches=4)
+    assert health(settings, "src").manifests == 4
+    write_manifest(tmp_path / "pipelines", "copy", WRITE_THEN_TIDY)
+    result = materialize_all(build_definitions(settings, [tmp_path / "pipelines"]))
+    assert result.success
+    rows = load_catalog(settings=settings).load_table("shop.totals").scan().to_arrow().to_pylist()
+    assert sorted((r["day"], r["n"]) for r in rows) == [("d1", 40), ("d2", 40)]
+    assert health(settings, "src").manifests == 1

@@ -59,10 +59,9 @@ def timestamp_literal(millis: int) -> str:
 
 def _call(table: str, procedure: str, args: dict[str, str | None]) -> str:
     catalog, namespace, name = table.split(".", 2)
-    given = [f"{k} => {v}" for k, v in args.items() if v is not None]
-    return (
-        f"CALL {catalog}.system.{procedure}(table => {literal(namespace + '.' + name)}, {', '.join(given)})"
-    )
+    given = [f"table => {literal(namespace + '.' + name)}"]
+    given += [f"{k} => {v}" for k, v in args.items() if v is not None]
+    return f"CALL {catalog}.system.{procedure}({', '.join(given)})"
 
 
 def _map(values: dict[str, str]) -> str | None:
