@@ -57,7 +57,6 @@ def parse_manifest(file: Path) -> Manifest:
 NOT_YET = {
     "isStream": "stream inputs are not supported yet",
     "streaming": "stream jobs are not supported yet",
-    "actions": "actions (table maintenance) are not supported yet",
 }
 
 
@@ -70,8 +69,6 @@ def check_supported(lj: LoadedJob) -> list[str]:
     ]
     if job.streaming:
         problems.append(f"{base}.streaming: {NOT_YET['streaming']}")
-    if job.actions:
-        problems.append(f"{base}.actions: {NOT_YET['actions']}")
     return problems
 
 
@@ -118,6 +115,23 @@ def check_depots(jobs: list[LoadedJob], depots: Any) -> list[str]:
                             f"{lj.file}: {base}.{kind}[{i}].format: "
                             f"{item.format!r} on an iceberg depot; allowed: iceberg"
                         )
+    return problems
+
+
+def check_action_inputs(jobs: list[LoadedJob], depots: Any) -> list[str]:
+    """Actions maintain Iceberg tables: the input an action names is on an iceberg depot."""
+    problems = []
+    for lj in jobs:
+        job = lj.dag_job.job
+        inputs = {i.name: i for i in job.inputs}
+        for ai, action in enumerate(job.actions):
+            depot = depots.depots.get(inputs[action.input].address.depot) if depots else None
+            if depot is not None and depot.type != "iceberg":
+                problems.append(
+                    f"{lj.file}: {lj.yaml_path}.spec.stackSpec.job.actions[{ai}].input: {action.input!r} "
+                    f"is on a {depot.type} depot; actions run on iceberg depots "
+                    f"({', '.join(depots.iceberg_depots())})"
+                )
     return problems
 
 
@@ -284,6 +298,7 @@ def load_jobs(paths: list[Path], depots: Any = None) -> list[LoadedJob]:
             problems.extend(check_supported(lj) + resolve_schema_paths(lj) + check_incremental(lj, depots))
         jobs.extend(loaded)
     problems.extend(check_depots(jobs, depots))
+    problems.extend(check_action_inputs(jobs, depots))
     if not problems and depots:
         problems.extend(check_housekeeping(jobs, depots))
     if not problems:
