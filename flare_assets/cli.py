@@ -47,6 +47,18 @@ def cmd_query(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_health(args: argparse.Namespace) -> int:
+    from flare_assets.health import health_report
+
+    try:
+        lines = health_report(args.table, as_json=args.format == "json")
+    except Exception as exc:  # a missing table or catalog: one line, no traceback
+        print(f"flare health: {exc}", file=sys.stderr)
+        return 1
+    print("\n".join(lines) if lines else "(no tables)")
+    return 0
+
+
 def cmd_demo_data(args: argparse.Namespace) -> int:
     from flare_assets.demo.data import generate
 
@@ -144,6 +156,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("dimension")
     p.add_argument("keys", nargs="+")
     p.set_defaults(func=cmd_partitions)
+
+    p = sub.add_parser(
+        "health", help="table health from Iceberg metadata (no JVM) and the maintenance it needs"
+    )
+    p.add_argument("table", nargs="?", help="one table (default: every table of the lakehouse depot)")
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.set_defaults(func=cmd_health)
 
     p = sub.add_parser("demo-data", help="write the seeded retail demo files into the landing depot")
     p.add_argument("--customers", type=int, default=200)

@@ -58,6 +58,7 @@ def test_demo_manifests_are_valid() -> None:
         "audited__daily_sales",
         "incremental__daily_city_orders",
         "incremental__new_orders",
+        "reporting_units__stage_uploads",
     }
 
 

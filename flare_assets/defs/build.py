@@ -7,6 +7,8 @@ from pathlib import Path
 from dagster import Definitions, in_process_executor
 
 from flare_assets.defs.assets import job_assets, partitioned_job, schedules, source_specs
+from flare_assets.defs.housekeeping import housekeeping_jobs
+from flare_assets.defs.maintenance import maintenance_definitions
 from flare_assets.defs.resources import SparkResource
 from flare_assets.depots import load_depots
 from flare_assets.settings import Settings
@@ -17,10 +19,17 @@ def build_definitions(settings: Settings | None = None, pipelines: list[Path] | 
     settings = settings or Settings.from_env()
     depots = load_depots(settings.depots)
     jobs = load_jobs(pipelines or [settings.pipelines], depots)
+    maintenance = maintenance_definitions(jobs, depots)
+    writers = [lj for lj in jobs if lj.dag_job.job.outputs]
     return Definitions(
-        assets=[*source_specs(jobs, depots), *(job_assets(lj, jobs, depots) for lj in jobs)],
-        schedules=schedules(jobs),
-        jobs=[partitioned_job(lj) for lj in jobs if lj.dag_job.job.partitions],
+        assets=[*source_specs(jobs, depots), *(job_assets(lj, jobs, depots) for lj in writers)],
+        schedules=schedules(writers) + maintenance["schedules"],
+        jobs=[
+            *(partitioned_job(lj) for lj in writers if lj.dag_job.job.partitions),
+            *housekeeping_jobs(writers, depots),
+            *maintenance["jobs"],
+        ],
+        sensors=maintenance["sensors"],
         resources={"spark": SparkResource()},
         # Spark steps share the run's one JVM: a process per step would start a JVM per step.
         executor=in_process_executor,

@@ -48,7 +48,7 @@ def summarize(
         if depots.depots[depot].type != "iceberg":  # syndication: a folder of files
             root = settings.resolve(depots.depots[depot].path or depot).joinpath(*ident)
             files = [p for p in root.rglob("*") if p.is_file() and not p.name.startswith((".", "_"))]
-            out.append(TableSummary(str(root), None, 0, len(files), sum(mine), len(mine), None))
+            out.append(TableSummary(".".join(key.path), None, 0, len(files), sum(mine), len(mine), None))
             continue
         table = load_catalog(depot, settings).load_table(".".join(ident))
         snap = table.current_snapshot()

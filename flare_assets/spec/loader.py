@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from flare_assets.spec.errors import ManifestError, load_yaml, validate
+from flare_assets.spec.housekeeping import RUN_ID, check_housekeeping
 from flare_assets.spec.model import TIME_WINDOWS, DagJob, Manifest, Output, Partitions, placeholders
 from flare_assets.spec.sql import output_columns, referenced_views
 
@@ -56,7 +57,6 @@ def parse_manifest(file: Path) -> Manifest:
 NOT_YET = {
     "isStream": "stream inputs are not supported yet",
     "streaming": "stream jobs are not supported yet",
-    "actions": "actions (table maintenance) are not supported yet",
 }
 
 
@@ -69,8 +69,6 @@ def check_supported(lj: LoadedJob) -> list[str]:
     ]
     if job.streaming:
         problems.append(f"{base}.streaming: {NOT_YET['streaming']}")
-    if job.actions:
-        problems.append(f"{base}.actions: {NOT_YET['actions']}")
     return problems
 
 
@@ -120,6 +118,23 @@ def check_depots(jobs: list[LoadedJob], depots: Any) -> list[str]:
     return problems
 
 
+def check_action_inputs(jobs: list[LoadedJob], depots: Any) -> list[str]:
+    """Actions maintain Iceberg tables: the input an action names is on an iceberg depot."""
+    problems = []
+    for lj in jobs:
+        job = lj.dag_job.job
+        inputs = {i.name: i for i in job.inputs}
+        for ai, action in enumerate(job.actions):
+            depot = depots.depots.get(inputs[action.input].address.depot) if depots else None
+            if depot is not None and depot.type != "iceberg":
+                problems.append(
+                    f"{lj.file}: {lj.yaml_path}.spec.stackSpec.job.actions[{ai}].input: {action.input!r} "
+                    f"is on a {depot.type} depot; actions run on iceberg depots "
+                    f"({', '.join(depots.iceberg_depots())})"
+                )
+    return problems
+
+
 def check_views(jobs: list[LoadedJob]) -> list[str]:
     """Each step reads only inputs and earlier steps (qualified table names are left to Spark)."""
     problems: list[str] = []
@@ -154,13 +169,13 @@ def _check_partition_columns(lj: LoadedJob) -> list[str]:
         where = f"{lj.file}: {lj.yaml_path}.spec.stackSpec.job.outputs[{oi}].options"
         fields = opts.iceberg.partition_spec if opts.iceberg and opts.iceberg.partition_spec else []
         for fi, field in enumerate(fields):
-            if field.column.lower() not in lowered:
+            if field.column.lower() not in lowered | {RUN_ID}:
                 problems.append(
                     f"{where}.iceberg.partitionSpec[{fi}].column: {field.column!r} is not a column of step "
                     f"{output.name!r}; allowed: {', '.join(columns)}"
                 )
         for pi, column in enumerate(opts.partition_by or []):
-            if column.lower() not in lowered:
+            if column.lower() not in lowered | {RUN_ID}:
                 problems.append(
                     f"{where}.partitionBy[{pi}]: {column!r} is not a column of step {output.name!r}; "
                     f"allowed: {', '.join(columns)}"
@@ -283,6 +298,9 @@ def load_jobs(paths: list[Path], depots: Any = None) -> list[LoadedJob]:
             problems.extend(check_supported(lj) + resolve_schema_paths(lj) + check_incremental(lj, depots))
         jobs.extend(loaded)
     problems.extend(check_depots(jobs, depots))
+    problems.extend(check_action_inputs(jobs, depots))
+    if not problems and depots:
+        problems.extend(check_housekeeping(jobs, depots))
     if not problems:
         problems.extend(check_views(jobs))
         problems.extend(check_dag(jobs))
