@@ -160,7 +160,7 @@ def _open(page: Any, url: str) -> None:
 
 
 def _shows(page: Any, text: str, timeout: float = 90_000) -> None:
-    page.get_by_text(text, exact=False).first.wait_for(state="visible", timeout=timeout)
+    page.get_by_text(text, exact=False).filter(visible=True).first.wait_for(timeout=timeout)
 
 
 def test_asset_graph_and_asset_page_show_metadata_column_tags_and_checks(
