@@ -111,8 +111,15 @@ def check_partition_columns(output: Output, columns: list[str]) -> None:
         )
 
 
-def write(spark: SparkSession, df: DataFrame, output: Output, branch: str | None = None) -> list[str]:
-    """Writes `df` as the output says; returns the partition and schema DDL that ran (for the metadata)."""
+def write(
+    spark: SparkSession,
+    df: DataFrame,
+    output: Output,
+    branch: str | None = None,
+    snapshot_properties: dict[str, str] | None = None,
+) -> list[str]:
+    """Writes `df` as the output says; returns the partition and schema DDL that ran (for the metadata).
+    `snapshot_properties` go into the commit's summary (not for merges, which are SQL)."""
     table = output.address.table
     options = output.options
     spec = options.iceberg.partition_spec if options.iceberg else None
@@ -129,7 +136,7 @@ def write(spark: SparkSession, df: DataFrame, output: Output, branch: str | None
         target = f"{table}.{quote('branch_' + branch)}"
     commit_by = options.commit_by
     if commit_by is None:
-        _with_retries(lambda: _commit(spark, df, output, target, created))
+        _with_retries(lambda: _commit(spark, df, output, target, created, snapshot_properties))
         return [] if created else ddl
     # partial progress: one commit per value of commit_by, in order, each visible as it lands
     values = [r[0] for r in df.select(commit_by).distinct().orderBy(commit_by).collect()]
@@ -161,7 +168,14 @@ def _with_retries(commit: Callable[[], None]) -> None:
             time.sleep(random.uniform(0.5, 1.5) * min(2**attempt, 8))
 
 
-def _commit(spark: SparkSession, df: DataFrame, output: Output, target: str, created: bool) -> None:
+def _commit(
+    spark: SparkSession,
+    df: DataFrame,
+    output: Output,
+    target: str,
+    created: bool,
+    snapshot_properties: dict[str, str] | None = None,
+) -> None:
     options = output.options
     mode = options.write_mode
     if mode == "merge":
@@ -171,12 +185,16 @@ def _commit(spark: SparkSession, df: DataFrame, output: Output, target: str, cre
         df.createOrReplaceTempView(view)
         spark.sql(f"MERGE INTO {target} AS old USING {view} AS new ON {merge.on_clause} {merge.when_clause}")
         spark.catalog.dropTempView(view)
-    elif mode == "append" or created:
-        df.writeTo(target).append()
+        return
+    writer = df.writeTo(target).options(
+        **{f"snapshot-property.{k}": v for k, v in (snapshot_properties or {}).items()}
+    )
+    if mode == "append" or created:
+        writer.append()
     elif mode == "overwrite-dynamic":
-        df.writeTo(target).overwritePartitions()
+        writer.overwritePartitions()
     else:
-        df.writeTo(target).overwrite(F.lit(True))
+        writer.overwrite(F.lit(True))
 
 
 def _java_table(spark: SparkSession, table: str) -> Any:
@@ -197,6 +215,17 @@ def head(spark: SparkSession, table: str, branch: str = "main") -> tuple[int | N
     snapshot = ice.snapshot(ref.snapshotId())
     summary = snapshot.summary() if snapshot is not None else None
     return int(ref.snapshotId()), {str(k): str(summary.get(k)) for k in summary.keySet()} if summary else {}
+
+
+def find_snapshot(spark: SparkSession, table: str, summary: dict[str, str]) -> int | None:
+    """The id of a snapshot whose summary holds all of `summary` (None if none does, or no table)."""
+    if not spark.catalog.tableExists(table):
+        return None
+    for snapshot in _java_table(spark, table).snapshots():
+        props = snapshot.summary()
+        if all(str(props.get(k)) == v for k, v in summary.items()):
+            return int(snapshot.snapshotId())
+    return None
 
 
 def resolve_column_tags(output: Output, columns: list[str]) -> dict[str, list[str]]:

@@ -61,6 +61,11 @@ def read_input(spark: SparkSession, item: Input, depots: DepotMap, settings: Set
         if schema is not None:
             reader = reader.schema(schema)
         frame = reader.load(folder(address, depots, settings))
+    return with_query(spark, item, frame)
+
+
+def with_query(spark: SparkSession, item: Input, frame: DataFrame) -> DataFrame:
+    """The input's `query` run over the dataset, which it sees under the input's own name."""
     if item.query:
         frame.createOrReplaceTempView(item.name)
         frame = spark.sql(item.query)

@@ -27,9 +27,12 @@ def run_job(
     name: str = "job",
     only: set[str] | None = None,
     run_id: str | None = None,
+    inputs_read: dict[str, DataFrame] | None = None,
+    snapshot_properties: dict[str, str] | None = None,
 ) -> JobResult:
     """Runs the job; `only` names the outputs to write (default: all). Steps are lazy views, so a
-    step that no written output needs costs nothing."""
+    step that no written output needs costs nothing. `inputs_read` are inputs already read (a stream's
+    micro-batch); `snapshot_properties` go into every Iceberg commit's summary."""
     result = JobResult(outputs=[], sql=[], timings={})
     cached: list[str] = []
     held: list[DataFrame] = []
@@ -37,7 +40,7 @@ def run_job(
         spark.sparkContext.setLogLevel(job.log_level)
     start = time.perf_counter()
     try:
-        _read_inputs(spark, job, depots, settings, name)
+        _read_inputs(spark, job, depots, settings, name, inputs_read or {})
         result.timings["read_inputs_s"] = time.perf_counter() - start
         _run_steps(spark, job, name, result, cached)
         selected = [o for o in job.outputs if only is None or o.name in only]
@@ -48,7 +51,18 @@ def run_job(
                 held.append(frames[output.name])
         tags = {o.name: _check(frames[o.name], o, name) for o in selected}
         result.outputs = [
-            _write(spark, frames[o.name], o, tags[o.name], job, depots, settings, name, run_id)
+            _write(
+                spark,
+                frames[o.name],
+                o,
+                tags[o.name],
+                job,
+                depots,
+                settings,
+                name,
+                run_id,
+                snapshot_properties,
+            )
             for o in selected
         ]
     finally:
@@ -63,10 +77,21 @@ def run_job(
     return result
 
 
-def _read_inputs(spark: SparkSession, job: Job, depots: DepotMap, settings: Settings, name: str) -> None:
+def _read_inputs(
+    spark: SparkSession,
+    job: Job,
+    depots: DepotMap,
+    settings: Settings,
+    name: str,
+    inputs_read: dict[str, DataFrame],
+) -> None:
     for item in job.inputs:
         try:
-            io.read_input(spark, item, depots, settings).createOrReplaceTempView(item.name)
+            if item.name in inputs_read:
+                frame = io.with_query(spark, item, inputs_read[item.name])
+            else:
+                frame = io.read_input(spark, item, depots, settings)
+            frame.createOrReplaceTempView(item.name)
         except (*SPARK_ERRORS, ValueError) as exc:
             raise JobFailed(
                 f"{name}: input {item.name!r} ({item.dataset}) could not be read: {short(exc)}"
@@ -129,6 +154,7 @@ def _write(
     settings: Settings,
     name: str,
     run_id: str | None,
+    snapshot_properties: dict[str, str] | None = None,
 ) -> OutputResult:
     t0 = time.perf_counter()
     address = output.address
@@ -145,7 +171,9 @@ def _write(
                 if not exists:
                     iceberg.create_table(spark, df, output)
                 iceberg.create_audit_branch(spark, address.table, audit, branch)
-            evolution = iceberg.write(spark, df, output, branch=audit)
+            evolution = iceberg.write(
+                spark, df, output, branch=audit, snapshot_properties=snapshot_properties
+            )
             iceberg.store_column_tags(spark, address.table, column_tags)
             target = address.table
         else:

@@ -9,6 +9,7 @@ from typing import Any
 from flare_assets.spec.errors import ManifestError, load_yaml, validate
 from flare_assets.spec.model import DagJob, Manifest, Output
 from flare_assets.spec.sql import output_columns, referenced_views
+from flare_assets.spec.streams import TableExists, check_stream
 
 MANIFEST_SUFFIXES = (".yaml", ".yml")
 
@@ -54,9 +55,7 @@ def parse_manifest(file: Path) -> Manifest:
 
 
 NOT_YET = {
-    "isStream": "stream inputs are not supported yet",
     "incremental": "incremental inputs are not supported yet",
-    "streaming": "stream jobs are not supported yet",
     "actions": "actions (table maintenance) are not supported yet",
 }
 
@@ -66,15 +65,10 @@ def check_supported(lj: LoadedJob) -> list[str]:
     job = lj.dag_job.job
     base = f"{lj.file}: {lj.yaml_path}.spec.stackSpec.job"
     problems = [
-        f"{base}.inputs[{i}].isStream: {NOT_YET['isStream']}" for i, x in enumerate(job.inputs) if x.is_stream
-    ]
-    problems += [
         f"{base}.inputs[{i}].incremental: {NOT_YET['incremental']}"
         for i, x in enumerate(job.inputs)
         if x.incremental
     ]
-    if job.streaming:
-        problems.append(f"{base}.streaming: {NOT_YET['streaming']}")
     if job.actions:
         problems.append(f"{base}.actions: {NOT_YET['actions']}")
     return problems
@@ -214,7 +208,10 @@ def check_dag(jobs: list[LoadedJob]) -> list[str]:
     return problems
 
 
-def load_jobs(paths: list[Path], depots: Any = None) -> list[LoadedJob]:
+def load_jobs(
+    paths: list[Path], depots: Any = None, table_exists: TableExists | None = None
+) -> list[LoadedJob]:
+    """`table_exists(catalog.namespace.table)` lets a file stream without a schema take its target's."""
     problems: list[str] = []
     jobs: list[LoadedJob] = []
     names: dict[str, Path] = {}
@@ -235,6 +232,7 @@ def load_jobs(paths: list[Path], depots: Any = None) -> list[LoadedJob]:
         jobs.extend(loaded)
     problems.extend(check_depots(jobs, depots))
     if not problems:
+        problems.extend(p for lj in jobs for p in check_stream(lj, depots, table_exists))
         problems.extend(check_views(jobs))
         problems.extend(check_dag(jobs))
     if problems:
