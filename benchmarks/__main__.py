@@ -13,6 +13,15 @@ from benchmarks import report
 BENCHMARKS = {
     "overhead": ["overhead_ratio"],
     "cluster_vs_local": ["cluster_vs_local_ratio"],
+    "stream_latency": [
+        "stream_latency_sensor_p50_s",
+        "stream_latency_sensor_p95_s",
+        "stream_latency_continuous_p50_s",
+        "stream_latency_continuous_p95_s",
+        "stream_rows_per_s",
+        "stream_plain_rows_per_s",
+        "stream_throughput_ratio",
+    ],
 }
 
 

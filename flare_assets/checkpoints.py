@@ -56,8 +56,28 @@ def committed_files(checkpoint: Path) -> set[str]:
         for line in _lines(path):
             entry = json.loads(line)
             if entry.get("batchId", 0) <= done:
-                seen.add(unquote(urlsplit(entry["path"]).path))
+                seen.add(local_path(entry["path"]))
     return seen
+
+
+def local_path(uri: str) -> str:
+    """`file:/x` and `file:///x` (as Spark writes them) as the path `/x`; other URIs as they are."""
+    parts = urlsplit(uri)
+    return unquote(parts.path) if parts.scheme in ("", "file") else uri
+
+
+def batch_files(checkpoint: Path, batch_id: int) -> tuple[list[str], float | None]:
+    """The files one batch of a file stream read (as Spark names them) and the earliest arrival."""
+    folder = checkpoint / "sources" / "0"
+    entries = [
+        json.loads(line)
+        for path in (folder.iterdir() if folder.is_dir() else [])
+        if not path.name.startswith(".")
+        for line in _lines(path)
+    ]
+    mine = [e for e in entries if e.get("batchId") == batch_id]
+    arrived = min((e["timestamp"] for e in mine), default=None)
+    return sorted({local_path(e["path"]) for e in mine}), arrived / 1000 if arrived is not None else None
 
 
 def committed_offset(checkpoint: Path) -> dict | None:

@@ -258,6 +258,30 @@ def test_batch_committed_to_the_table_but_not_the_checkpoint_is_not_written_twic
     assert sorted(table_rows(settings, "replayed.clean")) == expected(range(1, 11))
 
 
+def test_direct_iceberg_sink_commits_each_epoch_once_and_quarantines(
+    settings: Settings, tmp_path: Path
+) -> None:
+    direct = {"triggerMode": "AvailableNow", "forEachBatchMode": False}
+    defs, folder, checkpoint = setup_job(settings, tmp_path, "direct", streaming=direct)
+    land(folder, "a.json", range(1, 11), bad=("{broken",))
+    result = run_stream(defs, "direct")
+    assert result.success
+    (event,) = result.get_asset_materialization_events()
+    meta = {k: getattr(v, "value", v) for k, v in event.materialization.metadata.items()}
+    assert (meta["files_read"], meta["rows_read"]) == (1, 11)
+    assert (meta["rows_written"], meta["rows_quarantined"]) == (10, 1)
+    assert meta["files"] == f"- `{folder / 'a.json'}`"
+    snapshots = len(load_catalog(settings=settings).load_table("direct.clean").snapshots())
+    for name in ("0", ".0.crc"):  # a crash after the sink's commit, before the checkpoint's
+        (checkpoint / "commits" / name).unlink()
+    assert run_stream(defs, "direct").success
+    assert len(load_catalog(settings=settings).load_table("direct.clean").snapshots()) == snapshots
+    assert sorted(table_rows(settings, "direct.clean")) == expected(range(1, 11))
+    quarantined = load_catalog(settings=settings).load_table("direct.clean_quarantine").scan().to_arrow()
+    assert quarantined["record"].to_pylist() == ["{broken"]
+    assert quarantined["reason"].to_pylist() == ["not a JSON object"]
+
+
 SLOW_SQL = (
     "SELECT id, payload, amount FROM events "
     "WHERE length(coalesce(reflect('java.lang.Thread', 'sleep', CAST(150 AS BIGINT)), '')) >= 0"

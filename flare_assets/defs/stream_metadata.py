@@ -37,6 +37,9 @@ def stream_metadata(stream: StreamResult, batches: list[BatchResult], output: st
         assert last.job is not None
         out = next(o for o in last.job.outputs if o.name == output)
         meta.update(output_metadata(out, last.job))
+    snapshots = [b.snapshot_ids[output] for b in batches if b.snapshot_ids.get(output)]
+    if snapshots and "snapshot_id" not in meta:  # the direct sink, or a replayed batch
+        meta["snapshot_id"] = MetadataValue.text(str(snapshots[-1]))
     latencies = [b.latency_s for b in batches if b.latency_s is not None]
     meta.update(
         {

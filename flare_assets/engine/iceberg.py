@@ -217,14 +217,16 @@ def head(spark: SparkSession, table: str, branch: str = "main") -> tuple[int | N
     return int(ref.snapshotId()), {str(k): str(summary.get(k)) for k in summary.keySet()} if summary else {}
 
 
-def find_snapshot(spark: SparkSession, table: str, summary: dict[str, str]) -> int | None:
-    """The id of a snapshot whose summary holds all of `summary` (None if none does, or no table)."""
+def find_snapshot(
+    spark: SparkSession, table: str, summary: dict[str, str]
+) -> tuple[int, dict[str, str]] | None:
+    """The id and summary of a snapshot whose summary holds all of `summary` (None if none does)."""
     if not spark.catalog.tableExists(table):
         return None
     for snapshot in _java_table(spark, table).snapshots():
         props = snapshot.summary()
         if all(str(props.get(k)) == v for k, v in summary.items()):
-            return int(snapshot.snapshotId())
+            return int(snapshot.snapshotId()), {str(k): str(props.get(k)) for k in props.keySet()}
     return None
 
 

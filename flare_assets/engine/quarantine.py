@@ -69,6 +69,18 @@ def reasons(bad: DataFrame, fmt: str, schema: StructType) -> DataFrame:
     return bad.select(F.col(CORRUPT).alias("record"), reason.alias("reason"), "*")
 
 
+def rows(rejected: DataFrame, stream: str, batch_id: Column, source_file: Column) -> DataFrame:
+    """The quarantine table's columns: record, reason, source_file, stream, batch_id, quarantined_at."""
+    return rejected.select(
+        "record",
+        "reason",
+        source_file.alias("source_file"),
+        F.lit(stream).alias("stream"),
+        batch_id.cast("bigint").alias("batch_id"),
+        F.current_timestamp().alias("quarantined_at"),
+    )
+
+
 def write(
     spark: SparkSession,
     rejected: DataFrame,
@@ -78,14 +90,6 @@ def write(
     source_file: Column,
     snapshot_properties: dict[str, str],
 ) -> None:
-    """Appends one micro-batch's rejected records: record, reason, source_file, stream, batch_id,
-    quarantined_at."""
-    rows = rejected.select(
-        "record",
-        "reason",
-        source_file.alias("source_file"),
-        F.lit(stream).alias("stream"),
-        F.lit(batch_id).cast("bigint").alias("batch_id"),
-        F.current_timestamp().alias("quarantined_at"),
-    )
-    iceberg.write(spark, rows, target, snapshot_properties=snapshot_properties)
+    """Appends one micro-batch's rejected records."""
+    batch = rows(rejected, stream, F.lit(batch_id), source_file)
+    iceberg.write(spark, batch, target, snapshot_properties=snapshot_properties)
