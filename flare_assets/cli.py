@@ -14,13 +14,14 @@ from flare_assets.spec.errors import ManifestError
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from flare_assets.catalog import table_exists
     from flare_assets.depots import load_depots
     from flare_assets.spec.loader import load_jobs
 
     settings = Settings.from_env()
     try:
         depots = load_depots(Path(args.depots) if args.depots else settings.depots)
-        jobs = load_jobs([Path(p) for p in args.paths], depots)
+        jobs = load_jobs([Path(p) for p in args.paths], depots, lambda t: table_exists(t, settings))
     except ManifestError as exc:
         for line in exc.problems:
             print(line, file=sys.stderr)

@@ -401,7 +401,10 @@ def test_terminated_continuous_run_stops_cleanly_and_resumes_from_its_checkpoint
     _wait_for(checkpoint / "commits" / "0", timeout=180)
     land(folder, "b.json", range(11, 21))
     _wait_for(checkpoint / "commits" / "1")
-    proc.send_signal(signal.SIGINT)  # what terminating a run from the UI sends the run's process
+    with DagsterInstance.from_config(str(tmp_path / "dagster")) as instance:
+        (run,) = instance.get_runs()
+        instance.report_run_canceling(run)  # terminating from the UI: the run is marked canceling,
+    proc.send_signal(signal.SIGINT)  # then its process is interrupted
     out, _ = proc.communicate(timeout=90)
     assert "stopped: terminated" in out, out[-3000:]
     offsets = sorted(int(p.name) for p in (checkpoint / "offsets").iterdir() if p.name.isdigit())
@@ -409,6 +412,7 @@ def test_terminated_continuous_run_stops_cleanly_and_resumes_from_its_checkpoint
     assert offsets == commits == [0, 1]
     with DagsterInstance.from_config(str(tmp_path / "dagster")) as instance:
         (run,) = instance.get_runs()
+        assert run.status == DagsterRunStatus.CANCELED
         materialized = instance.get_records_for_run(run.run_id, of_type=None).records
         batches = [
             r.event_log_entry.dagster_event.event_specific_data.materialization.metadata["batch_ids"].value

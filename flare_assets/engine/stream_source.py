@@ -20,6 +20,8 @@ FILE_PATH, FILE_TIME = "_flare_source_file", "_flare_file_time"
 
 @dataclass
 class StreamSource:
+    """The streaming DataFrame and how it was read (its format, and for files the schema)."""
+
     frame: DataFrame
     fmt: str  # json, csv, parquet, orc or iceberg
     schema: StructType | None = None
