@@ -8,22 +8,44 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
+    AssetObservation,
     AssetsDefinition,
     AssetSpec,
+    Config,
     MaterializeResult,
     ScheduleDefinition,
     define_asset_job,
     multi_asset,
 )
 
-from flare_assets.defs.metadata import check_result, dagster_tags, output_metadata
+from flare_assets.defs.metadata import (
+    check_result,
+    dagster_tags,
+    output_metadata,
+    run_metadata,
+    skipped_metadata,
+)
+from flare_assets.defs.partitions import backfill_policy, partitions_definition, run_slice
 from flare_assets.defs.resources import SparkResource
 from flare_assets.depots import DepotMap
 from flare_assets.engine import run_job
+from flare_assets.engine.state import StateRequest
 from flare_assets.engine.tuning import job_conf
 from flare_assets.settings import Settings
 from flare_assets.spec.loader import LoadedJob
-from flare_assets.spec.model import Output
+from flare_assets.spec.model import Job, Output
+
+
+class RunStateConfig(Config):
+    """Replay controls, set in the launchpad: the run ignores the committed incremental state, or
+    starts from chosen key values (`key` or `input.key`)."""
+
+    reset_state: bool = False
+    state: dict[str, str] = {}
+
+
+def incremental_inputs(job: Job) -> list[str]:
+    return [i.name for i in job.inputs if i.incremental or i.incremental_read]
 
 
 def _safe(name: str) -> str:
@@ -50,6 +72,7 @@ def output_spec(lj: LoadedJob, output: Output, depots: DepotMap, deps: list[Asse
     )
     return AssetSpec(
         key=AssetKey(output.address.key),
+        skippable=bool(incremental_inputs(dag_job.job)),
         group_name=group_name(lj),
         description=description,
         kinds={"spark", "iceberg" if iceberg else output.format},
@@ -110,8 +133,12 @@ def job_assets(lj: LoadedJob, jobs: list[LoadedJob], depots: DepotMap) -> Assets
         can_subset=True,
         description=lj.dag_job.title or label,
         pool=lj.dag_job.pool,
+        partitions_def=partitions_definition(job.partitions),
+        backfill_policy=backfill_policy(job.partitions),
     )
-    def _compute(context: AssetExecutionContext, spark: SparkResource) -> Iterator[MaterializeResult]:
+    def _compute(
+        context: AssetExecutionContext, spark: SparkResource, config: RunStateConfig
+    ) -> Iterator[MaterializeResult]:
         stack = lj.dag_job.spec.stack_spec
         session, ignored = spark.session_for(stack.static_conf())
         runtime = {k: v for k, v in stack.conf().items() if k not in stack.static_conf()}
@@ -123,13 +150,27 @@ def job_assets(lj: LoadedJob, jobs: list[LoadedJob], depots: DepotMap) -> Assets
                     "does not apply to this job. Run the job alone, or set it in FLARE_SPARK_CONF."
                 )
             result = run_job(
-                session, job, depots, Settings.from_env(), name=label, only=only, run_id=context.run_id
+                session,
+                job,
+                depots,
+                Settings.from_env(),
+                name=label,
+                only=only,
+                run_id=context.run_id,
+                partition=run_slice(context, job.partitions) if job.partitions else None,
+                request=StateRequest(reset=config.reset_state, values=dict(config.state)),
             )
+        if result.skipped:
+            context.log.info(result.skipped)
+            for key in context.selected_asset_keys:
+                context.log_event(AssetObservation(asset_key=key, metadata=skipped_metadata(result)))
+            return
         for out in result.outputs:
             addr = next(o.address for o in job.outputs if o.name == out.name)
             key = AssetKey(addr.key)
             meta = {
                 **output_metadata(out, result),
+                **run_metadata(result),
                 "spark_app_id": session.sparkContext.applicationId,
                 "spark_master": session.sparkContext.master,
             }

@@ -88,6 +88,27 @@ def output_metadata(out: OutputResult, job: JobResult) -> dict[str, Any]:
     return meta
 
 
+def run_metadata(job: JobResult) -> dict[str, Any]:
+    """The job's integer run id, the partition it covered and what each incremental input read."""
+    meta: dict[str, Any] = {"flare_run_id": MetadataValue.int(job.run_number)}
+    if job.partition:
+        meta["partition_slice"] = job.partition
+    if job.incremental:
+        meta["incremental"] = MetadataValue.md(
+            "\n".join(f"- **{p.input}** ({p.kind}): {p.detail}" for p in job.incremental)
+        )
+        state = {k: v for p in job.incremental for k, v in p.properties.items()}
+        if state:
+            meta["incremental_state"] = MetadataValue.json(state)
+    if job.archived:
+        meta["files_archived"] = MetadataValue.int(job.archived)
+    return meta
+
+
+def skipped_metadata(job: JobResult) -> dict[str, Any]:
+    return {**run_metadata(job), "skipped": job.skipped or "", "rows_written": MetadataValue.int(0)}
+
+
 def check_result(key: AssetKey, check: AssertionResult) -> AssetCheckResult:
     """An assertion's outcome with its measured values, so the UI shows what was measured."""
     meta: dict[str, Any] = {m: MetadataValue.float(v) for m, v in check.measured.items() if v is not None}

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, DataFrameWriterV2, SparkSession
 from pyspark.sql import functions as F
 
 from flare_assets.engine.errors import SPARK_ERRORS, java_causes, short
@@ -116,10 +116,15 @@ def write(
     df: DataFrame,
     output: Output,
     branch: str | None = None,
-    snapshot_properties: dict[str, str] | None = None,
+    properties: dict[str, str] | None = None,
+    slice_condition: Column | None = None,
+    private: bool = False,
 ) -> list[str]:
     """Writes `df` as the output says; returns the partition and schema DDL that ran (for the metadata).
-    `snapshot_properties` go into the commit's summary (not for merges, which are SQL)."""
+
+    `properties` go into the summary of the commit that writes the rows (the last one, with
+    commitBy); `slice_condition` makes an overwrite replace exactly those rows; `private` says the
+    branch is the run's own (an audit branch), so several commits there are still one publish."""
     table = output.address.table
     options = output.options
     spec = options.iceberg.partition_spec if options.iceberg else None
@@ -135,17 +140,26 @@ def write(
         spark.sql(f"ALTER TABLE {table} CREATE BRANCH IF NOT EXISTS {quote(branch)}")
         target = f"{table}.{quote('branch_' + branch)}"
     commit_by = options.commit_by
+    props = properties or {}
+    if options.write_mode == "merge" and props and not private:
+        _staged_merge(spark, df, output, table, branch or "main", props)
+        return [] if created else ddl
     if commit_by is None:
-        _with_retries(lambda: _commit(spark, df, output, target, created, snapshot_properties))
+        _with_retries(lambda: _commit(spark, df, output, target, created, props, slice_condition))
         return [] if created else ddl
     # partial progress: one commit per value of commit_by, in order, each visible as it lands
     values = [r[0] for r in df.select(commit_by).distinct().orderBy(commit_by).collect()]
     for n, value in enumerate(values):
         chunk = df.filter(F.col(commit_by).isNull() if value is None else F.col(commit_by) == F.lit(value))
         full_refresh_started = n > 0 and options.write_mode == "overwrite"
+        last = props if n == len(values) - 1 else {}
         _with_retries(
-            lambda c=chunk, more=full_refresh_started: _commit(spark, c, output, target, created or more)
+            lambda c=chunk, more=full_refresh_started, p=last: _commit(
+                spark, c, output, target, created or more, p, None
+            )
         )
+    if not values and props:
+        _with_retries(lambda: _commit(spark, df, output, target, True, props, None))
     return [] if created else ddl
 
 
@@ -174,7 +188,8 @@ def _commit(
     output: Output,
     target: str,
     created: bool,
-    snapshot_properties: dict[str, str] | None = None,
+    properties: dict[str, str],
+    slice_condition: Column | None,
 ) -> None:
     options = output.options
     mode = options.write_mode
@@ -185,16 +200,45 @@ def _commit(
         df.createOrReplaceTempView(view)
         spark.sql(f"MERGE INTO {target} AS old USING {view} AS new ON {merge.on_clause} {merge.when_clause}")
         spark.catalog.dropTempView(view)
+        if properties:  # SQL takes no snapshot properties: an empty append right after carries them
+            _writer(df.limit(0), target, properties).append()
         return
-    writer = df.writeTo(target).options(
-        **{f"snapshot-property.{k}": v for k, v in (snapshot_properties or {}).items()}
-    )
-    if mode == "append" or created:
+    writer = _writer(df, target, properties)
+    if slice_condition is not None:
+        writer.overwrite(slice_condition)
+    elif mode == "append" or created:
         writer.append()
     elif mode == "overwrite-dynamic":
         writer.overwritePartitions()
     else:
         writer.overwrite(F.lit(True))
+
+
+def _writer(df: DataFrame, target: str, properties: dict[str, str]) -> DataFrameWriterV2:
+    writer = df.writeTo(target)
+    for key, value in properties.items():
+        writer = writer.option(f"snapshot-property.{key}", value)
+    return writer
+
+
+def _staged_merge(
+    spark: SparkSession, df: DataFrame, output: Output, table: str, branch: str, props: dict[str, str]
+) -> None:
+    """A MERGE and its properties land on a private branch, then `branch` fast-forwards to it: one
+    atomic move, so readers never see the rows without the state that goes with them."""
+    stage = f"flare_stage_{random.getrandbits(40):x}"
+    for attempt in range(WRITE_ATTEMPTS):
+        create_audit_branch(spark, table, stage, branch)
+        try:
+            _commit(spark, df, output, f"{table}.{quote('branch_' + stage)}", False, props, None)
+            publish(spark, table, stage, branch)
+            return
+        except ValueError:
+            if attempt == WRITE_ATTEMPTS - 1:
+                raise
+            time.sleep(random.uniform(0.5, 1.5) * min(2**attempt, 8))
+        finally:
+            drop_branch(spark, table, stage)
 
 
 def _java_table(spark: SparkSession, table: str) -> Any:

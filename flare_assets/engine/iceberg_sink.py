@@ -53,7 +53,7 @@ def start(
         for other in job.inputs:
             if other is not item:
                 io.read_input(spark, other, depots, settings).createOrReplaceTempView(other.name)
-        io.with_query(spark, item, good).createOrReplaceTempView(item.name)
+        io.apply_query(spark, item, good).createOrReplaceTempView(item.name)
         for step in job.steps:
             for seq in step.sequence:
                 spark.sql(seq.sql).createOrReplaceTempView(seq.name)

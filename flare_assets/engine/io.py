@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, DataFrameReader, SparkSession
 from pyspark.sql.types import StructType
 
 from flare_assets.depots import DepotMap
@@ -53,23 +53,27 @@ def read_input(spark: SparkSession, item: Input, depots: DepotMap, settings: Set
 
         frame = spark.read.options(**time_travel(spark, address.table, options)).table(address.table)
     else:
-        depot = depots.depots[address.depot]
-        fmt = (item.format or depot.format or "parquet").lower()
-        reader = spark.read.format(fmt).options(**FILE_READ_DEFAULTS.get(fmt, {}))
-        reader = reader.options(**_options(depot.options)).options(**_options(options))
-        schema = read_schema(item)
-        if schema is not None:
-            reader = reader.schema(schema)
-        frame = reader.load(folder(address, depots, settings))
-    return with_query(spark, item, frame)
+        frame = file_reader(spark, item, depots, settings).load(folder(address, depots, settings))
+    return apply_query(spark, item, frame)
 
 
-def with_query(spark: SparkSession, item: Input, frame: DataFrame) -> DataFrame:
-    """The input's `query` run over the dataset, which it sees under the input's own name."""
+def apply_query(spark: SparkSession, item: Input, frame: DataFrame) -> DataFrame:
     if item.query:
         frame.createOrReplaceTempView(item.name)
         frame = spark.sql(item.query)
     return frame
+
+
+def file_reader(spark: SparkSession, item: Input, depots: DepotMap, settings: Settings) -> DataFrameReader:
+    """The depot's (or the input's) format and options, and the input's schema when it gives one."""
+    depot = depots.depots[item.address.depot]
+    fmt = (item.format or depot.format or "parquet").lower()
+    reader = spark.read.format(fmt).options(**FILE_READ_DEFAULTS.get(fmt, {}))
+    reader = reader.options(**_options(depot.options)).options(**_options(item.options))
+    schema = read_schema(item)
+    if schema is not None:
+        reader = reader.schema(schema)
+    return reader
 
 
 def write_files(df: DataFrame, output: Output, depots: DepotMap, settings: Settings) -> str:

@@ -92,4 +92,4 @@ def write(
 ) -> None:
     """Appends one micro-batch's rejected records."""
     batch = rows(rejected, stream, F.lit(batch_id), source_file)
-    iceberg.write(spark, batch, target, snapshot_properties=snapshot_properties)
+    iceberg.write(spark, batch, target, properties=snapshot_properties)

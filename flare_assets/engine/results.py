@@ -47,3 +47,8 @@ class JobResult:
     timings: dict[str, float]
     cached: list[str] = field(default_factory=list)
     plans: dict[str, str] = field(default_factory=dict)
+    run_number: int = 0  # the job's integer run id (1 + the last committed one)
+    partition: str | None = None
+    incremental: list[Any] = field(default_factory=list)  # engine.incremental.Progress per input
+    skipped: str | None = None  # why nothing was written (no new data)
+    archived: int = 0  # input files moved to their archive folder

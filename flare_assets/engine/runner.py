@@ -9,14 +9,18 @@ from __future__ import annotations
 import time
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from flare_assets.depots import DepotMap
-from flare_assets.engine import assertions, iceberg, io
+from flare_assets.engine import assertions, iceberg, incremental, io, state
 from flare_assets.engine.errors import SPARK_ERRORS, JobFailed, short
+from flare_assets.engine.params import escape, substitute
+from flare_assets.engine.partitions import PartitionSlice
 from flare_assets.engine.results import JobResult, OutputResult
+from flare_assets.engine.state import StateRequest
 from flare_assets.settings import Settings
-from flare_assets.spec.model import Job, Output
+from flare_assets.spec.model import Job, Output, placeholders
 
 
 def run_job(
@@ -27,12 +31,16 @@ def run_job(
     name: str = "job",
     only: set[str] | None = None,
     run_id: str | None = None,
+    partition: PartitionSlice | None = None,
+    request: StateRequest | None = None,
     inputs_read: dict[str, DataFrame] | None = None,
     snapshot_properties: dict[str, str] | None = None,
 ) -> JobResult:
     """Runs the job; `only` names the outputs to write (default: all). Steps are lazy views, so a
-    step that no written output needs costs nothing. `inputs_read` are inputs already read (a stream's
-    micro-batch); `snapshot_properties` go into every Iceberg commit's summary."""
+    step that no written output needs costs nothing. A `partition` run replaces exactly its slice of
+    each output; incremental inputs read what is new since the last committed run, and a run that
+    finds nothing new writes nothing. `inputs_read` are inputs already read (a stream's micro-batch);
+    `snapshot_properties` go into every Iceberg commit's summary."""
     result = JobResult(outputs=[], sql=[], timings={})
     cached: list[str] = []
     held: list[DataFrame] = []
@@ -40,9 +48,25 @@ def run_job(
         spark.sparkContext.setLogLevel(job.log_level)
     start = time.perf_counter()
     try:
-        _read_inputs(spark, job, depots, settings, name, inputs_read or {})
+        previous = state.committed(spark, job, depots, settings, name)
+        result.run_number = previous.run_id + 1
+        result.partition = partition.describe() if partition else None
+        progress = _read_inputs(
+            spark, job, depots, settings, name, previous, result.run_number, request, inputs_read or {}
+        )
+        result.incremental = progress
         result.timings["read_inputs_s"] = time.perf_counter() - start
-        _run_steps(spark, job, name, result, cached)
+        if progress and not _anything_new(spark, progress):
+            result.skipped = (
+                f"no new data since run {previous.run_id}: "
+                + "; ".join(f"{p.input}: {p.detail}" for p in progress)
+                + ". Nothing was written."
+            )
+            return result
+        params = partition.placeholders() if partition else {}
+        for p in progress:
+            params.update({k: escape(v) for k, v in p.keys.items()})
+        _run_steps(spark, job, name, result, cached, params)
         selected = [o for o in job.outputs if only is None or o.name in only]
         frames = {o.name: spark.table(o.name) for o in selected}
         if len(selected) > 1:
@@ -50,6 +74,10 @@ def run_job(
                 frames[output.name] = _compute(frames[output.name], output, name)
                 held.append(frames[output.name])
         tags = {o.name: _check(frames[o.name], o, name) for o in selected}
+        props = {state.RUN_ID: str(result.run_number), **(snapshot_properties or {})}
+        for p in progress:
+            props.update(p.properties)
+        slices = {o.name: _slice(frames[o.name], o, partition, name) for o in selected}
         result.outputs = [
             _write(
                 spark,
@@ -61,10 +89,16 @@ def run_job(
                 settings,
                 name,
                 run_id,
-                snapshot_properties,
+                props,
+                slices[o.name],
             )
             for o in selected
         ]
+        if not any(o.format == "iceberg" for o in result.outputs):
+            state.save_file_state(settings, name, {**previous.values, **props})
+        for p in progress:
+            if p.archive is not None and p.folder is not None and p.files:
+                result.archived += incremental.archive_files(p.folder, p.archive, p.files)
     finally:
         for view in cached:
             spark.catalog.uncacheTable(view)
@@ -83,27 +117,74 @@ def _read_inputs(
     depots: DepotMap,
     settings: Settings,
     name: str,
+    previous: state.RunState,
+    run_number: int,
+    request: StateRequest | None,
     inputs_read: dict[str, DataFrame],
-) -> None:
+) -> list[incremental.Progress]:
+    request = request or StateRequest()
+    progress: list[incremental.Progress] = []
     for item in job.inputs:
         try:
+            frame: DataFrame | None
             if item.name in inputs_read:
-                frame = io.with_query(spark, item, inputs_read[item.name])
+                frame, info = io.apply_query(spark, item, inputs_read[item.name]), None
+            elif item.incremental_read is not None and io.is_iceberg(item.address, depots):
+                frame, info = incremental.iceberg_appends(spark, item, previous, request.reset)
+            elif item.incremental_read is not None:
+                frame, info = incremental.new_files(spark, item, depots, settings, previous, run_number, name)
             else:
-                frame = io.read_input(spark, item, depots, settings)
-            frame.createOrReplaceTempView(item.name)
+                frame, info = io.read_input(spark, item, depots, settings), None
+            if item.incremental is not None and frame is not None:
+                frame, info = incremental.flare_block(
+                    spark, item, frame, previous, request.for_input(item.name), request.reset
+                )
+            if info is not None:
+                progress.append(info)
+            if frame is not None:
+                frame = io.apply_query(spark, item, frame) if item.incremental_read is not None else frame
+                frame.createOrReplaceTempView(item.name)
         except (*SPARK_ERRORS, ValueError) as exc:
             raise JobFailed(
                 f"{name}: input {item.name!r} ({item.dataset}) could not be read: {short(exc)}"
             ) from exc
+    return progress
 
 
-def _run_steps(spark: SparkSession, job: Job, name: str, result: JobResult, cached: list[str]) -> None:
+def _anything_new(spark: SparkSession, progress: list[incremental.Progress]) -> bool:
+    for p in progress:
+        if p.new_data is None:
+            p.new_data = not spark.table(p.input).isEmpty()
+    return any(p.new_data for p in progress)
+
+
+def _slice(df: DataFrame, output: Output, partition: PartitionSlice | None, name: str) -> Column | None:
+    """The rows this partition run replaces; rows of the result outside it are an error, not a write."""
+    if partition is None:
+        return None
+    types = {f.name.lower(): f.dataType for f in df.schema.fields}
+    try:
+        condition = partition.condition(types)
+    except ValueError as exc:
+        raise JobFailed(f"{name}: output {output.name!r}: {exc}; nothing was written") from exc
+    stray = df.filter(~F.coalesce(condition, F.lit(False))).limit(3).collect()
+    if stray:
+        raise JobFailed(
+            f"{name}: output {output.name!r} has rows outside partition {partition.describe()} (for example "
+            f"{stray[0].asDict()}); a partition run writes only its own slice, nothing was written"
+        )
+    return condition
+
+
+def _run_steps(
+    spark: SparkSession, job: Job, name: str, result: JobResult, cached: list[str], params: dict[str, str]
+) -> None:
     for step in job.steps:
         for seq in step.sequence:
             t0 = time.perf_counter()
             try:
-                frame = spark.sql(seq.sql)
+                sql = substitute(seq.sql, params, f"step {seq.name!r}") if placeholders(seq.sql) else seq.sql
+                frame = spark.sql(sql)
                 frame.createOrReplaceTempView(seq.name)
                 if job.explain:
                     result.plans[seq.name] = frame._jdf.queryExecution().toString()
@@ -114,9 +195,9 @@ def _run_steps(spark: SparkSession, job: Job, name: str, result: JobResult, cach
                     else:
                         spark.catalog.cacheTable(view, getattr(StorageLevel, command.level))
                         cached.append(view)
-            except SPARK_ERRORS as exc:
+            except (*SPARK_ERRORS, ValueError) as exc:
                 raise JobFailed(f"{name}: step {seq.name!r} failed: {short(exc)}") from exc
-            result.sql.append((seq.name, seq.sql.strip()))
+            result.sql.append((seq.name, sql.strip()))
             result.timings[f"step_{seq.name}_s"] = time.perf_counter() - t0
 
 
@@ -154,7 +235,8 @@ def _write(
     settings: Settings,
     name: str,
     run_id: str | None,
-    snapshot_properties: dict[str, str] | None = None,
+    properties: dict[str, str],
+    slice_condition: Column | None,
 ) -> OutputResult:
     t0 = time.perf_counter()
     address = output.address
@@ -172,7 +254,13 @@ def _write(
                     iceberg.create_table(spark, df, output)
                 iceberg.create_audit_branch(spark, address.table, audit, branch)
             evolution = iceberg.write(
-                spark, df, output, branch=audit, snapshot_properties=snapshot_properties
+                spark,
+                df,
+                output,
+                branch=audit,
+                properties=properties,
+                slice_condition=slice_condition,
+                private=audit is not None,
             )
             iceberg.store_column_tags(spark, address.table, column_tags)
             target = address.table

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from flare_assets.spec.errors import ManifestError, load_yaml, validate
-from flare_assets.spec.model import DagJob, Manifest, Output
+from flare_assets.spec.model import TIME_WINDOWS, DagJob, Manifest, Output, Partitions, placeholders
 from flare_assets.spec.sql import output_columns, referenced_views
 from flare_assets.spec.streams import TableExists, check_stream
 
@@ -55,7 +55,6 @@ def parse_manifest(file: Path) -> Manifest:
 
 
 NOT_YET = {
-    "incremental": "incremental inputs are not supported yet",
     "actions": "actions (table maintenance) are not supported yet",
 }
 
@@ -64,14 +63,7 @@ def check_supported(lj: LoadedJob) -> list[str]:
     """Keys the manifest model knows but the engine does not run yet fail loudly, never silently."""
     job = lj.dag_job.job
     base = f"{lj.file}: {lj.yaml_path}.spec.stackSpec.job"
-    problems = [
-        f"{base}.inputs[{i}].incremental: {NOT_YET['incremental']}"
-        for i, x in enumerate(job.inputs)
-        if x.incremental
-    ]
-    if job.actions:
-        problems.append(f"{base}.actions: {NOT_YET['actions']}")
-    return problems
+    return [f"{base}.actions: {NOT_YET['actions']}"] if job.actions else []
 
 
 def resolve_schema_paths(lj: LoadedJob) -> list[str]:
@@ -168,6 +160,61 @@ def _check_partition_columns(lj: LoadedJob) -> list[str]:
     return problems
 
 
+def partition_placeholders(partitions: Partitions | None) -> set[str]:
+    names: set[str] = set()
+    for dim in partitions.dimensions if partitions else []:
+        names |= {dim.name, f"{dim.name}_in"}
+        if dim.type in TIME_WINDOWS:
+            names |= {f"{dim.name}_start", f"{dim.name}_end"}
+    return names
+
+
+def check_incremental(lj: LoadedJob, depots: Any) -> list[str]:
+    """Placeholders name known keys; partitioned jobs replace slices of Iceberg tables."""
+    job = lj.dag_job.job
+    base = f"{lj.file}: {lj.yaml_path}.spec.stackSpec.job"
+    known = partition_placeholders(job.partitions)
+    known |= {k.name for i in job.inputs if i.incremental for k in i.incremental.keys}
+    allowed = ", ".join(sorted(known)) or "(none: declare incremental keys or partitions)"
+    problems = []
+    for si, step in enumerate(job.steps):
+        for qi, seq in enumerate(step.sequence):
+            for name in placeholders(seq.sql):
+                if name not in known:
+                    problems.append(
+                        f"{base}.steps[{si}].sequence[{qi}].sql: $|{name}| is no key; allowed: {allowed}"
+                    )
+    for i, item in enumerate(job.inputs):
+        if item.incremental_read is None or depots is None or item.address.depot not in depots.depots:
+            continue
+        iceberg = depots.depots[item.address.depot].type == "iceberg"
+        if iceberg and item.incremental_read.archive:
+            problems.append(f"{base}.inputs[{i}].incrementalRead.archive: goes with file inputs, not Iceberg")
+        if iceberg and {
+            "snapshotId",
+            "snapshot-id",
+            "asOfTimestamp",
+            "as-of-timestamp",
+            "timestamp",
+            "tag",
+        } & set(item.options):
+            problems.append(
+                f"{base}.inputs[{i}].incrementalRead: an incremental read cannot also time travel"
+            )
+    if job.partitions is not None:
+        for oi, output in enumerate(job.outputs):
+            where = f"{base}.outputs[{oi}]"
+            if depots is not None and output.address.depot in depots.depots:
+                if depots.depots[output.address.depot].type != "iceberg":
+                    problems.append(f"{where}.dataset: a partitioned job writes Iceberg outputs (its slices)")
+            if output.options.write_mode == "append":
+                problems.append(
+                    f"{where}.options.saveMode: a partitioned job replaces its slice on every run; "
+                    "allowed: overwrite (or a merge)"
+                )
+    return problems
+
+
 def check_dag(jobs: list[LoadedJob]) -> list[str]:
     """`depends` names jobs of the same workflow; jobs never depend on themselves through
     `depends` or through the datasets they read and write."""
@@ -228,7 +275,7 @@ def load_jobs(
         names[manifest.name] = file
         loaded = [LoadedJob(file, manifest, i) for i in range(len(manifest.workflow.dag))]
         for lj in loaded:
-            problems.extend(check_supported(lj) + resolve_schema_paths(lj))
+            problems.extend(check_supported(lj) + resolve_schema_paths(lj) + check_incremental(lj, depots))
         jobs.extend(loaded)
     problems.extend(check_depots(jobs, depots))
     if not problems:

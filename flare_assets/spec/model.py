@@ -37,6 +37,76 @@ def _address(value: str) -> str:
     return value
 
 
+PLACEHOLDER = re.compile(r"\$\|([^|]*)\|")
+
+
+def placeholders(sql: str) -> list[str]:
+    """The `$|key|` names a statement uses, in order."""
+    return PLACEHOLDER.findall(sql)
+
+
+class IncrementalKey(Model):
+    """A value computed by SQL at the start of a run (`select max(ts) from ...`)."""
+
+    name: str
+    sql: str
+
+    _name = field_validator("name")(_identifier)
+
+
+class IncrementalState(Model):
+    """After a successful run, `key` takes the value `value` had: Flare's way of moving a window."""
+
+    key: str
+    value: str
+
+
+class Incremental(Model):
+    """Flare's incremental block: the input is read as `context`, then `sql` (with `$|key|`
+    placeholders) selects what this run processes; `state` carries key values to the next run."""
+
+    context: str
+    sql: str
+    keys: list[IncrementalKey] = Field(min_length=1)
+    state: list[IncrementalState] = Field(default_factory=list)
+
+    _context = field_validator("context")(_identifier)
+
+    @model_validator(mode="after")
+    def _names(self) -> Incremental:
+        names = [k.name for k in self.keys]
+        for i, key in enumerate(self.keys):
+            unknown = [p for p in placeholders(key.sql) if p not in names[:i]]
+            if unknown:
+                raise ValueError(
+                    f"keys[{i}].sql uses $|{unknown[0]}|, which is no earlier key; allowed: "
+                    f"{', '.join(names[:i]) or '(none)'}"
+                )
+        unknown = [p for p in placeholders(self.sql) if p not in names]
+        if unknown:
+            raise ValueError(f"sql uses $|{unknown[0]}|, which is no key; allowed: {', '.join(names)}")
+        for i, item in enumerate(self.state):
+            for label, value in (("key", item.key), ("value", item.value)):
+                if value not in names:
+                    raise ValueError(f"state[{i}].{label}: {value!r} is no key; allowed: {', '.join(names)}")
+        return self
+
+
+class IncrementalRead(Model):
+    """Read only what is new since the output's last committed run: for an Iceberg input, the
+    snapshots appended since (an overwrite or delete upstream fails, or reads everything again, as
+    `onRewrite` says); for a file input, the files not processed yet (moved to `archive` once
+    committed, when given)."""
+
+    on_rewrite: Literal["fail", "full-refresh"] = "fail"
+    archive: str | None = None
+
+    @field_validator("on_rewrite", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.lower().replace("_", "-") if isinstance(value, str) else value
+
+
 class Input(Model):
     name: str
     dataset: str
@@ -46,7 +116,8 @@ class Input(Model):
     query: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)
     is_stream: bool = False
-    incremental: dict[str, Any] | None = None
+    incremental: Incremental | None = None
+    incremental_read: IncrementalRead | None = None
 
     _name = field_validator("name")(_identifier)
     _dataset = field_validator("dataset")(_address)
@@ -410,6 +481,95 @@ class JobAssertion(Assertion):
     output: str | None = None
 
 
+PARTITION_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:+\- ]*$")
+TIME_WINDOWS = ("hourly", "daily", "monthly")
+
+
+def partition_key(value: str) -> str:
+    """Partition keys reach SQL: letters, digits and _ . : + - and space only, never quotes."""
+    if not PARTITION_KEY.match(value):
+        raise ValueError(
+            f"partition key {value!r} is not allowed: use letters, digits and _ . : + - or space"
+        )
+    return value
+
+
+class PartitionDimension(Model):
+    """One Dagster partition dimension and the output column that holds its slice."""
+
+    name: str
+    type: Literal["hourly", "daily", "monthly", "static", "dynamic"]
+    column: str
+    start: str | None = None
+    end: str | None = None
+    timezone: str = "UTC"
+    values: list[str] = Field(default_factory=list)
+
+    _name = field_validator("name")(_identifier)
+    _column = field_validator("column")(_identifier)
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"{value!r} is not a time zone (IANA names such as UTC, Europe/Berlin)") from exc
+        return value
+
+    @field_validator("values")
+    @classmethod
+    def _values(cls, values: list[str]) -> list[str]:
+        return [partition_key(str(v)) for v in values]
+
+    @model_validator(mode="after")
+    def _shape(self) -> PartitionDimension:
+        from datetime import datetime
+
+        if self.type in TIME_WINDOWS:
+            if not self.start:
+                raise ValueError(f"a {self.type} dimension needs start (YYYY-MM-DD or YYYY-MM-DD HH:MM)")
+            for label, value in (("start", self.start), ("end", self.end)):
+                if value is not None:
+                    try:
+                        datetime.fromisoformat(value)
+                    except ValueError as exc:
+                        raise ValueError(f"{label} {value!r} is not a date (YYYY-MM-DD[ HH:MM])") from exc
+        elif self.start or self.end:
+            raise ValueError(f"start and end go with hourly, daily or monthly, not {self.type}")
+        if self.type == "static" and not self.values:
+            raise ValueError("a static dimension lists its values")
+        if self.type != "static" and self.values:
+            raise ValueError("values go with a static dimension")
+        return self
+
+
+class Partitions(Model):
+    """Partitioned assets: each run (or single-run backfill) replaces exactly its slice of every output."""
+
+    dimensions: list[PartitionDimension] = Field(min_length=1, max_length=2)
+    backfill: Literal["single-run", "multi-run"] = "single-run"
+    max_partitions_per_run: int | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _dims(self) -> Partitions:
+        names = [d.name for d in self.dimensions]
+        if len(set(names)) != len(names):
+            raise ValueError("dimension names must differ")
+        if len(self.dimensions) == 2 and sum(d.type in TIME_WINDOWS for d in self.dimensions) > 1:
+            raise ValueError("two dimensions take at most one time window (for example date x unit)")
+        if self.backfill == "single-run" and self.max_partitions_per_run:
+            raise ValueError("maxPartitionsPerRun goes with backfill: multi-run")
+        return self
+
+
 LOG_LEVELS = ("ALL", "DEBUG", "ERROR", "FATAL", "INFO", "OFF", "TRACE", "WARN")
 
 
@@ -489,6 +649,7 @@ class Job(Model):
     assertions: list[JobAssertion] = Field(default_factory=list)
     actions: list[dict[str, Any]] = Field(default_factory=list)
     streaming: Streaming | None = None
+    partitions: Partitions | None = None
 
     @field_validator("log_level")
     @classmethod
@@ -526,6 +687,25 @@ class Job(Model):
                 raise ValueError(
                     f"assertion names repeat on output {output.name!r}: {', '.join(dup)}; give each a name"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _slice_layout(self) -> Job:
+        """A partitioned job's outputs are partitioned by its slice columns, unless the manifest says how:
+        replacing a slice is then a metadata-only overwrite of whole Iceberg partitions."""
+        if self.partitions is None:
+            return self
+        transform = {"hourly": "hour", "daily": "day", "monthly": "month"}
+        fields = [
+            PartitionField(type=transform.get(d.type, "identity"), column=d.column)  # type: ignore[arg-type]
+            for d in self.partitions.dimensions
+        ]
+        for output in self.outputs:
+            options = output.options
+            if options.iceberg is None:
+                options.iceberg = IcebergOptions(partition_spec=list(fields))
+            elif options.iceberg.partition_spec is None:
+                options.iceberg.partition_spec = list(fields)
         return self
 
     def assertions_for(self, output: Output) -> list[Assertion]:

@@ -59,6 +59,13 @@ def check_stream(lj: LoadedJob, depots: Any, table_exists: TableExists | None) -
         )
         if used
     ]
+    if job.partitions is not None:
+        problems.append(f"{base}.partitions: not for stream jobs (the checkpoint says what is new)")
+    problems += [
+        f"{base}.inputs[{i}].incremental: not for stream inputs (the checkpoint says what is new)"
+        for i in streams
+        if job.inputs[i].incremental is not None or job.inputs[i].incremental_read is not None
+    ]
     mode = streaming(job)
     if not mode.for_each_batch_mode:
         problems += _direct_sink(job, mode, depots, base)

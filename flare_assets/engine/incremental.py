@@ -1,0 +1,209 @@
+"""Inputs read incrementally: Flare's `incremental` block, the Iceberg snapshots appended since the
+last committed run, or the files not processed yet. Each returns the state the run must commit with
+its output, so the next run starts where this one ended, and only if this one landed."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+
+from flare_assets.depots import DepotMap
+from flare_assets.engine import iceberg, io
+from flare_assets.engine.errors import SPARK_ERRORS, short
+from flare_assets.engine.params import escape, substitute
+from flare_assets.engine.state import RunState, state_file
+from flare_assets.settings import Settings
+from flare_assets.spec.model import Input
+
+APPEND_ONLY = ("append", "replace")  # replace: compaction, same rows in new files
+
+
+@dataclass
+class Progress:
+    """What an incremental input read this run and the state to commit with the output."""
+
+    input: str
+    kind: str
+    new_data: bool | None  # None: only a count can tell (Flare's incremental block)
+    detail: str
+    properties: dict[str, str] = field(default_factory=dict)
+    keys: dict[str, str] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+    folder: Path | None = None
+    archive: Path | None = None
+
+
+def flare_block(
+    spark: SparkSession,
+    item: Input,
+    frame: DataFrame,
+    previous: RunState,
+    overrides: dict[str, str],
+    reset: bool,
+) -> tuple[DataFrame, Progress]:
+    """Keys carried by `state` start from the committed value (or an override, or their SQL after a
+    reset); the others are computed by their SQL every run."""
+    inc = item.incremental
+    assert inc is not None
+    frame.createOrReplaceTempView(inc.context)
+    carried = {s.key for s in inc.state}
+    values: dict[str, str] = {}
+    for key in inc.keys:
+        stored = previous.values.get(previous.state_key(item.name, key.name))
+        if key.name in overrides:
+            value: Any = overrides[key.name]
+        elif key.name in carried and stored is not None and not reset:
+            value = stored
+        else:
+            sql = substitute(key.sql, {k: escape(v) for k, v in values.items()}, f"key {key.name!r}")
+            try:
+                row = spark.sql(sql).first()
+            except SPARK_ERRORS as exc:
+                raise ValueError(f"incremental key {key.name!r}: its SQL failed: {short(exc)}") from exc
+            value = row[0] if row is not None else None
+            if value is None:
+                raise ValueError(
+                    f"incremental key {key.name!r}: its SQL returned no value (NULL); give it a default, "
+                    "for example coalesce(max(ts), timestamp'1970-01-01')"
+                )
+        values[key.name] = str(value)
+    try:
+        out = spark.sql(substitute(inc.sql, {k: escape(v) for k, v in values.items()}, "incremental sql"))
+    except SPARK_ERRORS as exc:
+        raise ValueError(f"incremental sql failed: {short(exc)}") from exc
+    props = {previous.state_key(item.name, s.key): values[s.value] for s in inc.state}
+    detail = ", ".join(f"{k}={v}" for k, v in values.items())
+    return out, Progress(item.name, "flare", None, detail, props, values)
+
+
+def iceberg_appends(
+    spark: SparkSession, item: Input, previous: RunState, reset: bool
+) -> tuple[DataFrame, Progress]:
+    """The rows of the snapshots appended since the committed one (all of them on a first run)."""
+    assert item.incremental_read is not None
+    table = item.address.table
+    branch = str(item.options.get("branch") or "main")
+    current, _ = iceberg.head(spark, table, branch)
+    last_text = None if reset else previous.values.get(previous.source_key(item.name))
+    last = int(last_text) if last_text else None
+    key = previous.source_key(item.name)
+    if current is None:
+        return spark.table(table).limit(0), Progress(
+            item.name, "snapshots", False, f"{table} has no snapshot"
+        )
+    props = {key: str(current)}
+    if last == current:
+        detail = f"no snapshot since {current}"
+        return spark.table(table).limit(0), Progress(item.name, "snapshots", False, detail, props)
+    full = spark.read.option("snapshot-id", str(current)).table(table)
+    if last is None:
+        detail = f"first run: all of snapshot {current}"
+        return full, Progress(item.name, "snapshots", True, detail, props)
+    rewrites = _rewrites_since(spark, table, current, last)
+    if rewrites:
+        what = ", ".join(rewrites[:3])
+        if item.incremental_read.on_rewrite == "fail":
+            raise ValueError(
+                f"{table} changed by more than appends since snapshot {last} ({what}): an incremental read "
+                "would miss them. Set incrementalRead.onRewrite: full-refresh to read everything, or reset "
+                "the state"
+            )
+        detail = f"full refresh at {current}: {what} since {last}"
+        return full, Progress(item.name, "snapshots", True, detail, props)
+    frame = (
+        spark.read.format("iceberg")
+        .option("start-snapshot-id", str(last))
+        .option("end-snapshot-id", str(current))
+        .load(table)
+    )
+    return frame, Progress(item.name, "snapshots", True, f"snapshots after {last} up to {current}", props)
+
+
+def _rewrites_since(spark: SparkSession, table: str, current: int, last: int) -> list[str]:
+    """Snapshots between `last` and `current` that are not appends; ['...not an ancestor'] when
+    `last` is gone from the history (expired, or the table was rolled back)."""
+    ice = iceberg._java_table(spark, table)
+    found: list[str] = []
+    snapshot = ice.snapshot(current)
+    while snapshot is not None and int(snapshot.snapshotId()) != last:
+        operation = str(snapshot.operation())
+        if operation not in APPEND_ONLY:
+            found.append(f"{operation} {snapshot.snapshotId()}")
+        parent = snapshot.parentId()
+        snapshot = ice.snapshot(parent) if parent is not None else None
+    if snapshot is None:
+        found.append(f"snapshot {last} is no longer an ancestor of {current}")
+    return found
+
+
+def new_files(
+    spark: SparkSession,
+    item: Input,
+    depots: DepotMap,
+    settings: Settings,
+    previous: RunState,
+    run_id: int,
+    job_name: str,
+) -> tuple[DataFrame | None, Progress]:
+    """Files of the input's folder that no committed run processed. The list is written to a ledger
+    before the output commits; a ledger entry of a run that never committed is dropped, and files of
+    committed runs still waiting to be archived are moved first."""
+    assert item.incremental_read is not None
+    root = Path(io.folder(item.address, depots, settings))
+    archive = settings.resolve(item.incremental_read.archive) if item.incremental_read.archive else None
+    ledger = ledger_path(settings, job_name, item.name)
+    entries = [json.loads(line) for line in ledger.read_text().splitlines()] if ledger.exists() else []
+    kept = [e for e in entries if e["run"] <= previous.run_id]
+    if len(kept) != len(entries):
+        _write_lines(ledger, kept)
+    done: set[str] = {f for e in kept for f in e["files"]}
+    if archive is not None:
+        archive_files(root, archive, sorted(done))
+    present = sorted(
+        str(p.relative_to(root))
+        for p in root.rglob("*")
+        if p.is_file() and not any(part.startswith((".", "_")) for part in p.relative_to(root).parts)
+    )
+    new = [f for f in present if f not in done]
+    reader = io.file_reader(spark, item, depots, settings).option("basePath", str(root))
+    if not new:
+        detail = f"no new files in {root}"
+        empty = reader.load(str(root)).limit(0) if present else None
+        return empty, Progress(item.name, "files", False, detail, folder=root, archive=archive)
+    _write_lines(ledger, [*kept, {"run": run_id, "files": new}])
+    loaded = reader.load([str(root / f) for f in new])
+    detail = f"{len(new)} new file(s) in {root}"
+    return loaded, Progress(item.name, "files", True, detail, files=new, folder=root, archive=archive)
+
+
+def ledger_path(settings: Settings, job_name: str, item: str) -> Path:
+    return state_file(settings, job_name).with_suffix("") / f"{item}.files.jsonl"
+
+
+def _write_lines(path: Path, entries: list[dict[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("w") as fh:
+        fh.writelines(json.dumps(e) + "\n" for e in entries)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def archive_files(root: Path, archive: Path, files: list[str]) -> int:
+    """Moves processed files out of the landing folder, keeping their relative paths."""
+    moved = 0
+    for rel in files:
+        src = root / rel
+        if src.exists():
+            dst = archive / rel
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(src), str(dst))
+            moved += 1
+    return moved

@@ -1,0 +1,104 @@
+"""Run ids and incremental state, kept with the data they describe.
+
+For Iceberg outputs they ride in the snapshot summary of the very commit that writes the rows
+(`flare.run-id`, `flare.state.<input>.<key>`, `flare.source.<input>`), so a failed run never
+advances them and a successful one always does. Jobs that write only files keep the same keys in
+FLARE_HOME/state/<job>.json, replaced after their writes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from flare_assets.depots import DepotMap
+from flare_assets.engine import iceberg, io
+from flare_assets.settings import Settings
+from flare_assets.spec.model import Job
+
+RUN_ID = "flare.run-id"
+PREFIX = "flare."
+MAX_ANCESTORS = 10_000
+
+
+@dataclass
+class RunState:
+    """The last committed run: its integer id (0 before the first) and its flare.* values."""
+
+    run_id: int = 0
+    values: dict[str, str] = field(default_factory=dict)
+    where: str = ""
+
+    def state_key(self, item: str, key: str) -> str:
+        return f"{PREFIX}state.{item}.{key}"
+
+    def source_key(self, item: str) -> str:
+        return f"{PREFIX}source.{item}"
+
+
+def committed(spark: SparkSession, job: Job, depots: DepotMap, settings: Settings, name: str) -> RunState:
+    """Read from the first output that has a committed run (they are written with the same values)."""
+    iceberg_outputs = [o for o in job.outputs if io.is_iceberg(o.address, depots)]
+    for output in iceberg_outputs:
+        table = output.address.table
+        if not spark.catalog.tableExists(table):
+            continue
+        found = last_flare_summary(spark, table, output.options.branch or "main")
+        if found is not None:
+            return RunState(int(found[RUN_ID]), found, f"{table} snapshot summary")
+    if iceberg_outputs:
+        return RunState()
+    path = state_file(settings, name)
+    if path.exists():
+        values = json.loads(path.read_text())
+        return RunState(int(values.get(RUN_ID, 0)), values, str(path))
+    return RunState()
+
+
+def last_flare_summary(spark: SparkSession, table: str, branch: str) -> dict[str, str] | None:
+    """The flare.* keys of the newest snapshot on the branch that has them; maintenance commits
+    (compaction, expiry) carry none and are walked past."""
+    ice = iceberg._java_table(spark, table)
+    ref = ice.refs().get(branch)
+    snapshot = ice.snapshot(ref.snapshotId()) if ref is not None else None
+    for _ in range(MAX_ANCESTORS):
+        if snapshot is None:
+            return None
+        summary = snapshot.summary()
+        if summary.containsKey(RUN_ID):
+            return {str(k): str(summary.get(k)) for k in summary.keySet() if str(k).startswith(PREFIX)}
+        parent = snapshot.parentId()
+        snapshot = ice.snapshot(parent) if parent is not None else None
+    return None
+
+
+def state_file(settings: Settings, name: str) -> Path:
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+    return settings.home / "state" / f"{safe}.json"
+
+
+def save_file_state(settings: Settings, name: str, values: dict[str, str]) -> None:
+    """Atomic replace: a reader sees the old state or the new one."""
+    path = state_file(settings, name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(values, indent=1, sort_keys=True))
+    os.replace(tmp, path)
+
+
+@dataclass
+class StateRequest:
+    """A replay's say over the state: start from scratch (`reset`), or from chosen key values
+    (`values`, by `key` or `input.key`)."""
+
+    reset: bool = False
+    values: dict[str, str] = field(default_factory=dict)
+
+    def for_input(self, item: str) -> dict[str, str]:
+        plain = {k: v for k, v in self.values.items() if "." not in k}
+        scoped = {k.split(".", 1)[1]: v for k, v in self.values.items() if k.startswith(item + ".")}
+        return {**plain, **scoped}

@@ -1,0 +1,287 @@
+"""Incremental runs: Flare's incremental block, Iceberg snapshots appended since the last run, new
+files (archived once committed); state committed with the output; run ids; kill before commit."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from dagster import materialize
+
+from flare_assets.catalog import load_catalog
+from flare_assets.settings import Settings
+from flare_assets.spark import get_session
+from flare_assets.spec.errors import ManifestError
+from flare_assets.spec.loader import load_jobs
+from flare_assets_tests.conftest import DEMO_DEPOTS, build_definitions, failure_message, shared_spark
+
+
+def job_doc(name: str, inputs: list[dict], sql: str, target: str, save_mode: str = "append") -> dict:
+    return {
+        "version": "v1",
+        "name": name,
+        "type": "workflow",
+        "workflow": {
+            "dag": [
+                {
+                    "name": "load",
+                    "spec": {
+                        "stackSpec": {
+                            "job": {
+                                "inputs": inputs,
+                                "steps": [{"sequence": [{"name": "result", "sql": sql}]}],
+                                "outputs": [
+                                    {
+                                        "name": "result",
+                                        "dataset": f"dataos://lakehouse:out/{target}",
+                                        "options": {"saveMode": save_mode},
+                                    }
+                                ],
+                            }
+                        }
+                    },
+                }
+            ]
+        },
+    }
+
+
+def run(settings: Settings, folder: Path, doc: dict, ok: bool = True, config: dict | None = None):  # noqa: ANN201
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "m.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    defs = build_definitions(settings, [folder])
+    (assets,) = [a for a in defs.assets or [] if hasattr(a, "node_def")]
+    run_config = {"ops": {assets.node_def.name: {"config": config}}} if config else None
+    result = materialize(
+        list(defs.assets or []),
+        resources={"spark": shared_spark()},
+        raise_on_error=False,
+        run_config=run_config,
+    )
+    assert result.success is ok, failure_message(result) if ok else "the run should have failed"
+    return result
+
+
+def snapshots(settings: Settings, table: str) -> list[dict[str, str]]:
+    tbl = load_catalog(settings=settings).load_table(table)
+    return [
+        dict(s.summary.additional_properties) | {"op": s.summary.operation.value} for s in tbl.snapshots()
+    ]
+
+
+def rows(settings: Settings, table: str) -> list[tuple]:
+    data = load_catalog(settings=settings).load_table(table).scan().to_arrow().to_pylist()
+    return sorted(tuple(r.values()) for r in data)
+
+
+def events(settings: Settings, values: str, replace: bool = False) -> None:
+    spark = get_session(settings)
+    spark.sql("CREATE NAMESPACE IF NOT EXISTS lakehouse.src")
+    if replace:
+        spark.sql("CREATE OR REPLACE TABLE lakehouse.src.events (id INT, ts TIMESTAMP) USING iceberg")
+    spark.sql(f"INSERT INTO lakehouse.src.events VALUES {values}")
+
+
+FLARE_BLOCK = {
+    "name": "events",
+    "dataset": "dataos://lakehouse:src/events",
+    "incremental": {
+        "context": "events_all",
+        "sql": "SELECT * FROM events_all WHERE ts > '$|start|' AND ts <= '$|end|'",
+        "keys": [
+            {"name": "start", "sql": "SELECT timestamp'1970-01-01 00:00:00'"},
+            {"name": "end", "sql": "SELECT max(ts) FROM events_all"},
+        ],
+        "state": [{"key": "start", "value": "end"}],
+    },
+}
+
+
+def test_flare_incremental_block_moves_its_window_with_each_commit(
+    settings: Settings, tmp_path: Path
+) -> None:
+    events(settings, "(1, timestamp'2024-01-01 10:00:00'), (2, timestamp'2024-01-01 11:00:00')", replace=True)
+    doc = job_doc("inc-block", [FLARE_BLOCK], "SELECT id, ts FROM events", "inc_block")
+    first = run(settings, tmp_path, doc)
+    assert [r[0] for r in rows(settings, "out.inc_block")] == [1, 2]
+    (mat,) = first.get_asset_materialization_events()
+    meta = mat.materialization.metadata
+    assert meta["flare_run_id"].value == 1
+    assert meta["incremental_state"].value == {"flare.state.events.start": "2024-01-01 11:00:00"}
+
+    # nothing new: the run writes nothing and says so
+    second = run(settings, tmp_path, doc)
+    assert not second.get_asset_materialization_events()
+    (obs,) = second.get_asset_observation_events()
+    assert "no new data since run 1" in obs.asset_observation_data.asset_observation.metadata["skipped"].value
+    assert len(snapshots(settings, "out.inc_block")) == 1
+
+    events(settings, "(3, timestamp'2024-01-02 09:00:00')")
+    run(settings, tmp_path, doc)
+    assert [r[0] for r in rows(settings, "out.inc_block")] == [1, 2, 3]
+    summaries = snapshots(settings, "out.inc_block")
+    assert [s["flare.run-id"] for s in summaries] == ["1", "2"]
+    assert summaries[-1]["flare.state.events.start"] == "2024-01-02 09:00:00"
+
+    # replay from a chosen value: the window restarts there
+    run(settings, tmp_path, doc, config={"state": {"start": "2024-01-01 10:30:00"}})
+    assert [r[0] for r in rows(settings, "out.inc_block")] == [1, 2, 2, 3, 3]  # ids 2 and 3 again
+
+
+def test_incremental_key_failures_are_named_before_writing(settings: Settings, tmp_path: Path) -> None:
+    events(settings, "(1, timestamp'2024-01-01 10:00:00')", replace=True)
+    broken = json.loads(json.dumps(FLARE_BLOCK))
+    broken["incremental"]["keys"][1]["sql"] = "SELECT max(no_such_column) FROM events_all"
+    result = run(
+        settings, tmp_path, job_doc("inc-broken", [broken], "SELECT * FROM events", "inc_broken"), ok=False
+    )
+    assert "incremental key 'end': its SQL failed" in failure_message(result)
+    assert not load_catalog(settings=settings).table_exists("out.inc_broken")
+
+
+def test_placeholders_without_keys_are_reported_at_load(tmp_path: Path) -> None:
+    bad = json.loads(json.dumps(FLARE_BLOCK))
+    bad["incremental"]["sql"] = "SELECT * FROM events_all WHERE ts > '$|begin|'"
+    path = tmp_path / "m.yaml"
+    path.write_text(yaml.safe_dump(job_doc("inc-bad", [bad], "SELECT * FROM events WHERE id > $|nope|", "x")))
+    with pytest.raises(ManifestError) as err:
+        load_jobs([path])
+    text = str(err.value)
+    assert "inputs[0].incremental: sql uses $|begin|, which is no key; allowed: start, end" in text
+
+
+def test_iceberg_input_reads_only_appended_snapshots(settings: Settings, tmp_path: Path) -> None:
+    events(settings, "(1, timestamp'2024-01-01 10:00:00')", replace=True)
+    source = {"name": "events", "dataset": "dataos://lakehouse:src/events", "incrementalRead": {}}
+    doc = job_doc("inc-snap", [source], "SELECT id FROM events", "inc_snap")
+    run(settings, tmp_path, doc)
+    events(settings, "(2, timestamp'2024-01-02 10:00:00')")
+    events(settings, "(3, timestamp'2024-01-03 10:00:00')")
+    result = run(settings, tmp_path, doc)
+    assert rows(settings, "out.inc_snap") == [(1,), (2,), (3,)]
+    src = load_catalog(settings=settings).load_table("src.events")
+    assert snapshots(settings, "out.inc_snap")[-1]["flare.source.events"] == str(
+        src.current_snapshot().snapshot_id
+    )
+    detail = result.get_asset_materialization_events()[0].materialization.metadata["incremental"].value
+    assert "snapshots after" in detail
+
+    # an overwrite upstream: the default policy fails clearly, full-refresh reads everything again
+    get_session(settings).sql("DELETE FROM lakehouse.src.events WHERE id = 1")
+    failed = run(settings, tmp_path, doc, ok=False)
+    assert "changed by more than appends" in failed_text(failed) and "onRewrite: full-refresh" in failed_text(
+        failed
+    )
+    assert rows(settings, "out.inc_snap") == [(1,), (2,), (3,)]
+    refresh = job_doc(
+        "inc-snap",
+        [{**source, "incrementalRead": {"onRewrite": "full-refresh"}}],
+        "SELECT id FROM events",
+        "inc_snap",
+        "overwrite",
+    )
+    run(settings, tmp_path, refresh)
+    assert rows(settings, "out.inc_snap") == [(2,), (3,)]
+
+
+def failed_text(result) -> str:  # noqa: ANN001
+    return failure_message(result)
+
+
+def landing(settings: Settings, name: str, records: list[dict]) -> None:
+    folder = settings.home / "landing" / "inc" / "uploads"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text("".join(json.dumps(r) + "\n" for r in records))
+
+
+FILES = {
+    "name": "uploads",
+    "dataset": "dataos://landing:inc/uploads",
+    "format": "json",
+    "schemaString": "id INT, v STRING",
+    "incrementalRead": {"archive": "archive/inc/uploads"},
+}
+
+
+def test_file_input_processes_each_file_once_and_archives_it(settings: Settings, tmp_path: Path) -> None:
+    landing(settings, "a.json", [{"id": 1, "v": "a"}, {"id": 2, "v": "a"}])
+    landing(settings, "b.json", [{"id": 3, "v": "b"}])
+    doc = job_doc("inc-files", [FILES], "SELECT id, v FROM uploads", "inc_files")
+    first = run(settings, tmp_path, doc)
+    assert [r[0] for r in rows(settings, "out.inc_files")] == [1, 2, 3]
+    assert sorted(p.name for p in (settings.home / "archive" / "inc" / "uploads").iterdir()) == [
+        "a.json",
+        "b.json",
+    ]
+    assert first.get_asset_materialization_events()[0].materialization.metadata["files_archived"].value == 2
+    assert not run(settings, tmp_path, doc).get_asset_materialization_events()  # nothing new
+    landing(settings, "c.json", [{"id": 4, "v": "c"}])
+    run(settings, tmp_path, doc)
+    assert [r[0] for r in rows(settings, "out.inc_files")] == [1, 2, 3, 4]
+    assert [s["flare.run-id"] for s in snapshots(settings, "out.inc_files")] == ["1", "2"]
+
+
+def test_run_killed_before_commit_moves_no_state(settings: Settings, tmp_path: Path) -> None:
+    """SIGKILL once the run has listed its files (the ledger is written just before the commit): the
+    output, its state and the landing folder are as before, and the rerun processes the file once."""
+    landing(settings, "k1.json", [{"id": 1, "v": "k"}])
+    slow = "SELECT id, v, reflect('java.lang.Thread', 'sleep', cast(id * 0 + 120000 as bigint)) AS z FROM uploads"
+    fast = "SELECT id, v FROM uploads"
+    kill_files = {**FILES, "incrementalRead": {"archive": "archive/kill"}}
+    doc = job_doc("inc-kill", [kill_files], fast, "inc_kill")
+    run(settings, tmp_path / "first", doc)
+    landing(settings, "k2.json", [{"id": 2, "v": "k"}])
+    before = snapshots(settings, "out.inc_kill")
+
+    folder = tmp_path / "slow"
+    folder.mkdir()
+    (folder / "m.yaml").write_text(yaml.safe_dump(job_doc("inc-kill", [kill_files], slow, "inc_kill")))
+    env = {
+        **os.environ,
+        "FLARE_PIPELINES": str(folder),
+        "FLARE_DEPOTS": str(DEMO_DEPOTS),
+        "DAGSTER_HOME": str(tmp_path),
+    }
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dagster",
+            "asset",
+            "materialize",
+            "-m",
+            "flare_assets.definitions",
+            "--select",
+            "*",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    ledger = settings.home / "state" / "inc-kill_load" / "uploads.files.jsonl"
+    deadline = time.time() + 180
+    while time.time() < deadline and proc.poll() is None:
+        lines = ledger.read_text().splitlines() if ledger.exists() else []
+        if len(lines) == 2:
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    time.sleep(2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+    assert snapshots(settings, "out.inc_kill") == before  # no commit, so no state moved
+    assert (settings.home / "landing" / "inc" / "uploads" / "k2.json").exists()
+    run(settings, tmp_path / "first", doc)
+    assert [r[0] for r in rows(settings, "out.inc_kill")] == [1, 2]
+    assert [s["flare.run-id"] for s in snapshots(settings, "out.inc_kill")] == ["1", "2"]
+    assert not (settings.home / "landing" / "inc" / "uploads" / "k2.json").exists()

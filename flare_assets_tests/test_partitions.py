@@ -1,0 +1,214 @@
+"""Partitioned assets: each run replaces exactly its slice; single-run backfills; replay; bad keys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from dagster import DagsterInstance, materialize
+
+from flare_assets.catalog import load_catalog
+from flare_assets.settings import Settings
+from flare_assets.spark import get_session
+from flare_assets.spec.errors import ManifestError
+from flare_assets.spec.loader import load_jobs
+from flare_assets_tests.conftest import build_definitions, failure_message, shared_spark
+
+
+def manifest(name: str, dims: list[dict], sql: str, **partitions: object) -> dict:
+    return {
+        "version": "v1",
+        "name": name,
+        "type": "workflow",
+        "workflow": {
+            "dag": [
+                {
+                    "name": "daily",
+                    "spec": {
+                        "stackSpec": {
+                            "job": {
+                                "partitions": {"dimensions": dims, **partitions},
+                                "inputs": [{"name": "sales", "dataset": "dataos://lakehouse:src/sales"}],
+                                "steps": [{"sequence": [{"name": "totals", "sql": sql}]}],
+                                "outputs": [
+                                    {
+                                        "name": "totals",
+                                        "dataset": f"dataos://lakehouse:out/{name.replace('-', '_')}",
+                                    }
+                                ],
+                            }
+                        }
+                    },
+                }
+            ]
+        },
+    }
+
+
+DAILY = [{"name": "day", "type": "daily", "column": "day", "start": "2024-01-01", "timezone": "UTC"}]
+BY_DAY = (
+    "SELECT day, sum(amount) AS total, count(*) AS n FROM sales "
+    "WHERE day >= date'$|day_start|' AND day < date'$|day_end|' GROUP BY day"
+)
+
+
+def load_sales(settings: Settings, rows: str) -> None:
+    spark = get_session(settings)
+    spark.sql("CREATE NAMESPACE IF NOT EXISTS lakehouse.src")
+    spark.sql("CREATE OR REPLACE TABLE lakehouse.src.sales (day DATE, unit STRING, amount INT) USING iceberg")
+    spark.sql(f"INSERT INTO lakehouse.src.sales VALUES {rows}")
+
+
+def defs_for(settings: Settings, folder: Path, doc: dict):  # noqa: ANN201
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "m.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    return build_definitions(settings, [folder])
+
+
+def run(defs, instance: DagsterInstance | None = None, ok: bool = True, **kwargs: object):  # noqa: ANN001, ANN201
+    result = materialize(
+        list(defs.assets or []),
+        resources={"spark": shared_spark()},
+        raise_on_error=False,
+        instance=instance,
+        **kwargs,  # type: ignore[arg-type]
+    )
+    assert result.success is ok, failure_message(result) if ok else "the run should have failed"
+    return result
+
+
+def table_rows(settings: Settings, table: str) -> list[tuple]:
+    data = load_catalog(settings=settings).load_table(table).scan().to_arrow().to_pylist()
+    return sorted(tuple(r.values()) for r in data)
+
+
+def files_by_day(settings: Settings, table: str) -> dict[str, set[str]]:
+    files = load_catalog(settings=settings).load_table(table).inspect.files().to_pylist()
+    out: dict[str, set[str]] = {}
+    for f in files:
+        out.setdefault(str(f["partition"]["day_day"]), set()).add(f["file_path"])
+    return out
+
+
+RANGE = {
+    "dagster/asset_partition_range_start": "2024-01-01",
+    "dagster/asset_partition_range_end": "2024-01-03",
+}
+
+
+def test_backfill_in_one_run_then_replay_one_day_changes_only_that_day(
+    settings: Settings, tmp_path: Path
+) -> None:
+    from datetime import date
+
+    load_sales(
+        settings,
+        "(date'2024-01-01', 'a', 1), (date'2024-01-02', 'a', 2), (date'2024-01-02', 'b', 3), "
+        "(date'2024-01-03', 'a', 4), (date'2024-01-04', 'a', 100)",
+    )
+    defs = defs_for(settings, tmp_path, manifest("daily-totals", DAILY, BY_DAY))
+    result = run(defs, tags=RANGE)
+    table = load_catalog(settings=settings).load_table("out.daily_totals")
+    assert len(table.snapshots()) == 1  # three partitions, one run, one commit
+    assert table_rows(settings, "out.daily_totals") == [
+        (date(2024, 1, 1), 1, 1),
+        (date(2024, 1, 2), 5, 2),
+        (date(2024, 1, 3), 4, 1),
+    ]
+    mats = result.get_asset_materialization_events()
+    assert sorted(m.materialization.partition for m in mats) == ["2024-01-01", "2024-01-02", "2024-01-03"]
+    assert mats[0].materialization.metadata["partition_slice"].value == "day=2024-01-01..2024-01-03"
+    before = files_by_day(settings, "out.daily_totals")
+
+    # the source changes for day 2; replaying day 2 changes day 2 and nothing else
+    get_session(settings).sql(
+        "UPDATE lakehouse.src.sales SET amount = amount * 10 WHERE day = date'2024-01-02'"
+    )
+    run(defs, partition_key="2024-01-02")
+    assert table_rows(settings, "out.daily_totals") == [
+        (date(2024, 1, 1), 1, 1),
+        (date(2024, 1, 2), 50, 2),
+        (date(2024, 1, 3), 4, 1),
+    ]
+    after = files_by_day(settings, "out.daily_totals")
+    days = sorted(before)
+    assert after[days[0]] == before[days[0]] and after[days[2]] == before[days[2]]
+    assert after[days[1]] != before[days[1]]
+
+    # an empty input clears its slice instead of leaving stale rows
+    get_session(settings).sql("DELETE FROM lakehouse.src.sales WHERE day = date'2024-01-03'")
+    run(defs, partition_key="2024-01-03")
+    assert [r[0].day for r in table_rows(settings, "out.daily_totals")] == [1, 2]
+    # a replay of the same partition gives the same table
+    again = table_rows(settings, "out.daily_totals")
+    run(defs, partition_key="2024-01-02")
+    assert table_rows(settings, "out.daily_totals") == again
+
+
+def test_rows_outside_the_slice_fail_and_nothing_is_written(settings: Settings, tmp_path: Path) -> None:
+    load_sales(settings, "(date'2024-01-01', 'a', 1), (date'2024-01-02', 'a', 2)")
+    sql = "SELECT day, sum(amount) AS total, count(*) AS n FROM sales GROUP BY day"
+    defs = defs_for(settings, tmp_path, manifest("leaky", DAILY, sql))
+    result = run(defs, ok=False, partition_key="2024-01-01")
+    assert "rows outside partition day=2024-01-01" in failure_message(result)
+    assert not load_catalog(settings=settings).table_exists("out.leaky") or not table_rows(
+        settings, "out.leaky"
+    )
+
+
+def test_two_dimensions_and_dynamic_keys_are_checked(settings: Settings, tmp_path: Path) -> None:
+    from datetime import date
+
+    load_sales(settings, "(date'2024-01-01', 'a', 1), (date'2024-01-01', 'b', 2), (date'2024-01-02', 'a', 3)")
+    dims = [*DAILY, {"name": "unit", "type": "dynamic", "column": "unit"}]
+    sql = (
+        "SELECT day, unit, sum(amount) AS total FROM sales WHERE day >= date'$|day_start|' "
+        "AND day < date'$|day_end|' AND unit IN ($|unit_in|) GROUP BY day, unit"
+    )
+    defs = defs_for(settings, tmp_path, manifest("by-unit", dims, sql))
+    instance = DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("unit", ["a", "b", "x' OR '1'='1"])
+    from dagster import MultiPartitionKey
+
+    run(defs, instance, partition_key=MultiPartitionKey({"day": "2024-01-01", "unit": "a"}))
+    run(defs, instance, partition_key=MultiPartitionKey({"day": "2024-01-01", "unit": "b"}))
+    assert table_rows(settings, "out.by_unit") == [(date(2024, 1, 1), "a", 1), (date(2024, 1, 1), "b", 2)]
+    bad = run(
+        defs,
+        instance,
+        ok=False,
+        partition_key=MultiPartitionKey({"day": "2024-01-01", "unit": "x' OR '1'='1"}),
+    )
+    assert "partition key \"x' OR '1'='1\" is not allowed" in failure_message(bad)
+    assert len(table_rows(settings, "out.by_unit")) == 2
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"timezone": "Mars/Olympus"}, "'Mars/Olympus' is not a time zone"),
+        ({"start": None}, "a daily dimension needs start"),
+        ({"type": "weekly"}, "'hourly', 'daily', 'monthly', 'static' or 'dynamic'"),
+    ],
+)
+def test_bad_partitions_are_reported_at_load(tmp_path: Path, change: dict, expected: str) -> None:
+    dims = [{**DAILY[0], **change}]
+    path = tmp_path / "m.yaml"
+    path.write_text(yaml.safe_dump(manifest("bad", dims, BY_DAY)))
+    with pytest.raises(ManifestError) as err:
+        load_jobs([path])
+    text = str(err.value)
+    assert str(path) in text and "partitions.dimensions[0]" in text and expected in text
+
+
+def test_placeholder_without_key_and_append_are_reported_at_load(tmp_path: Path) -> None:
+    doc = manifest("bad", DAILY, BY_DAY.replace("$|day_end|", "$|dya_end|"))
+    doc["workflow"]["dag"][0]["spec"]["stackSpec"]["job"]["outputs"][0]["options"] = {"saveMode": "append"}
+    path = tmp_path / "m.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    with pytest.raises(ManifestError) as err:
+        load_jobs([path])
+    text = str(err.value)
+    assert "steps[0].sequence[0].sql: $|dya_end| is no key; allowed: day, day_end, day_in, day_start" in text
+    assert "outputs[0].options.saveMode: a partitioned job replaces its slice" in text
