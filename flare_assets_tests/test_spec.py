@@ -56,6 +56,7 @@ def test_demo_manifests_are_valid() -> None:
         "retail__orders_enriched",
         "reporting__city_revenue",
         "audited__daily_sales",
+        "web__events",
     }
 
 
@@ -128,7 +129,7 @@ def test_flare_validate_cli(tmp_path: Path) -> None:
         text=True,
     )
     assert ok.returncode == 0, ok.stderr
-    assert ok.stdout.startswith("ok: 3 manifest(s)")
+    assert ok.stdout.startswith("ok: 4 manifest(s)")
     write_manifest(tmp_path, "bad", GOOD.format(mode="upsert"))
     bad = subprocess.run(
         [sys.executable, "-m", "flare_assets.cli", "validate", str(tmp_path)], capture_output=True, text=True
