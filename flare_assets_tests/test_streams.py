@@ -10,6 +10,7 @@ import signal
 import subprocess
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,6 @@ from dagster import (
     build_sensor_context,
     materialize,
 )
-from dagster._core.utils import make_new_run_id
 
 from flare_assets.catalog import load_catalog
 from flare_assets.defs.streams import STREAM_TAG
@@ -193,7 +193,7 @@ def test_sensor_runs_each_batch_once_and_quarantines_malformed_records(
         # while that batch's run is in flight, no tick launches another, even with more data landed
         in_flight = DagsterRun(
             job_name="__ASSET_JOB",
-            run_id=make_new_run_id(),
+            run_id=str(uuid.uuid4()),
             tags={**first.tags, "dagster/run_key": first.run_key},
             status=DagsterRunStatus.STARTED,
         )

@@ -19,6 +19,7 @@ from dagster import (
     AssetMaterialization,
     AssetsDefinition,
     Config,
+    DagsterExecutionInterruptedError,
     DagsterRunStatus,
     MaterializeResult,
     RunRequest,
@@ -29,7 +30,6 @@ from dagster import (
     multi_asset,
     sensor,
 )
-from dagster._core.errors import DagsterExecutionInterruptedError
 from pydantic import Field
 
 from flare_assets.checkpoints import checkpoint_dir, pending_batch
