@@ -13,6 +13,8 @@ from benchmarks import report
 BENCHMARKS = {
     "overhead": ["overhead_ratio"],
     "cluster_vs_local": ["cluster_vs_local_ratio"],
+    "incremental": ["incremental_flatness"],
+    "backfill": ["backfill_single_vs_multi"],
     "stream_latency": [
         "stream_latency_sensor_p50_s",
         "stream_latency_sensor_p95_s",

@@ -95,14 +95,32 @@ def cmd_demo(args: argparse.Namespace) -> int:
     defs = build_definitions(settings)
     graph = defs.resolve_asset_graph()
     keys = [k for k in graph.get_all_asset_keys() if graph.get(k).is_materializable]
-    selection = ",".join(k.to_user_string() for k in keys)
-    cmd = ["dagster", "asset", "materialize", "-m", "flare_assets.definitions", "--select", selection]
-    print(f"materializing {len(keys)} assets through Dagster ...", flush=True)
-    done = subprocess.run(cmd, env=dagster_env(settings), capture_output=not args.verbose, text=True)
-    if done.returncode != 0:
-        print((done.stderr or "")[-4000:], file=sys.stderr)
-        print("flare demo: the Dagster run failed (see above)", file=sys.stderr)
-        return done.returncode
+    plain = [k for k in keys if graph.get(k).partitions_def is None]
+    runs = [(plain, [])]
+    # partitioned assets: a small single-run backfill of their first week
+    for key in keys:
+        pdef = graph.get(key).partitions_def
+        if pdef is not None:
+            first = pdef.get_partition_keys(dynamic_partitions_store=None)[:7]
+            runs.append(([key], ["--partition-range", f"{first[0]}...{first[-1]}"]))
+    for selected, extra in runs:
+        selection = ",".join(k.to_user_string() for k in selected)
+        cmd = [
+            "dagster",
+            "asset",
+            "materialize",
+            "-m",
+            "flare_assets.definitions",
+            "--select",
+            selection,
+            *extra,
+        ]
+        print(f"materializing {len(selected)} asset(s) through Dagster {' '.join(extra)}...", flush=True)
+        done = subprocess.run(cmd, env=dagster_env(settings), capture_output=not args.verbose, text=True)
+        if done.returncode != 0:
+            print((done.stderr or "")[-4000:], file=sys.stderr)
+            print("flare demo: the Dagster run failed (see above)", file=sys.stderr)
+            return done.returncode
     print(f"{'table':40} {'rows':>8} {'snapshot id':>22}")
     for key in sorted(keys, key=lambda k: k.path):
         depot, *ident = key.path
@@ -110,6 +128,25 @@ def cmd_demo(args: argparse.Namespace) -> int:
         snap = table.current_snapshot()
         rows = int(snap.summary["total-records"]) if snap and snap.summary else 0
         print(f"{'.'.join(key.path):40} {rows:>8} {snap.snapshot_id if snap else '-':>22}")
+    return 0
+
+
+def cmd_partitions(args: argparse.Namespace) -> int:
+    """Adds keys to a dynamic partitions dimension, checked as runs check them."""
+    from dagster import DagsterInstance
+
+    from flare_assets.spec.model import partition_key
+
+    try:
+        keys = [partition_key(k) for k in args.keys]
+    except ValueError as exc:
+        print(f"flare partitions: {exc}", file=sys.stderr)
+        return 2
+    os.environ.update(dagster_env(Settings.from_env()))
+    with DagsterInstance.get() as instance:
+        instance.add_dynamic_partitions(args.dimension, keys)
+        known = instance.get_dynamic_partitions(args.dimension)
+    print(f"{args.dimension}: {len(known)} key(s): {', '.join(known)}")
     return 0
 
 
@@ -131,6 +168,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=int, default=20)
     p.add_argument("--format", choices=["table", "json"], default="table")
     p.set_defaults(func=cmd_query)
+
+    p = sub.add_parser("partitions", help="add keys to a dynamic partitions dimension (its name)")
+    p.add_argument("dimension")
+    p.add_argument("keys", nargs="+")
+    p.set_defaults(func=cmd_partitions)
 
     p = sub.add_parser("demo-data", help="write the seeded retail demo files into the landing depot")
     p.add_argument("--customers", type=int, default=200)

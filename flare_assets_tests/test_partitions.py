@@ -212,3 +212,16 @@ def test_placeholder_without_key_and_append_are_reported_at_load(tmp_path: Path)
     text = str(err.value)
     assert "steps[0].sequence[0].sql: $|dya_end| is no key; allowed: day, day_end, day_in, day_start" in text
     assert "outputs[0].options.saveMode: a partitioned job replaces its slice" in text
+
+
+def test_flare_partitions_adds_checked_dynamic_keys(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "FLARE_HOME": str(tmp_path), "DAGSTER_HOME": str(tmp_path / "dagster")}
+    cmd = [sys.executable, "-m", "flare_assets.cli", "partitions", "unit"]
+    ok = subprocess.run([*cmd, "rp01", "rp02"], env=env, capture_output=True, text=True)
+    assert ok.returncode == 0 and "unit: 2 key(s): rp01, rp02" in ok.stdout
+    bad = subprocess.run([*cmd, "x' OR '1'='1"], env=env, capture_output=True, text=True)
+    assert bad.returncode == 2 and "partition key \"x' OR '1'='1\" is not allowed" in bad.stderr

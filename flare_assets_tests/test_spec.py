@@ -57,6 +57,8 @@ def test_demo_manifests_are_valid() -> None:
         "reporting__city_revenue",
         "audited__daily_sales",
         "web__events",
+        "incremental__daily_city_orders",
+        "incremental__new_orders",
     }
 
 
@@ -129,7 +131,8 @@ def test_flare_validate_cli(tmp_path: Path) -> None:
         text=True,
     )
     assert ok.returncode == 0, ok.stderr
-    assert ok.stdout.startswith("ok: 4 manifest(s)")
+    manifests = len(list(DEMO_PIPELINES.glob("*.yaml")))
+    assert ok.stdout.startswith(f"ok: {manifests} manifest(s)")
     write_manifest(tmp_path, "bad", GOOD.format(mode="upsert"))
     bad = subprocess.run(
         [sys.executable, "-m", "flare_assets.cli", "validate", str(tmp_path)], capture_output=True, text=True

@@ -285,8 +285,10 @@ def test_sort_sets_the_write_order(settings: Settings, tmp_path: Path) -> None:
 
 def test_schedules_lineage_and_groups_from_manifests() -> None:
     defs = build_definitions()
-    (schedule,) = list(defs.schedules or [])
-    assert schedule.cron_schedule == "0 2 * * *" and schedule.job.name == "retail_job"
+    schedules = {s.job.name: s for s in defs.schedules or []}
+    assert schedules["retail_job"].cron_schedule == "0 2 * * *"
+    # a daily-partitioned job runs each day's partition once the day is over
+    assert schedules["incremental__daily_city_orders_partitions"].cron_schedule == "0 0 * * *"
     graph = defs.resolve_asset_graph()
     from dagster import AssetKey
 

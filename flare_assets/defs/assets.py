@@ -2,6 +2,8 @@
 
 import re
 from collections.abc import Iterator
+from functools import cache
+from typing import TYPE_CHECKING
 
 from dagster import (
     AssetCheckKey,
@@ -14,9 +16,13 @@ from dagster import (
     Config,
     MaterializeResult,
     ScheduleDefinition,
+    build_schedule_from_partitioned_job,
     define_asset_job,
     multi_asset,
 )
+
+if TYPE_CHECKING:
+    from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from flare_assets.defs.metadata import (
     check_result,
@@ -33,7 +39,7 @@ from flare_assets.engine.state import StateRequest
 from flare_assets.engine.tuning import job_conf
 from flare_assets.settings import Settings
 from flare_assets.spec.loader import LoadedJob
-from flare_assets.spec.model import Job, Output
+from flare_assets.spec.model import TIME_WINDOWS, Job, Output
 
 
 class RunStateConfig(Config):
@@ -184,12 +190,20 @@ def job_assets(lj: LoadedJob, jobs: list[LoadedJob], depots: DepotMap) -> Assets
 
 
 def schedules(jobs: list[LoadedJob]) -> list[ScheduleDefinition]:
-    """workflow.schedule.cron -> one schedule per workflow over all its assets."""
+    """workflow.schedule.cron -> one schedule per workflow over its unpartitioned assets; a job with
+    time-window partitions gets a schedule that runs each partition once it closes."""
     out: list[ScheduleDefinition] = []
     for manifest in {lj.manifest.name: lj.manifest for lj in jobs}.values():
         if manifest.workflow.schedule is None:
             continue
-        keys = [AssetKey(o.address.key) for d in manifest.workflow.dag for o in d.job.outputs]
+        keys = [
+            AssetKey(o.address.key)
+            for d in manifest.workflow.dag
+            if not d.job.partitions
+            for o in d.job.outputs
+        ]
+        if not keys:
+            continue
         asset_job = define_asset_job(f"{_safe(manifest.name)}_job", selection=keys)
         out.append(
             ScheduleDefinition(
@@ -198,4 +212,20 @@ def schedules(jobs: list[LoadedJob]) -> list[ScheduleDefinition]:
                 execution_timezone=manifest.workflow.schedule.timezone or "UTC",
             )
         )
+    for lj in jobs:
+        partitions = lj.dag_job.job.partitions
+        if partitions and all(d.type in TIME_WINDOWS for d in partitions.dimensions):
+            out.append(build_schedule_from_partitioned_job(partitioned_job(lj)))
     return out
+
+
+@cache  # one definition per job, shared by its schedule and the Definitions' jobs
+def partitioned_job(lj: LoadedJob) -> "UnresolvedAssetJobDefinition":
+    """An asset job per partitioned Flare job: `dagster job backfill -j <name>_partitions` starts a
+    backfill from the command line, as the UI's backfill dialog does."""
+    job = lj.dag_job.job
+    return define_asset_job(
+        f"{lj.name}_partitions",
+        selection=[AssetKey(o.address.key) for o in job.outputs],
+        partitions_def=partitions_definition(job.partitions),
+    )

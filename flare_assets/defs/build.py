@@ -7,7 +7,7 @@ from pathlib import Path
 from dagster import Definitions, in_process_executor
 
 from flare_assets.catalog import table_exists
-from flare_assets.defs.assets import job_assets, schedules, source_specs
+from flare_assets.defs.assets import job_assets, partitioned_job, schedules, source_specs
 from flare_assets.defs.resources import SparkResource
 from flare_assets.defs.streams import stream_assets, stream_sensor
 from flare_assets.depots import load_depots
@@ -28,6 +28,7 @@ def build_definitions(settings: Settings | None = None, pipelines: list[Path] | 
             *(stream_assets(lj, depots) for lj in streams),
         ],
         schedules=schedules(jobs),
+        jobs=[partitioned_job(lj) for lj in jobs if lj.dag_job.job.partitions],
         sensors=[stream_sensor(lj, depots) for lj in streams],
         resources={"spark": SparkResource()},
         # Spark steps share the run's one JVM: a process per step would start a JVM per step.

@@ -1,0 +1,116 @@
+"""incremental_flatness: an incremental run over a history 10x as large / over 1x (goal <= 1.2).
+
+Each side appends the same new batch to its source, then runs the same job reading only the
+snapshots appended since its last run (`incrementalRead`). A full refresh of the same job over
+both histories is timed beside it, for contrast. One Spark session, engine runs in-process,
+rounds interleaved, medians compared."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+HISTORY_ROWS = 300_000
+BATCH_ROWS = 20_000
+SNAPSHOTS = 10
+
+
+def _manifest(name: str, source: str, incremental: bool) -> dict:
+    item: dict = {"name": "events", "dataset": f"dataos://lakehouse:bench/{source}"}
+    if incremental:
+        item["incrementalRead"] = {}
+    sql = "SELECT id, kind, amount, amount * 2 AS doubled FROM events"
+    return {
+        "version": "v1",
+        "name": name,
+        "type": "workflow",
+        "workflow": {
+            "dag": [
+                {
+                    "name": "copy",
+                    "spec": {
+                        "stackSpec": {
+                            "job": {
+                                "showPreviewLines": 0,
+                                "inputs": [item],
+                                "steps": [{"sequence": [{"name": "result", "sql": sql}]}],
+                                "outputs": [
+                                    {
+                                        "name": "result",
+                                        "dataset": f"dataos://lakehouse:bench/{name.replace('-', '_')}",
+                                        "options": {"saveMode": "append" if incremental else "overwrite"},
+                                    }
+                                ],
+                            }
+                        }
+                    },
+                }
+            ]
+        },
+    }
+
+
+def measure(rounds: int = 3) -> tuple[dict[str, float], dict[str, object]]:
+    with tempfile.TemporaryDirectory(prefix="flare-bench-inc-") as tmp:
+        os.environ["FLARE_HOME"] = tmp
+        from flare_assets.depots import load_depots
+        from flare_assets.engine import run_job
+        from flare_assets.settings import Settings
+        from flare_assets.spark import get_session
+        from flare_assets.spec.loader import load_jobs
+
+        settings = Settings.from_env()
+        spark = get_session(settings)
+        depots = load_depots(settings.depots)
+        spark.sql("CREATE NAMESPACE IF NOT EXISTS lakehouse.bench")
+        next_id = {"h1": 0, "h10": 0}
+
+        def append(source: str, rows: int) -> None:
+            start = next_id[source]
+            spark.range(start, start + rows).selectExpr(
+                "id", "cast(id % 7 as string) AS kind", "cast(id % 1000 as double) AS amount"
+            ).writeTo(f"lakehouse.bench.{source}").append()
+            next_id[source] += rows
+
+        jobs = {}
+        for source, factor in (("h1", 1), ("h10", 10)):
+            spark.sql(
+                f"CREATE TABLE lakehouse.bench.{source} (id BIGINT, kind STRING, amount DOUBLE) USING iceberg"
+            )
+            for _ in range(SNAPSHOTS):
+                append(source, HISTORY_ROWS * factor // SNAPSHOTS)
+            for mode in ("inc", "full"):
+                folder = Path(tmp) / f"{mode}_{source}"
+                folder.mkdir()
+                doc = _manifest(f"{mode}-{source}", source, mode == "inc")
+                (folder / "m.yaml").write_text(yaml.safe_dump(doc))
+                (lj,) = load_jobs([folder], depots)
+                jobs[(mode, source)] = lj
+                run_job(spark, lj.dag_job.job, depots, settings, name=lj.name)  # first run: all history
+
+        times: dict[str, list[float]] = {f"{m}_{s}": [] for m in ("inc", "full") for s in ("h1", "h10")}
+        for n in range(rounds):
+            for source in ("h1", "h10") if n % 2 == 0 else ("h10", "h1"):  # alternate who goes first
+                append(source, BATCH_ROWS)
+                for mode in ("inc", "full"):
+                    lj = jobs[(mode, source)]
+                    start = time.perf_counter()
+                    run_job(spark, lj.dag_job.job, depots, settings, name=lj.name)
+                    times[f"{mode}_{source}"].append(time.perf_counter() - start)
+        med = {k: statistics.median(v) for k, v in times.items()}
+        flat = med["inc_h10"] / med["inc_h1"]
+        full = med["full_h10"] / med["full_h1"]
+        print(
+            f"incremental run: {med['inc_h1']:.2f}s over {HISTORY_ROWS:,} rows of history, "
+            f"{med['inc_h10']:.2f}s over {10 * HISTORY_ROWS:,} -> {flat:.2f}; "
+            f"full refresh: {med['full_h1']:.2f}s -> {med['full_h10']:.2f}s ({full:.2f})"
+        )
+        return (
+            {"incremental_flatness": round(flat, 3)},
+            {"seconds": times, "full_refresh_ratio": round(full, 3), "history_rows": HISTORY_ROWS},
+        )
