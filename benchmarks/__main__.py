@@ -15,6 +15,13 @@ BENCHMARKS = {
     "cluster_vs_local": ["cluster_vs_local_ratio"],
     "incremental": ["incremental_flatness"],
     "backfill": ["backfill_single_vs_multi"],
+    "housekeeping": ["housekeeping_partition_reduction", "housekeeping_listing_speedup"],
+    "maintenance": [
+        "health_tick_100_tables_s",
+        "compaction_file_reduction",
+        "compaction_scan_speedup",
+        "health_vs_blind_rewrite_ratio",
+    ],
     "stream_latency": [
         "stream_latency_sensor_p50_s",
         "stream_latency_sensor_p95_s",

@@ -49,6 +49,18 @@ def cmd_query(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_health(args: argparse.Namespace) -> int:
+    from flare_assets.health import health_report
+
+    try:
+        lines = health_report(args.table, as_json=args.format == "json")
+    except Exception as exc:  # a missing table or catalog: one line, no traceback
+        print(f"flare health: {exc}", file=sys.stderr)
+        return 1
+    print("\n".join(lines) if lines else "(no tables)")
+    return 0
+
+
 def cmd_demo_data(args: argparse.Namespace) -> int:
     from flare_assets.demo.data import generate
 
@@ -87,6 +99,7 @@ def dagster_env(settings: Settings) -> dict[str, str]:
 def cmd_demo(args: argparse.Namespace) -> int:
     from flare_assets.catalog import load_catalog
     from flare_assets.defs.build import build_definitions
+    from flare_assets.depots import load_depots
 
     settings = Settings.from_env()
     if not args.skip_data:
@@ -122,8 +135,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print("flare demo: the Dagster run failed (see above)", file=sys.stderr)
             return done.returncode
     print(f"{'table':40} {'rows':>8} {'snapshot id':>22}")
+    depots = load_depots(settings.depots)
     for key in sorted(keys, key=lambda k: k.path):
         depot, *ident = key.path
+        if depots.depots[depot].type == "file":  # a folder of files: no snapshot to show
+            folder = settings.resolve(depots.depots[depot].path or depot).joinpath(*ident)
+            print(f"{'.'.join(key.path):40} {'files':>8} {folder}")
+            continue
         table = load_catalog(depot, settings).load_table(".".join(ident))
         snap = table.current_snapshot()
         rows = int(snap.summary["total-records"]) if snap and snap.summary else 0
@@ -173,6 +191,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("dimension")
     p.add_argument("keys", nargs="+")
     p.set_defaults(func=cmd_partitions)
+
+    p = sub.add_parser(
+        "health", help="table health from Iceberg metadata (no JVM) and the maintenance it needs"
+    )
+    p.add_argument("table", nargs="?", help="one table (default: every table of the lakehouse depot)")
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.set_defaults(func=cmd_health)
 
     p = sub.add_parser("demo-data", help="write the seeded retail demo files into the landing depot")
     p.add_argument("--customers", type=int, default=200)

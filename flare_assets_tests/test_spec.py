@@ -59,6 +59,7 @@ def test_demo_manifests_are_valid() -> None:
         "web__events",
         "incremental__daily_city_orders",
         "incremental__new_orders",
+        "reporting_units__stage_uploads",
     }
 
 

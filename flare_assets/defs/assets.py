@@ -35,6 +35,7 @@ from flare_assets.defs.partitions import backfill_policy, partitions_definition,
 from flare_assets.defs.resources import SparkResource
 from flare_assets.depots import DepotMap
 from flare_assets.engine import run_job
+from flare_assets.engine.maintenance import run_actions
 from flare_assets.engine.state import StateRequest
 from flare_assets.engine.tuning import job_conf
 from flare_assets.settings import Settings
@@ -166,6 +167,8 @@ def job_assets(lj: LoadedJob, jobs: list[LoadedJob], depots: DepotMap) -> Assets
                 partition=run_slice(context, job.partitions) if job.partitions else None,
                 request=StateRequest(reset=config.reset_state, values=dict(config.state)),
             )
+            for done in run_actions(session, job, depots, Settings.from_env(), name=label):
+                context.log.info(f"{done.action} on {done.table}: {done.counters or done.rows_matched}")
         if result.skipped:
             context.log.info(result.skipped)
             for key in context.selected_asset_keys:

@@ -14,6 +14,7 @@ from dagster import (
     TableSchema,
 )
 
+from flare_assets.defs.housekeeping import housekeeping_metadata
 from flare_assets.engine.assertions import AssertionResult
 from flare_assets.engine.results import JobResult, OutputResult
 
@@ -60,6 +61,8 @@ def output_metadata(out: OutputResult, job: JobResult) -> dict[str, Any]:
         meta["cached_steps"] = ", ".join(job.cached)
     if job.plans:
         meta["plans"] = MetadataValue.md("\n\n".join(f"**{n}**\n```\n{p}\n```" for n, p in job.plans.items()))
+    if out.housekeeping is not None:
+        meta.update(housekeeping_metadata(out.housekeeping))
     if out.total_rows is not None:
         meta["dagster/row_count"] = MetadataValue.int(out.total_rows)
     if out.snapshot_id is not None:

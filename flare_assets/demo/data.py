@@ -8,6 +8,8 @@ import random
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from flare_assets.demo.uploads import generate_uploads
+
 CITIES = ["Zurich", "Basel", "Bern", "Geneva", "Lausanne", "Lugano", "Luzern", "St. Gallen"]
 SEGMENTS = ["consumer", "corporate", "small_business"]
 STATUSES = ["delivered"] * 8 + ["shipped", "cancelled"]
@@ -16,7 +18,8 @@ LAST = ["Meier", "Muller", "Schmid", "Keller", "Weber", "Huber", "Frei", "Brunne
 
 
 def generate(landing: Path, customers: int = 200, orders: int = 2000, seed: int = 7) -> dict[str, int]:
-    """Writes landing/retail/customers/customers.csv and landing/retail/orders/orders-0001.json."""
+    """Writes landing/retail/customers/customers.csv and landing/retail/orders/orders-0001.json, and the
+    reporting units' uploads (demo/uploads.py)."""
     rng = random.Random(seed)
     cdir, odir = landing / "retail" / "customers", landing / "retail" / "orders"
     cdir.mkdir(parents=True, exist_ok=True)
@@ -41,4 +44,4 @@ def generate(landing: Path, customers: int = 200, orders: int = 2000, seed: int 
                 "unit_price": round(rng.uniform(2, 250), 2),
             }
             fh.write(json.dumps(row) + "\n")
-    return {"customers": customers, "orders": orders}
+    return {"customers": customers, "orders": orders, **generate_uploads(landing)}

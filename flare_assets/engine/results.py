@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flare_assets.engine.assertions import AssertionResult
+from flare_assets.engine.housekeeping import HousekeepingResult
 
 
 @dataclass
@@ -29,6 +30,7 @@ class OutputResult:
     column_tags: dict[str, list[str]] = field(default_factory=dict)
     preview: list[dict[str, Any]] = field(default_factory=list)
     checks: list[AssertionResult] = field(default_factory=list)
+    housekeeping: HousekeepingResult | None = None
     seconds: float = 0.0
 
     @property

@@ -13,8 +13,10 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from flare_assets.depots import DepotMap
-from flare_assets.engine import assertions, iceberg, incremental, io, state
+from flare_assets.engine import assertions, housekeeping, iceberg, incremental, io, state
 from flare_assets.engine.errors import SPARK_ERRORS, JobFailed, short
+from flare_assets.engine.housekeeping import HousekeepingContext
+from flare_assets.engine.layout import with_run_id
 from flare_assets.engine.params import escape, substitute
 from flare_assets.engine.partitions import PartitionSlice
 from flare_assets.engine.results import JobResult, OutputResult
@@ -39,7 +41,9 @@ def run_job(
     """Runs the job; `only` names the outputs to write (default: all). Steps are lazy views, so a
     step that no written output needs costs nothing. A `partition` run replaces exactly its slice of
     each output; incremental inputs read what is new since the last committed run, and a run that
-    finds nothing new writes nothing. `inputs_read` are inputs already read (a stream's micro-batch);
+    finds nothing new writes nothing. The run's number (`result.run_number`) fills a run_id
+    partition column the result lacks; outputs with housekeeping are tidied once every write and
+    the run's state are committed. `inputs_read` are inputs already read (a stream's micro-batch);
     `snapshot_properties` go into every Iceberg commit's summary."""
     result = JobResult(outputs=[], sql=[], timings={})
     cached: list[str] = []
@@ -68,12 +72,14 @@ def run_job(
             params.update({k: escape(v) for k, v in p.keys.items()})
         _run_steps(spark, job, name, result, cached, params)
         selected = [o for o in job.outputs if only is None or o.name in only]
-        frames = {o.name: spark.table(o.name) for o in selected}
+        frames = {o.name: with_run_id(spark.table(o.name), o, result.run_number) for o in selected}
         if len(selected) > 1:
             for output in selected:
                 frames[output.name] = _compute(frames[output.name], output, name)
                 held.append(frames[output.name])
-        tags = {o.name: _check(frames[o.name], o, name) for o in selected}
+        feed = name.split("/")[0]
+        contexts = {o.name: housekeeping.context(feed, o, result.run_number) for o in selected}
+        tags = {o.name: _check(frames[o.name], o, name, contexts[o.name]) for o in selected}
         props = {state.RUN_ID: str(result.run_number), **(snapshot_properties or {})}
         for p in progress:
             props.update(p.properties)
@@ -94,11 +100,16 @@ def run_job(
             )
             for o in selected
         ]
-        if not any(o.format == "iceberg" for o in result.outputs):
+        if not any(io.is_iceberg(o.address, depots) for o in selected):
             state.save_file_state(settings, name, {**previous.values, **props})
         for p in progress:
             if p.archive is not None and p.folder is not None and p.files:
                 result.archived += incremental.archive_files(p.folder, p.archive, p.files)
+        for output, written in zip(selected, result.outputs, strict=True):
+            if output.housekeeping and written.published is not False:
+                written.housekeeping = _housekeep(
+                    spark, output, depots, settings, name, contexts[output.name]
+                )
     finally:
         for view in cached:
             spark.catalog.uncacheTable(view)
@@ -214,10 +225,11 @@ def _compute(frame: DataFrame, output: Output, name: str) -> DataFrame:
     return kept
 
 
-def _check(frame: DataFrame, output: Output, name: str) -> dict[str, list[str]]:
+def _check(frame: DataFrame, output: Output, name: str, ctx: HousekeepingContext) -> dict[str, list[str]]:
     """What can be checked against the result's schema before any write; returns the column tags."""
     try:
         iceberg.check_partition_columns(output, frame.columns)
+        housekeeping.check(frame.sparkSession, output, ctx)
         return iceberg.resolve_column_tags(output, frame.columns)
     except ValueError as exc:
         raise JobFailed(
@@ -307,6 +319,25 @@ def _write(
 
 
 RUN_TAG_RETAIN_DAYS = 30
+
+
+def _housekeep(
+    spark: SparkSession,
+    output: Output,
+    depots: DepotMap,
+    settings: Settings,
+    name: str,
+    ctx: HousekeepingContext,
+) -> housekeeping.HousekeepingResult:
+    """After the run is committed: a failure here leaves the written data and the run's state as
+    they are; the next run, or the housekeeping job, finishes the work."""
+    try:
+        return housekeeping.run(spark, output, depots, settings, ctx)
+    except (*SPARK_ERRORS, ValueError, OSError) as exc:
+        raise JobFailed(
+            f"{name}: output {output.name!r} ({output.dataset}) was written, but its housekeeping failed: "
+            f"{short(exc)}; the next run or the housekeeping job finishes it"
+        ) from exc
 
 
 def _run_tag(run_id: str | None) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from flare_assets.spec.errors import ManifestError, load_yaml, validate
+from flare_assets.spec.housekeeping import RUN_ID, check_housekeeping
 from flare_assets.spec.model import TIME_WINDOWS, DagJob, Manifest, Output, Partitions, placeholders
 from flare_assets.spec.sql import output_columns, referenced_views
 from flare_assets.spec.streams import TableExists, check_stream
@@ -52,18 +53,6 @@ def parse_manifest(file: Path) -> Manifest:
     if not isinstance(data, dict):
         raise ManifestError(f"{file}: (top): a manifest is a mapping with version, name, type and workflow")
     return validate(Manifest, data, file)
-
-
-NOT_YET = {
-    "actions": "actions (table maintenance) are not supported yet",
-}
-
-
-def check_supported(lj: LoadedJob) -> list[str]:
-    """Keys the manifest model knows but the engine does not run yet fail loudly, never silently."""
-    job = lj.dag_job.job
-    base = f"{lj.file}: {lj.yaml_path}.spec.stackSpec.job"
-    return [f"{base}.actions: {NOT_YET['actions']}"] if job.actions else []
 
 
 def resolve_schema_paths(lj: LoadedJob) -> list[str]:
@@ -112,6 +101,23 @@ def check_depots(jobs: list[LoadedJob], depots: Any) -> list[str]:
     return problems
 
 
+def check_action_inputs(jobs: list[LoadedJob], depots: Any) -> list[str]:
+    """Actions maintain Iceberg tables: the input an action names is on an iceberg depot."""
+    problems = []
+    for lj in jobs:
+        job = lj.dag_job.job
+        inputs = {i.name: i for i in job.inputs}
+        for ai, action in enumerate(job.actions):
+            depot = depots.depots.get(inputs[action.input].address.depot) if depots else None
+            if depot is not None and depot.type != "iceberg":
+                problems.append(
+                    f"{lj.file}: {lj.yaml_path}.spec.stackSpec.job.actions[{ai}].input: {action.input!r} "
+                    f"is on a {depot.type} depot; actions run on iceberg depots "
+                    f"({', '.join(depots.iceberg_depots())})"
+                )
+    return problems
+
+
 def check_views(jobs: list[LoadedJob]) -> list[str]:
     """Each step reads only inputs and earlier steps (qualified table names are left to Spark)."""
     problems: list[str] = []
@@ -146,13 +152,13 @@ def _check_partition_columns(lj: LoadedJob) -> list[str]:
         where = f"{lj.file}: {lj.yaml_path}.spec.stackSpec.job.outputs[{oi}].options"
         fields = opts.iceberg.partition_spec if opts.iceberg and opts.iceberg.partition_spec else []
         for fi, field in enumerate(fields):
-            if field.column.lower() not in lowered:
+            if field.column.lower() not in lowered | {RUN_ID}:
                 problems.append(
                     f"{where}.iceberg.partitionSpec[{fi}].column: {field.column!r} is not a column of step "
                     f"{output.name!r}; allowed: {', '.join(columns)}"
                 )
         for pi, column in enumerate(opts.partition_by or []):
-            if column.lower() not in lowered:
+            if column.lower() not in lowered | {RUN_ID}:
                 problems.append(
                     f"{where}.partitionBy[{pi}]: {column!r} is not a column of step {output.name!r}; "
                     f"allowed: {', '.join(columns)}"
@@ -275,9 +281,12 @@ def load_jobs(
         names[manifest.name] = file
         loaded = [LoadedJob(file, manifest, i) for i in range(len(manifest.workflow.dag))]
         for lj in loaded:
-            problems.extend(check_supported(lj) + resolve_schema_paths(lj) + check_incremental(lj, depots))
+            problems.extend(resolve_schema_paths(lj) + check_incremental(lj, depots))
         jobs.extend(loaded)
     problems.extend(check_depots(jobs, depots))
+    problems.extend(check_action_inputs(jobs, depots))
+    if not problems and depots:
+        problems.extend(check_housekeeping(jobs, depots))
     if not problems:
         problems.extend(p for lj in jobs for p in check_stream(lj, depots, table_exists))
         problems.extend(check_views(jobs))

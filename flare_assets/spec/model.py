@@ -5,10 +5,13 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from flare_assets.spec.actions import Action
 from flare_assets.spec.address import Address, parse_address
+from flare_assets.spec.housekeeping import Housekeeping
+from flare_assets.spec.maintenance import TableMaintenance
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 BRANCH = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
@@ -461,6 +464,10 @@ class Output(Model):
     column_tags: list[ColumnTag] = Field(default_factory=list)
     options: OutputOptions = Field(default_factory=OutputOptions)
     assertions: list[Assertion] = Field(default_factory=list)
+    housekeeping: Housekeeping | None = Field(
+        default=None, validation_alias=AliasChoices("housekeeping", "housekeepingMode")
+    )
+    maintenance: TableMaintenance | None = None
 
     _name = field_validator("name")(_identifier)
     _dataset = field_validator("dataset")(_address)
@@ -645,9 +652,9 @@ class Job(Model):
     show_preview_lines: int = Field(default=10, ge=0, le=1000)
     inputs: list[Input] = Field(default_factory=list)
     steps: list[Step] = Field(default_factory=list)
-    outputs: list[Output] = Field(min_length=1)
+    outputs: list[Output] = Field(default_factory=list)
     assertions: list[JobAssertion] = Field(default_factory=list)
-    actions: list[dict[str, Any]] = Field(default_factory=list)
+    actions: list[Action] = Field(default_factory=list)
     streaming: Streaming | None = None
     partitions: Partitions | None = None
 
@@ -664,6 +671,15 @@ class Job(Model):
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise ValueError(f"view names must be unique across inputs and steps; repeated: {', '.join(dup)}")
+        if not self.outputs and not self.actions:
+            raise ValueError("a job has outputs, actions, or both")
+        inputs = [i.name for i in self.inputs]
+        for action in self.actions:
+            if action.input not in inputs:
+                raise ValueError(
+                    f"action {action.name} input {action.input!r} is not an input of the job; "
+                    f"allowed: {', '.join(inputs) or '(none)'}"
+                )
         for output in self.outputs:
             if output.name not in names:
                 raise ValueError(

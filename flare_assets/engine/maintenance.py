@@ -1,0 +1,282 @@
+"""Flare actions run through Iceberg's own Spark procedures (rewrite_data_files, rewrite_manifests,
+expire_snapshots, remove_orphan_files) and DELETE FROM. No Dagster here.
+
+Every action is checked against the table before any of them runs: the table exists, an orphan
+cutoff is not under the floor, named snapshots are not heads of branches or tags.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from pyspark.sql import SparkSession
+
+from flare_assets.depots import DepotMap
+from flare_assets.engine import io
+from flare_assets.engine.errors import SPARK_ERRORS, JobFailed, short
+from flare_assets.engine.iceberg import _java_table, _with_retries, literal
+from flare_assets.health import TableHealth
+from flare_assets.settings import Settings
+from flare_assets.spec.actions import (
+    ORPHAN_FLOOR_DAYS,
+    Action,
+    ExpireSnapshotsOptions,
+    RemoveOrphansOptions,
+    RewriteDatasetOptions,
+    RewriteManifestOptions,
+)
+from flare_assets.spec.maintenance import TableMaintenance
+from flare_assets.spec.model import Job
+
+DAY_MS = 86_400_000
+
+# Compaction beside writers: commit file groups as they finish, so a conflicting writer's commit costs
+# one group, not the whole rewrite (Iceberg retries the commit; the engine reruns the call on conflicts).
+SAFE_REWRITE = {"partial-progress.enabled": "true", "partial-progress.max-commits": "10"}
+
+
+@dataclass
+class ActionResult:
+    """What one action did: the procedure's counters, the statement, and for orphans the files."""
+
+    action: str
+    table: str
+    statement: str
+    counters: dict[str, int] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+    rows_matched: int | None = None
+    dry_run: bool = False
+    seconds: float = 0.0
+
+
+def timestamp_literal(millis: int) -> str:
+    """Spark 3.5 takes a TIMESTAMP literal as a procedure argument, not current_timestamp()."""
+    moment = datetime.fromtimestamp(millis / 1000, UTC)
+    return f"TIMESTAMP '{moment.strftime('%Y-%m-%d %H:%M:%S.%f')[:-3]}'"
+
+
+def _call(table: str, procedure: str, args: dict[str, str | None]) -> str:
+    catalog, namespace, name = table.split(".", 2)
+    given = [f"table => {literal(namespace + '.' + name)}"]
+    given += [f"{k} => {v}" for k, v in args.items() if v is not None]
+    return f"CALL {catalog}.system.{procedure}({', '.join(given)})"
+
+
+def _map(values: dict[str, str]) -> str | None:
+    if not values:
+        return None
+    return "map(" + ", ".join(f"{literal(k)}, {literal(v)}" for k, v in values.items()) + ")"
+
+
+def check(spark: SparkSession, table: str, action: Action, now_ms: int | None = None) -> None:
+    """Refuses, with the reason, what must not run: a missing table, an orphan cutoff under the floor
+    without force, expiring the head of a branch or tag."""
+    if not spark.catalog.tableExists(table):
+        raise ValueError(f"{action.name}: table {table} does not exist")
+    now_ms = now_ms or int(time.time() * 1000)
+    opts = action.options
+    if isinstance(opts, RemoveOrphansOptions):
+        cutoff = opts.cutoff_millis
+        if cutoff is not None and cutoff > now_ms - ORPHAN_FLOOR_DAYS * DAY_MS and not opts.force:
+            raise ValueError(
+                f"remove_orphans on {table}: olderThan {timestamp_literal(cutoff)} is less than "
+                f"{ORPHAN_FLOOR_DAYS} days ago; files of writes in progress would look orphaned. "
+                "Give an older cutoff, or force: true"
+            )
+    if isinstance(opts, ExpireSnapshotsOptions) and opts.snapshot_ids:
+        refs = _java_table(spark, table).refs()
+        heads = {int(refs.get(n).snapshotId()): str(n) for n in refs.keySet()}
+        held = [f"{sid} (head of {heads[sid]})" for sid in opts.snapshot_ids if sid in heads]
+        if held:
+            raise ValueError(
+                f"expire_snapshots on {table}: {', '.join(held)}; heads of branches and tags are "
+                "never expired"
+            )
+
+
+def statement(table: str, action: Action, input_name: str, now_ms: int | None = None) -> str:
+    """The SQL that runs the action."""
+    opts = action.options
+    if isinstance(opts, RewriteDatasetOptions):
+        props = {**SAFE_REWRITE, **opts.properties}
+        return _call(
+            table,
+            "rewrite_data_files",
+            {
+                "strategy": literal(opts.strategy),
+                "sort_order": literal(opts.sort_order) if opts.sort_order else None,
+                "options": _map(props),
+                "where": literal(opts.where) if opts.where else None,
+            },
+        )
+    if isinstance(opts, RewriteManifestOptions):
+        caching = None if opts.use_caching is None else str(opts.use_caching).lower()
+        return _call(table, "rewrite_manifests", {"use_caching": caching})
+    if isinstance(opts, ExpireSnapshotsOptions):
+        cutoff = opts.cutoff_millis
+        ids = ", ".join(str(i) for i in opts.snapshot_ids or [])
+        stream = None if opts.stream_delete_results is None else str(opts.stream_delete_results).lower()
+        return _call(
+            table,
+            "expire_snapshots",
+            {
+                "older_than": timestamp_literal(cutoff) if cutoff is not None else None,
+                "retain_last": str(opts.retain_last) if opts.retain_last else None,
+                "snapshot_ids": f"array({ids})" if ids else None,
+                "max_concurrent_deletes": str(opts.max_concurrent_deletes)
+                if opts.max_concurrent_deletes
+                else None,
+                "stream_results": stream,
+            },
+        )
+    if isinstance(opts, RemoveOrphansOptions):
+        cutoff = opts.cutoff_millis or (now_ms or int(time.time() * 1000)) - ORPHAN_FLOOR_DAYS * DAY_MS
+        return _call(
+            table,
+            "remove_orphan_files",
+            {
+                "older_than": timestamp_literal(cutoff),
+                "location": literal(opts.location) if opts.location else None,
+                "dry_run": str(opts.dry_run).lower(),
+                "max_concurrent_deletes": str(opts.max_concurrent_deletes)
+                if opts.max_concurrent_deletes
+                else None,
+            },
+        )
+    where = f" WHERE {action.delete_where}" if action.delete_where and not action.all else ""
+    return f"DELETE FROM {table} AS {input_name}{where}"
+
+
+def run_action(
+    spark: SparkSession,
+    table: str,
+    action: Action,
+    input_name: str | None = None,
+    dry_run: bool = False,
+    now_ms: int | None = None,
+) -> ActionResult:
+    """Runs one checked action. delete_from_dataset counts the matching rows first (and stops there
+    with dry_run); the other inputs of the job are views its deleteWhere may read."""
+    input_name = input_name or action.input
+    sql = statement(table, action, input_name, now_ms)
+    # the session's catalog caches tables: act on what other processes committed since
+    spark.sql(f"REFRESH TABLE {table}")
+    result = ActionResult(action=action.name, table=table, statement=sql)
+    t0 = time.perf_counter()
+    if action.name == "delete_from_dataset":
+        where = action.delete_where if action.delete_where and not action.all else "true"
+        counted = spark.sql(f"SELECT count(*) FROM {table} AS {input_name} WHERE {where}").collect()
+        result.rows_matched = int(counted[0][0])
+        result.dry_run = dry_run
+        if not dry_run and result.rows_matched:
+            _with_retries(lambda: spark.sql(sql).collect())
+    else:
+        rows: list = []
+
+        def call() -> None:
+            rows[:] = spark.sql(sql).collect()
+
+        opts = action.options
+        if isinstance(opts, RemoveOrphansOptions) and _under_procedure_minimum(opts, now_ms):
+            rows = [(f,) for f in _forced_orphan_removal(spark, table, opts)]
+        else:
+            _with_retries(call)
+        if action.name == "remove_orphans":
+            result.files = [r[0] for r in rows]
+            result.dry_run = isinstance(action.options, RemoveOrphansOptions) and action.options.dry_run
+            result.counters["orphan_files"] = len(result.files)
+        else:
+            for row in rows[:1]:
+                result.counters = {k: int(v) for k, v in row.asDict().items() if isinstance(v, int)}
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+# remove_orphan_files itself refuses cutoffs under a day; Iceberg points at its action API for those.
+PROCEDURE_MINIMUM_MS = DAY_MS
+
+
+def _under_procedure_minimum(opts: RemoveOrphansOptions, now_ms: int | None) -> bool:
+    cutoff = opts.cutoff_millis
+    return (
+        cutoff is not None
+        and opts.force
+        and cutoff > (now_ms or int(time.time() * 1000)) - PROCEDURE_MINIMUM_MS
+    )
+
+
+def _forced_orphan_removal(spark: SparkSession, table: str, opts: RemoveOrphansOptions) -> list[str]:
+    """Iceberg's DeleteOrphanFiles action (what the procedure runs), for a forced cutoff under a day."""
+    if opts.dry_run:
+        raise ValueError(
+            f"remove_orphans on {table}: a dry run lists orphans older than a day at least; "
+            "give an older cutoff to list them"
+        )
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    ice = _java_table(spark, table)
+    delete = jvm.org.apache.iceberg.spark.actions.SparkActions.get(spark._jsparkSession).deleteOrphanFiles(
+        ice
+    )
+    delete = delete.olderThan(opts.cutoff_millis)
+    if opts.location:
+        delete = delete.location(opts.location)
+    return [str(f) for f in delete.execute().orphanFileLocations()]
+
+
+def run_actions(
+    spark: SparkSession, job: Job, depots: DepotMap, settings: Settings, name: str = "job"
+) -> list[ActionResult]:
+    """A job's actions in order, all checked first. Inputs other than an action's own table are read
+    as views (deleteWhere may use them in subqueries)."""
+    inputs = {i.name: i for i in job.inputs}
+    targets = {a.input for a in job.actions}
+    now_ms = int(time.time() * 1000)
+    for action in job.actions:
+        try:
+            check(spark, inputs[action.input].address.table, action, now_ms)
+        except (*SPARK_ERRORS, ValueError) as exc:
+            raise JobFailed(f"{name}: {short(exc)}; no action ran") from exc
+    for item in job.inputs:
+        if item.name not in targets and not spark.catalog.tableExists(item.name):
+            io.read_input(spark, item, depots, settings).createOrReplaceTempView(item.name)
+    results = []
+    for ai, action in enumerate(job.actions):
+        table = inputs[action.input].address.table
+        try:
+            results.append(run_action(spark, table, action, now_ms=now_ms))
+        except SPARK_ERRORS as exc:
+            raise JobFailed(f"{name}: actions[{ai}] {action.name} on {table} failed: {short(exc)}") from exc
+    return results
+
+
+def plan(
+    kind: str, settings: TableMaintenance, health: TableHealth | None, now_ms: int, targeted: bool
+) -> Action:
+    """The action a kind of maintenance runs. Targeted compaction (health-driven) rewrites only the
+    small files (under the small-file size, two or more per partition); scheduled compaction runs
+    rewrite_data_files with Iceberg's defaults."""
+    t = settings.thresholds
+    if kind == "compaction":
+        props: dict[str, str] = {}
+        if targeted and health is not None:
+            props = {"min-file-size-bytes": str(health.small_file_size), "min-input-files": "2"}
+            if health.delete_files >= t.max_delete_files:
+                props["delete-file-threshold"] = "1"
+        return Action(name="rewrite_dataset", input="table", options={"properties": props})
+    if kind == "manifests":
+        return Action(name="rewrite_manifest", input="table")
+    if kind == "expiry":
+        cutoff = now_ms - int(t.max_snapshot_age_hours * 3_600_000)
+        retain = settings.retain_last
+        if health is not None and health.snapshots > t.max_snapshots:
+            cutoff, retain = now_ms, max(retain, t.max_snapshots // 2)
+        return Action(
+            name="expire_snapshots", input="table", options={"olderThanMillis": cutoff, "retainLast": retain}
+        )
+    if kind == "orphans":
+        cutoff = now_ms - int(settings.orphan_age_days * DAY_MS)
+        return Action(name="remove_orphans", input="table", options={"olderThanMillis": cutoff})
+    raise ValueError(f"unknown maintenance {kind!r}; allowed: compaction, manifests, expiry, orphans")
