@@ -40,6 +40,16 @@ def add_new_columns(spark: SparkSession, table: str, df: DataFrame) -> list[str]
     return [statement]
 
 
+def fill_missing_columns(spark: SparkSession, table: str, df: DataFrame) -> DataFrame:
+    """Table columns the result lacks are written as nulls (a column added by an earlier write
+    whose data commit never landed, or one the job stopped producing); required ones still fail."""
+    have = {c.lower() for c in df.columns}
+    missing = [f for f in spark.table(table).schema.fields if f.name.lower() not in have and f.nullable]
+    if not missing:
+        return df
+    return df.select("*", *(F.lit(None).cast(f.dataType).alias(f.name) for f in missing))
+
+
 def _sql_term(transform: str, column: str) -> str | None:
     """Iceberg's transform names (`day`, `bucket[4]`) as the Spark SQL terms DDL takes."""
     col = quote(column) if not column.isidentifier() else column
@@ -134,6 +144,8 @@ def write(
     ddl = evolve_partitions(spark, table, spec) if spec is not None else []
     if not created and options.write_mode != "merge":
         ddl += add_new_columns(spark, table, df)
+    if not created:
+        df = fill_missing_columns(spark, table, df)
     branch = branch or options.branch
     target = table
     if branch:
