@@ -22,6 +22,15 @@ BENCHMARKS = {
         "compaction_scan_speedup",
         "health_vs_blind_rewrite_ratio",
     ],
+    "stream_latency": [
+        "stream_latency_sensor_p50_s",
+        "stream_latency_sensor_p95_s",
+        "stream_latency_continuous_p50_s",
+        "stream_latency_continuous_p95_s",
+        "stream_rows_per_s",
+        "stream_plain_rows_per_s",
+        "stream_throughput_ratio",
+    ],
     "concurrent_commits": ["concurrent_commits_lost"],
 }
 

@@ -66,6 +66,12 @@ def load_catalog(name: str | None = None, settings: Settings | None = None) -> C
     raise AssertionError("unreachable")
 
 
+def table_exists(table: str, settings: Settings | None = None) -> bool:
+    """Whether `depot.namespace.table` exists in its catalog (metadata only, no JVM)."""
+    depot, ident = table.split(".", 1)
+    return load_catalog(depot, settings).table_exists(ident)
+
+
 def _warehouse_uri(settings: Settings) -> str:
     wh = settings.warehouse
     return wh if "://" in wh else "file://" + wh

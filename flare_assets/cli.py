@@ -13,13 +13,14 @@ from flare_assets.spec.errors import ManifestError
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from flare_assets.catalog import table_exists
     from flare_assets.depots import load_depots
     from flare_assets.spec.loader import load_jobs
 
     settings = Settings.from_env()
     try:
         depots = load_depots(Path(args.depots) if args.depots else settings.depots)
-        jobs = load_jobs([Path(p) for p in args.paths], depots)
+        jobs = load_jobs([Path(p) for p in args.paths], depots, lambda t: table_exists(t, settings))
     except ManifestError as exc:
         for line in exc.problems:
             print(line, file=sys.stderr)
@@ -69,6 +70,21 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_drop_events(args: argparse.Namespace) -> int:
+    """Web events for the demo stream (workflow `web`), a file at a time, to watch in the UI."""
+    import time
+
+    from flare_assets.demo.events import drop_events
+
+    folder = Settings.from_env().resolve("landing") / "web" / "events"
+    for n in range(args.files):
+        if n:
+            time.sleep(args.every)
+        path = drop_events(folder, rows=args.rows, bad=args.bad)
+        print(f"{path}: {args.rows} events" + (f", {args.bad} malformed" if args.bad else ""), flush=True)
+    return 0
+
+
 def dagster_env(settings: Settings) -> dict[str, str]:
     """Runs and their history live under FLARE_HOME unless DAGSTER_HOME says otherwise."""
     env = dict(os.environ)
@@ -87,6 +103,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     if not args.skip_data:
         cmd_demo_data(argparse.Namespace(customers=200, orders=2000, seed=7))
+        cmd_drop_events(argparse.Namespace(files=1, rows=100, bad=2, every=0))
     defs = build_definitions(settings)
     graph = defs.resolve_asset_graph()
     keys = [k for k in graph.get_all_asset_keys() if graph.get(k).is_materializable]
@@ -169,6 +186,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--orders", type=int, default=2000)
     p.add_argument("--seed", type=int, default=7)
     p.set_defaults(func=cmd_demo_data)
+
+    p = sub.add_parser("drop-events", help="drop web event files into the demo stream's landing folder")
+    p.add_argument("--files", type=int, default=1, help="how many files (default 1)")
+    p.add_argument("--every", type=float, default=10.0, help="seconds between files (default 10)")
+    p.add_argument("--rows", type=int, default=100, help="events per file (default 100)")
+    p.add_argument("--bad", type=int, default=0, help="malformed lines per file, for the quarantine")
+    p.set_defaults(func=cmd_drop_events)
 
     p = sub.add_parser("demo", help="demo data, then every demo asset materialized through Dagster")
     p.add_argument("--skip-data", action="store_true")

@@ -99,7 +99,7 @@ def test_read_a_branch(settings: Settings, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("inp", "expected"),
     [
-        ({"isStream": True}, "inputs[0].isStream: stream inputs are not supported yet"),
+        ({"isStream": True}, "inputs[0]: a file stream needs a schema; give schemaString or schemaPath"),
         ({"options": {"branch": "x' OR 1=1"}}, "is not a valid branch name"),
         ({"schemaPath": "nowhere.json"}, "inputs[0].schemaPath: "),
     ],

@@ -56,6 +56,7 @@ def test_demo_manifests_are_valid() -> None:
         "retail__orders_enriched",
         "reporting__city_revenue",
         "audited__daily_sales",
+        "web__events",
         "incremental__daily_city_orders",
         "incremental__new_orders",
         "reporting_units__stage_uploads",

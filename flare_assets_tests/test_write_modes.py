@@ -297,3 +297,13 @@ def test_schedules_lineage_and_groups_from_manifests() -> None:
     orders = graph.get(AssetKey(["lakehouse", "retail", "orders_enriched"]))
     assert orders.group_name == "retail" and set(orders.kinds) == {"spark", "iceberg"}
     assert "tier.silver" in orders.tags and orders.owners == ["team:data_engineering"]
+
+
+def test_columns_the_result_lacks_are_written_as_nulls(settings: Settings, tmp_path: Path) -> None:
+    """A column the job stopped producing (or one added by a write whose data never landed) does not
+    block later writes: its rows get nulls."""
+    load_source(settings, ROWS)
+    options = {"saveMode": "append"}
+    run(settings, tmp_path, manifest("fill", "SELECT id, region, v FROM src WHERE id = 1", "fill", options))
+    run(settings, tmp_path, manifest("fill", "SELECT id, region FROM src WHERE id = 2", "fill", options))
+    assert rows_of(settings, "out.fill") == [(1, "eu", 10), (2, "eu", None)]

@@ -6,30 +6,38 @@ from pathlib import Path
 
 from dagster import Definitions, in_process_executor
 
+from flare_assets.catalog import table_exists
 from flare_assets.defs.assets import job_assets, partitioned_job, schedules, source_specs
 from flare_assets.defs.housekeeping import housekeeping_jobs
 from flare_assets.defs.maintenance import maintenance_definitions
 from flare_assets.defs.resources import SparkResource
+from flare_assets.defs.streams import stream_assets, stream_sensor
 from flare_assets.depots import load_depots
 from flare_assets.settings import Settings
 from flare_assets.spec.loader import load_jobs
+from flare_assets.spec.streams import is_stream_job
 
 
 def build_definitions(settings: Settings | None = None, pipelines: list[Path] | None = None) -> Definitions:
     settings = settings or Settings.from_env()
     depots = load_depots(settings.depots)
-    jobs = load_jobs(pipelines or [settings.pipelines], depots)
+    jobs = load_jobs(pipelines or [settings.pipelines], depots, lambda t: table_exists(t, settings))
     maintenance = maintenance_definitions(jobs, depots)
     writers = [lj for lj in jobs if lj.dag_job.job.outputs]
+    streams = [lj for lj in writers if is_stream_job(lj.dag_job.job)]
     return Definitions(
-        assets=[*source_specs(jobs, depots), *(job_assets(lj, jobs, depots) for lj in writers)],
+        assets=[
+            *source_specs(jobs, depots),
+            *(job_assets(lj, jobs, depots) for lj in writers if lj not in streams),
+            *(stream_assets(lj, depots) for lj in streams),
+        ],
         schedules=schedules(writers) + maintenance["schedules"],
         jobs=[
             *(partitioned_job(lj) for lj in writers if lj.dag_job.job.partitions),
             *housekeeping_jobs(writers, depots),
             *maintenance["jobs"],
         ],
-        sensors=maintenance["sensors"],
+        sensors=[*maintenance["sensors"], *(stream_sensor(lj, depots) for lj in streams)],
         resources={"spark": SparkResource()},
         # Spark steps share the run's one JVM: a process per step would start a JVM per step.
         executor=in_process_executor,

@@ -40,6 +40,16 @@ def add_new_columns(spark: SparkSession, table: str, df: DataFrame) -> list[str]
     return [statement]
 
 
+def fill_missing_columns(spark: SparkSession, table: str, df: DataFrame) -> DataFrame:
+    """Table columns the result lacks are written as nulls (a column added by an earlier write
+    whose data commit never landed, or one the job stopped producing); required ones still fail."""
+    have = {c.lower() for c in df.columns}
+    missing = [f for f in spark.table(table).schema.fields if f.name.lower() not in have and f.nullable]
+    if not missing:
+        return df
+    return df.select("*", *(F.lit(None).cast(f.dataType).alias(f.name) for f in missing))
+
+
 def _sql_term(transform: str, column: str) -> str | None:
     """Iceberg's transform names (`day`, `bucket[4]`) as the Spark SQL terms DDL takes."""
     col = quote(column) if not column.isidentifier() else column
@@ -134,6 +144,8 @@ def write(
     ddl = evolve_partitions(spark, table, spec) if spec is not None else []
     if not created and options.write_mode != "merge":
         ddl += add_new_columns(spark, table, df)
+    if not created:
+        df = fill_missing_columns(spark, table, df)
     branch = branch or options.branch
     target = table
     if branch:
@@ -259,6 +271,19 @@ def head(spark: SparkSession, table: str, branch: str = "main") -> tuple[int | N
     snapshot = ice.snapshot(ref.snapshotId())
     summary = snapshot.summary() if snapshot is not None else None
     return int(ref.snapshotId()), {str(k): str(summary.get(k)) for k in summary.keySet()} if summary else {}
+
+
+def find_snapshot(
+    spark: SparkSession, table: str, summary: dict[str, str]
+) -> tuple[int, dict[str, str]] | None:
+    """The id and summary of a snapshot whose summary holds all of `summary` (None if none does)."""
+    if not spark.catalog.tableExists(table):
+        return None
+    for snapshot in _java_table(spark, table).snapshots():
+        props = snapshot.summary()
+        if all(str(props.get(k)) == v for k, v in summary.items()):
+            return int(snapshot.snapshotId()), {str(k): str(props.get(k)) for k in props.keySet()}
+    return None
 
 
 def resolve_column_tags(output: Output, columns: list[str]) -> dict[str, list[str]]:

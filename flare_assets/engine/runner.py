@@ -35,13 +35,16 @@ def run_job(
     run_id: str | None = None,
     partition: PartitionSlice | None = None,
     request: StateRequest | None = None,
+    inputs_read: dict[str, DataFrame] | None = None,
+    snapshot_properties: dict[str, str] | None = None,
 ) -> JobResult:
     """Runs the job; `only` names the outputs to write (default: all). Steps are lazy views, so a
     step that no written output needs costs nothing. A `partition` run replaces exactly its slice of
     each output; incremental inputs read what is new since the last committed run, and a run that
     finds nothing new writes nothing. The run's number (`result.run_number`) fills a run_id
     partition column the result lacks; outputs with housekeeping are tidied once every write and
-    the run's state are committed."""
+    the run's state are committed. `inputs_read` are inputs already read (a stream's micro-batch);
+    `snapshot_properties` go into every Iceberg commit's summary."""
     result = JobResult(outputs=[], sql=[], timings={})
     cached: list[str] = []
     held: list[DataFrame] = []
@@ -52,7 +55,9 @@ def run_job(
         previous = state.committed(spark, job, depots, settings, name)
         result.run_number = previous.run_id + 1
         result.partition = partition.describe() if partition else None
-        progress = _read_inputs(spark, job, depots, settings, name, previous, result.run_number, request)
+        progress = _read_inputs(
+            spark, job, depots, settings, name, previous, result.run_number, request, inputs_read or {}
+        )
         result.incremental = progress
         result.timings["read_inputs_s"] = time.perf_counter() - start
         if progress and not _anything_new(spark, progress):
@@ -75,7 +80,7 @@ def run_job(
         feed = name.split("/")[0]
         contexts = {o.name: housekeeping.context(feed, o, result.run_number) for o in selected}
         tags = {o.name: _check(frames[o.name], o, name, contexts[o.name]) for o in selected}
-        props = {state.RUN_ID: str(result.run_number)}
+        props = {state.RUN_ID: str(result.run_number), **(snapshot_properties or {})}
         for p in progress:
             props.update(p.properties)
         slices = {o.name: _slice(frames[o.name], o, partition, name) for o in selected}
@@ -126,13 +131,16 @@ def _read_inputs(
     previous: state.RunState,
     run_number: int,
     request: StateRequest | None,
+    inputs_read: dict[str, DataFrame],
 ) -> list[incremental.Progress]:
     request = request or StateRequest()
     progress: list[incremental.Progress] = []
     for item in job.inputs:
         try:
             frame: DataFrame | None
-            if item.incremental_read is not None and io.is_iceberg(item.address, depots):
+            if item.name in inputs_read:
+                frame, info = io.apply_query(spark, item, inputs_read[item.name]), None
+            elif item.incremental_read is not None and io.is_iceberg(item.address, depots):
                 frame, info = incremental.iceberg_appends(spark, item, previous, request.reset)
             elif item.incremental_read is not None:
                 frame, info = incremental.new_files(spark, item, depots, settings, previous, run_number, name)

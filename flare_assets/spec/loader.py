@@ -10,6 +10,7 @@ from flare_assets.spec.errors import ManifestError, load_yaml, validate
 from flare_assets.spec.housekeeping import RUN_ID, check_housekeeping
 from flare_assets.spec.model import TIME_WINDOWS, DagJob, Manifest, Output, Partitions, placeholders
 from flare_assets.spec.sql import output_columns, referenced_views
+from flare_assets.spec.streams import TableExists, check_stream
 
 MANIFEST_SUFFIXES = (".yaml", ".yml")
 
@@ -52,24 +53,6 @@ def parse_manifest(file: Path) -> Manifest:
     if not isinstance(data, dict):
         raise ManifestError(f"{file}: (top): a manifest is a mapping with version, name, type and workflow")
     return validate(Manifest, data, file)
-
-
-NOT_YET = {
-    "isStream": "stream inputs are not supported yet",
-    "streaming": "stream jobs are not supported yet",
-}
-
-
-def check_supported(lj: LoadedJob) -> list[str]:
-    """Keys the manifest model knows but the engine does not run yet fail loudly, never silently."""
-    job = lj.dag_job.job
-    base = f"{lj.file}: {lj.yaml_path}.spec.stackSpec.job"
-    problems = [
-        f"{base}.inputs[{i}].isStream: {NOT_YET['isStream']}" for i, x in enumerate(job.inputs) if x.is_stream
-    ]
-    if job.streaming:
-        problems.append(f"{base}.streaming: {NOT_YET['streaming']}")
-    return problems
 
 
 def resolve_schema_paths(lj: LoadedJob) -> list[str]:
@@ -278,7 +261,10 @@ def check_dag(jobs: list[LoadedJob]) -> list[str]:
     return problems
 
 
-def load_jobs(paths: list[Path], depots: Any = None) -> list[LoadedJob]:
+def load_jobs(
+    paths: list[Path], depots: Any = None, table_exists: TableExists | None = None
+) -> list[LoadedJob]:
+    """`table_exists(catalog.namespace.table)` lets a file stream without a schema take its target's."""
     problems: list[str] = []
     jobs: list[LoadedJob] = []
     names: dict[str, Path] = {}
@@ -295,13 +281,14 @@ def load_jobs(paths: list[Path], depots: Any = None) -> list[LoadedJob]:
         names[manifest.name] = file
         loaded = [LoadedJob(file, manifest, i) for i in range(len(manifest.workflow.dag))]
         for lj in loaded:
-            problems.extend(check_supported(lj) + resolve_schema_paths(lj) + check_incremental(lj, depots))
+            problems.extend(resolve_schema_paths(lj) + check_incremental(lj, depots))
         jobs.extend(loaded)
     problems.extend(check_depots(jobs, depots))
     problems.extend(check_action_inputs(jobs, depots))
     if not problems and depots:
         problems.extend(check_housekeeping(jobs, depots))
     if not problems:
+        problems.extend(p for lj in jobs for p in check_stream(lj, depots, table_exists))
         problems.extend(check_views(jobs))
         problems.extend(check_dag(jobs))
     if problems:

@@ -580,6 +580,72 @@ class Partitions(Model):
 LOG_LEVELS = ("ALL", "DEBUG", "ERROR", "FATAL", "INFO", "OFF", "TRACE", "WARN")
 
 
+TRIGGER_MODES = ("Once", "AvailableNow", "ProcessingTime")
+OUTPUT_MODES = ("append", "complete", "update")
+DURATION = re.compile(r"^\s*(?P<n>\d+(?:\.\d+)?)\s*(?P<unit>[a-z]+)\s*$", re.IGNORECASE)
+UNIT_SECONDS = {
+    **dict.fromkeys(("ms", "millisecond", "milliseconds"), 0.001),
+    **dict.fromkeys(("s", "sec", "secs", "second", "seconds"), 1.0),
+    **dict.fromkeys(("m", "min", "mins", "minute", "minutes"), 60.0),
+    **dict.fromkeys(("h", "hour", "hours"), 3600.0),
+}
+
+
+def duration_seconds(text: str) -> float:
+    """`10 seconds`, `500 ms`, `1 minute`: Spark's trigger interval notation, in seconds."""
+    match = DURATION.match(text)
+    scale = UNIT_SECONDS.get(match["unit"].lower()) if match else None
+    if match is None or scale is None:
+        raise ValueError(f"{text!r} is not a duration; write it like '10 seconds', '500 ms' or '1 minute'")
+    return float(match["n"]) * scale
+
+
+class Streaming(Model):
+    """Flare's `streaming` block. Once and AvailableNow: a sensor checks for new data every
+    triggerDuration (default 5 seconds) and launches a run per batch; ProcessingTime: one long-running
+    run, a micro-batch every triggerDuration. The checkpoint (default FLARE_HOME/checkpoints/<job>)
+    makes every mode resume where the last commit left off."""
+
+    trigger_mode: Literal["Once", "AvailableNow", "ProcessingTime"] = "AvailableNow"
+    trigger_duration: str | None = None
+    checkpoint_location: str | None = None
+    output_mode: Literal["append", "complete", "update"] = "append"
+    for_each_batch_mode: bool = True
+
+    @field_validator("trigger_mode", mode="before")
+    @classmethod
+    def _mode(cls, value: Any) -> Any:
+        known = {m.lower(): m for m in TRIGGER_MODES}
+        return known.get(value.lower(), value) if isinstance(value, str) else value
+
+    @field_validator("output_mode", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("trigger_duration")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        if value is not None:
+            duration_seconds(value)
+        return value
+
+    @model_validator(mode="after")
+    def _processing_time(self) -> Streaming:
+        if self.trigger_mode == "ProcessingTime" and self.trigger_duration is None:
+            raise ValueError("triggerMode ProcessingTime needs triggerDuration (for example '5 seconds')")
+        return self
+
+    @property
+    def continuous(self) -> bool:
+        """One long-running run (ProcessingTime) rather than a run per batch launched by a sensor."""
+        return self.trigger_mode == "ProcessingTime"
+
+    @property
+    def interval_s(self) -> float:
+        return duration_seconds(self.trigger_duration) if self.trigger_duration else 5.0
+
+
 class Job(Model):
     explain: bool = False
     log_level: str | None = None
@@ -589,7 +655,7 @@ class Job(Model):
     outputs: list[Output] = Field(default_factory=list)
     assertions: list[JobAssertion] = Field(default_factory=list)
     actions: list[Action] = Field(default_factory=list)
-    streaming: dict[str, Any] | None = None
+    streaming: Streaming | None = None
     partitions: Partitions | None = None
 
     @field_validator("log_level")

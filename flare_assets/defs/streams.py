@@ -1,0 +1,174 @@
+"""Stream jobs in Dagster: one multi_asset that runs the Structured Streaming query, and one sensor
+per job that launches a run when there is new data.
+
+The sensor looks without a JVM (new landing files against the checkpoint's committed file log, or
+the upstream table's current snapshot through pyiceberg), names the batch in the run key, and
+launches nothing while a run of the job is in flight, so two ticks never start two runs for one
+batch. Once and AvailableNow runs process what is there and end; a ProcessingTime run keeps going,
+reporting each committed micro-batch as an asset materialization, until it is terminated: then the
+query stops between batches and a later run resumes from the checkpoint."""
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetMaterialization,
+    AssetsDefinition,
+    Config,
+    DagsterExecutionInterruptedError,
+    DagsterRunStatus,
+    MaterializeResult,
+    RunRequest,
+    RunsFilter,
+    SensorDefinition,
+    SensorEvaluationContext,
+    SkipReason,
+    multi_asset,
+    sensor,
+)
+from pydantic import Field
+
+from flare_assets.checkpoints import checkpoint_dir, pending_batch
+from flare_assets.defs.assets import output_spec
+from flare_assets.defs.resources import SparkResource
+from flare_assets.defs.stream_metadata import stream_metadata
+from flare_assets.depots import DepotMap
+from flare_assets.engine.stream import BatchResult, StreamResult, run_stream
+from flare_assets.engine.tuning import job_conf
+from flare_assets.settings import Settings
+from flare_assets.spec.loader import LoadedJob
+from flare_assets.spec.streams import streaming
+
+STREAM_TAG = "flare/stream"
+BATCH_TAG = "flare/batch"
+IN_FLIGHT = [
+    DagsterRunStatus.QUEUED,
+    DagsterRunStatus.NOT_STARTED,
+    DagsterRunStatus.STARTING,
+    DagsterRunStatus.STARTED,
+    DagsterRunStatus.CANCELING,
+]
+
+
+class StreamRunConfig(Config):
+    max_batches: int = Field(
+        default=0,
+        ge=0,
+        description="ProcessingTime runs: stop cleanly after this many micro-batches (0: until terminated)",
+    )
+
+
+@contextmanager
+def termination_requested() -> Iterator[threading.Event]:
+    """Set when the run is terminated (Dagster interrupts the run's main thread with SIGINT, or
+    SIGTERM): the stream then stops between micro-batches instead of being cut mid-commit."""
+    event = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield event
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, lambda *_: event.set())
+    try:
+        yield event
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def stream_assets(lj: LoadedJob, depots: DepotMap) -> AssetsDefinition:
+    job = lj.dag_job.job
+    mode = streaming(job)
+    deps = [AssetKey(i.address.key) for i in job.inputs]
+    specs = [
+        output_spec(lj, o, depots, deps)
+        .merge_attributes(metadata={"stream_trigger": mode.trigger_mode})
+        .replace_attributes(skippable=True)
+        for o in job.outputs
+    ]
+    label = f"{lj.manifest.name}/{lj.dag_job.name}"
+    keys = {o.name: AssetKey(o.address.key) for o in job.outputs}
+
+    @multi_asset(
+        name=lj.name,
+        specs=specs,
+        can_subset=False,
+        description=(lj.dag_job.title or label) + f" (stream, {mode.trigger_mode})",
+        pool=lj.dag_job.pool,
+    )
+    def _stream(
+        context: AssetExecutionContext, spark: SparkResource, config: StreamRunConfig
+    ) -> Iterator[MaterializeResult]:
+        stack = lj.dag_job.spec.stack_spec
+        session, ignored = spark.session_for(stack.static_conf())
+        runtime = {k: v for k, v in stack.conf().items() if k not in stack.static_conf()}
+        settings = Settings.from_env()
+
+        def report(stream: StreamResult, batch: BatchResult) -> None:
+            for output, key in keys.items():
+                context.log_event(
+                    AssetMaterialization(asset_key=key, metadata=stream_metadata(stream, [batch], output))
+                )
+
+        with job_conf(session, runtime) as static, termination_requested() as stop:
+            for key in ignored + static:
+                context.log.warning(f"{key} is a static Spark conf; the run's JVM was started without it")
+            result = run_stream(
+                session,
+                job,
+                depots,
+                settings,
+                name=label,
+                checkpoint=checkpoint_dir(job, lj.name, settings),
+                on_batch=report if mode.continuous else None,
+                should_stop=stop.is_set,
+                max_batches=config.max_batches,
+            )
+        context.log.info(
+            f"{label}: {len(result.batches)} micro-batch(es), stopped: {result.stopped}; "
+            f"checkpoint {result.checkpoint}"
+        )
+        if result.stopped == "terminated":
+            raise DagsterExecutionInterruptedError()
+        if mode.continuous or not result.batches:
+            return
+        for output, key in keys.items():
+            yield MaterializeResult(asset_key=key, metadata=stream_metadata(result, result.batches, output))
+
+    return _stream
+
+
+def stream_sensor(lj: LoadedJob, depots: DepotMap) -> SensorDefinition:
+    job = lj.dag_job.job
+    mode = streaming(job)
+    keys = [AssetKey(o.address.key) for o in job.outputs]
+    what = "starts the long-running run when data arrives" if mode.continuous else "launches a run per batch"
+
+    @sensor(
+        name=f"{lj.name}_stream",
+        minimum_interval_seconds=max(1, round(mode.interval_s)) if not mode.continuous else 30,
+        asset_selection=keys,
+        description=f"{lj.manifest.name}/{lj.dag_job.name}: looks for new data and {what}",
+    )
+    def _tick(context: SensorEvaluationContext) -> RunRequest | SkipReason:
+        settings = Settings.from_env()
+        batch = pending_batch(job, lj.name, depots, settings)
+        if batch is None:
+            return SkipReason("no new data since the last committed batch")
+        in_flight = context.instance.get_run_records(
+            RunsFilter(tags={STREAM_TAG: lj.name}, statuses=IN_FLIGHT), limit=1
+        )
+        if in_flight:
+            run_id = in_flight[0].dagster_run.run_id
+            return SkipReason(f"run {run_id} is processing this stream; {batch.description} waits for it")
+        return RunRequest(
+            run_key=batch.key,
+            asset_selection=keys,
+            tags={STREAM_TAG: lj.name, BATCH_TAG: batch.description[:200]},
+        )
+
+    return _tick

@@ -1,0 +1,133 @@
+"""forEachBatchMode: false. The job's steps run as one streaming query written by Iceberg's own
+streaming sink, which commits each epoch once (it records the query and epoch ids in the snapshot
+summary and skips an epoch it already committed). Malformed records go to the quarantine table by a
+second query on the same source, with its own checkpoint beside the first."""
+
+from __future__ import annotations
+
+import queue
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.streaming import DataStreamWriter, StreamingQuery
+
+from flare_assets.checkpoints import batch_files
+from flare_assets.depots import DepotMap
+from flare_assets.engine import iceberg, io, quarantine
+from flare_assets.engine.errors import SPARK_ERRORS, JobFailed, short
+from flare_assets.engine.stream_results import BatchResult
+from flare_assets.engine.stream_source import FILE_PATH, FILE_TIME, StreamSource
+from flare_assets.settings import Settings
+from flare_assets.spec.model import Job, Output, Streaming
+from flare_assets.spec.streams import stream_input, streaming
+
+QUERY_ID, EPOCH_ID = "spark.sql.streaming.queryId", "spark.sql.streaming.epochId"
+Trigger = Callable[[DataStreamWriter, Streaming], DataStreamWriter]
+
+
+def start(
+    spark: SparkSession,
+    job: Job,
+    depots: DepotMap,
+    settings: Settings,
+    name: str,
+    source: StreamSource,
+    checkpoint: Path,
+    q_target: Output | None,
+    with_trigger: Trigger,
+) -> list[StreamingQuery]:
+    """Starts the output's query (and the quarantine's); the first is the one whose batches count."""
+    mode = streaming(job)
+    item = stream_input(job)
+    good = source.frame
+    if source.permissive:
+        good = good.filter(F.col(quarantine.CORRUPT).isNull()).drop(quarantine.CORRUPT)
+    if source.fmt != "iceberg":
+        good = good.drop(FILE_PATH, FILE_TIME)
+    output = job.outputs[0]
+    table = output.address.table
+    try:
+        for other in job.inputs:
+            if other is not item:
+                io.read_input(spark, other, depots, settings).createOrReplaceTempView(other.name)
+        io.apply_query(spark, item, good).createOrReplaceTempView(item.name)
+        for step in job.steps:
+            for seq in step.sequence:
+                spark.sql(seq.sql).createOrReplaceTempView(seq.name)
+        frame = spark.table(output.name)
+        if not spark.catalog.tableExists(table):
+            iceberg.create_table(spark, frame, output)
+        spec = output.options.iceberg.partition_spec if output.options.iceberg else None
+        if spec is not None:
+            iceberg.evolve_partitions(spark, table, spec)
+        writer = (
+            frame.writeStream.format("iceberg")
+            .outputMode(mode.output_mode)
+            .option("checkpointLocation", str(checkpoint))
+            .option("fanout-enabled", "true")
+        )
+        queries = [with_trigger(writer, mode).toTable(table)]
+        if q_target is not None:
+            assert source.schema is not None
+            rejected = quarantine.reasons(
+                source.frame.filter(F.col(quarantine.CORRUPT).isNotNull()), source.fmt, source.schema
+            )
+            # Spark refuses a raw-file query reading only the corrupt-record column: read the others too
+            data = [F.col(f.name) for f in source.schema.fields if f.name != quarantine.CORRUPT]
+            rejected = rejected.withColumn("record", F.coalesce("record", F.to_json(F.struct(*data))))
+            rows = quarantine.rows(rejected, name, F.lit(None), F.col(FILE_PATH))
+            if not spark.catalog.tableExists(q_target.address.table):
+                iceberg.create_table(spark, rows, q_target)
+            side = rows.writeStream.format("iceberg").outputMode("append")
+            side = side.option("checkpointLocation", str(checkpoint / "quarantine"))
+            queries.append(with_trigger(side, mode).toTable(q_target.address.table))
+    except SPARK_ERRORS as exc:
+        raise JobFailed(f"{name}: the stream could not start: {short(exc)}") from exc
+    return queries
+
+
+def collect(
+    spark: SparkSession,
+    queries: list[StreamingQuery],
+    job: Job,
+    checkpoint: Path,
+    q_target: Output | None,
+    seen: set[int],
+    done: queue.Queue[BatchResult],
+) -> None:
+    """Committed epochs of the output's query as batch results: rows from its progress, files from
+    the checkpoint, rows written from the snapshot the sink committed for that epoch, and the rows
+    the quarantine query committed in its epoch of the same number (both read the same files)."""
+    main = queries[0]
+    output = job.outputs[0]
+    for progress in main.recentProgress:
+        batch_id = int(progress["batchId"])
+        if batch_id in seen or not (checkpoint / "commits" / str(batch_id)).exists():
+            continue
+        side_done = (checkpoint / "quarantine" / "commits" / str(batch_id)).exists()
+        if len(queries) > 1 and queries[1].isActive and not side_done:
+            continue  # counted once the quarantine query has committed it too
+        seen.add(batch_id)
+        files, arrived = batch_files(checkpoint, batch_id)
+        started = datetime.fromisoformat(progress["timestamp"].replace("Z", "+00:00")).timestamp()
+        batch = BatchResult(
+            batch_id=batch_id,
+            rows_read=int(progress.get("numInputRows", 0)),
+            files=files,
+            arrived_at=arrived,
+            committed_at=started + progress.get("durationMs", {}).get("triggerExecution", 0) / 1000,
+        )
+        found = iceberg.find_snapshot(
+            spark, output.address.table, {QUERY_ID: str(main.id), EPOCH_ID: str(batch_id)}
+        )
+        if found:
+            batch.snapshot_ids[output.name] = found[0]
+            batch.rows_written[output.name] = int(found[1].get("added-records", 0))
+        if q_target is not None and len(queries) > 1:
+            marker = {QUERY_ID: str(queries[1].id), EPOCH_ID: str(batch_id)}
+            rejected = iceberg.find_snapshot(spark, q_target.address.table, marker)
+            batch.rows_quarantined = int(rejected[1].get("added-records", 0)) if rejected else 0
+        done.put(batch)

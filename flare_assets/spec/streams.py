@@ -1,0 +1,112 @@
+"""Stream jobs checked at load time: one stream input, a schema for file streams, outputs a
+micro-batch can write exactly once. No Spark here; whether a table exists is asked of the caller."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from flare_assets.spec.model import Input, Job, Output, Streaming
+
+if TYPE_CHECKING:
+    from flare_assets.spec.loader import LoadedJob
+
+STREAM_FORMATS = ("json", "csv", "parquet", "orc")
+# Formats whose malformed records Spark keeps (PERMISSIVE mode) in a corrupt-record column.
+PERMISSIVE_FORMATS = ("json", "csv")
+
+TableExists = Callable[[str], bool]
+
+
+def is_stream_job(job: Job) -> bool:
+    return job.streaming is not None or any(i.is_stream for i in job.inputs)
+
+
+def streaming(job: Job) -> Streaming:
+    """The job's streaming block, or Flare's default (AvailableNow) when only the input says isStream."""
+    return job.streaming or Streaming()
+
+
+def stream_input(job: Job) -> Input:
+    return next(i for i in job.inputs if i.is_stream)
+
+
+def target_output(job: Job, depots: Any) -> Output | None:
+    """The table a file stream without a schema takes its schema from: the job's first Iceberg output."""
+    return next((o for o in job.outputs if depots.depots[o.address.depot].type == "iceberg"), None)
+
+
+def check_stream(lj: LoadedJob, depots: Any, table_exists: TableExists | None) -> list[str]:
+    job = lj.dag_job.job
+    if not is_stream_job(job):
+        return []
+    base = f"{lj.file}: {lj.yaml_path}.spec.stackSpec.job"
+    streams = [i for i, x in enumerate(job.inputs) if x.is_stream]
+    if not streams:
+        return [f"{base}.streaming: a stream job reads one input with isStream: true; none does"]
+    if len(streams) > 1:
+        where = ", ".join(f"inputs[{i}]" for i in streams)
+        return [
+            f"{base}.inputs[{streams[1]}].isStream: a stream job reads one stream input; {where} all set it"
+        ]
+    index, item = streams[0], job.inputs[streams[0]]
+    problems = [
+        f"{base}.outputs[{i}].options.{key}: not for stream jobs (each micro-batch is one commit per output)"
+        for i, o in enumerate(job.outputs)
+        for key, used in (
+            ("extraOptions.commitBy", o.options.commit_by),
+            ("writeAuditPublish", o.options.write_audit_publish),
+        )
+        if used
+    ]
+    if job.partitions is not None:
+        problems.append(f"{base}.partitions: not for stream jobs (the checkpoint says what is new)")
+    problems += [
+        f"{base}.inputs[{i}].incremental: not for stream inputs (the checkpoint says what is new)"
+        for i in streams
+        if job.inputs[i].incremental is not None or job.inputs[i].incremental_read is not None
+    ]
+    mode = streaming(job)
+    if not mode.for_each_batch_mode:
+        problems += _direct_sink(job, mode, depots, base)
+    if depots is None or depots.depots[item.address.depot].type == "iceberg":
+        return problems
+    depot = depots.depots[item.address.depot]
+    fmt = (item.format or depot.format or "parquet").lower()
+    if fmt not in STREAM_FORMATS:
+        problems.append(
+            f"{base}.inputs[{index}].format: {fmt!r} cannot be streamed; allowed: {', '.join(STREAM_FORMATS)}"
+        )
+    if item.schema_string or item.schema_path:
+        return problems
+    target = target_output(job, depots)
+    if target is None or table_exists is None or not table_exists(target.address.table):
+        where = f"the target table {target.address.table}, which does not exist yet" if target else "(none)"
+        problems.append(
+            f"{base}.inputs[{index}]: a file stream needs a schema; give schemaString or schemaPath "
+            f"(or write to an existing table to take its schema; target: {where})"
+        )
+    return problems
+
+
+def _direct_sink(job: Job, mode: Streaming, depots: Any, base: str) -> list[str]:
+    """forEachBatchMode: false streams the steps' result straight into one Iceberg table."""
+    if len(job.outputs) != 1:
+        return [
+            f"{base}.streaming.forEachBatchMode: false writes one output; this job has {len(job.outputs)}"
+        ]
+    output = job.outputs[0]
+    problems = []
+    if depots is not None and depots.depots[output.address.depot].type != "iceberg":
+        problems.append(f"{base}.streaming.forEachBatchMode: false writes an Iceberg table; allowed: true")
+    wanted = "overwrite" if mode.output_mode == "complete" else "append"
+    if output.options.write_mode != wanted:
+        problems.append(
+            f"{base}.outputs[0].options.saveMode: outputMode {mode.output_mode} with forEachBatchMode: false "
+            f"writes with saveMode {wanted}; allowed: {wanted} (or set forEachBatchMode: true)"
+        )
+    if mode.output_mode == "update":
+        problems.append(
+            f"{base}.streaming.outputMode: update is not an Iceberg sink mode; allowed: append, complete"
+        )
+    return problems

@@ -1,0 +1,430 @@
+"""Stream jobs: a sensor per job launching one run per batch, malformed records quarantined,
+exactly-once across a killed run, and a continuous run that reports each micro-batch and stops."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+from dagster import (
+    DagsterInstance,
+    DagsterRun,
+    DagsterRunStatus,
+    RunRequest,
+    SkipReason,
+    build_sensor_context,
+    materialize,
+)
+
+from flare_assets.catalog import load_catalog
+from flare_assets.defs.streams import STREAM_TAG
+from flare_assets.depots import load_depots
+from flare_assets.settings import Settings
+from flare_assets.spec.errors import ManifestError
+from flare_assets.spec.loader import load_jobs
+from flare_assets_tests.conftest import DEMO_DEPOTS, build_definitions, shared_spark, write_manifest
+
+ROOT = Path(__file__).resolve().parent.parent
+SCHEMA = "id BIGINT, payload STRING, amount DOUBLE"
+
+
+def manifest(name: str, streaming: dict | None = None, sql: str | None = None, **stream_input: object) -> str:
+    item = {
+        "name": "events",
+        "dataset": f"dataos://landing:{name}/events",
+        "format": "json",
+        "isStream": True,
+        "schemaString": SCHEMA,
+        **stream_input,
+    }
+    job = {
+        "streaming": streaming or {"triggerMode": "AvailableNow"},
+        "inputs": [item],
+        "steps": [{"sequence": [{"name": "clean", "sql": sql or "SELECT id, payload, amount FROM events"}]}],
+        "outputs": [
+            {
+                "name": "clean",
+                "dataset": f"dataos://lakehouse:{name}/clean",
+                "options": {"saveMode": "append"},
+            }
+        ],
+    }
+    doc = {
+        "version": "v1",
+        "name": name,
+        "type": "workflow",
+        "workflow": {"dag": [{"name": "ingest", "spec": {"stackSpec": {"job": job}}}]},
+    }
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+def land(folder: Path, name: str, ids: range, bad: tuple[str, ...] = ()) -> Path:
+    """One JSON-lines file, written under a hidden name and renamed, as a landing process would."""
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = [json.dumps({"id": i, "payload": f"p{i}", "amount": i * 1.5}) for i in ids] + list(bad)
+    hidden = folder / f".{name}"
+    hidden.write_text("\n".join(lines) + "\n")
+    os.replace(hidden, folder / name)
+    return folder / name
+
+
+def checksum(rows: list[tuple]) -> str:
+    return hashlib.sha256("\n".join(map(repr, sorted(rows))).encode()).hexdigest()
+
+
+def expected(ids: range) -> list[tuple]:
+    return [(i, f"p{i}", i * 1.5) for i in ids]
+
+
+def table_rows(settings: Settings, table: str) -> list[tuple]:
+    rows = load_catalog(settings=settings).load_table(table).scan().to_arrow().to_pylist()
+    return [(r["id"], r["payload"], r["amount"]) for r in rows]
+
+
+def setup_job(settings: Settings, tmp_path: Path, name: str, **kwargs: object):  # noqa: ANN201
+    write_manifest(tmp_path / name, name, manifest(name, **kwargs))
+    defs = build_definitions(settings, [tmp_path / name])
+    return (
+        defs,
+        settings.resolve("landing") / name / "events",
+        settings.resolve("checkpoints") / f"{name}__ingest",
+    )
+
+
+def run_stream(defs, name: str, instance: DagsterInstance | None = None, max_batches: int = 0, **kw):  # noqa: ANN001, ANN201
+    config = {"ops": {f"{name}__ingest": {"config": {"max_batches": max_batches}}}}
+    return materialize(
+        list(defs.assets or []),
+        resources={"spark": shared_spark()},
+        selection=f"lakehouse/{name}/clean",
+        instance=instance,
+        run_config=config,
+        **kw,
+    )
+
+
+# --- load-time errors -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "expected_error"),
+    [
+        ({"schemaString": None}, "inputs[0]: a file stream needs a schema; give schemaString or schemaPath"),
+        (
+            {"streaming": {"triggerMode": "Continuous"}},
+            "streaming.triggerMode: Input should be 'Once', 'AvailableNow' or 'ProcessingTime'",
+        ),
+        (
+            {"streaming": {"triggerMode": "ProcessingTime"}},
+            "streaming: triggerMode ProcessingTime needs triggerDuration",
+        ),
+        (
+            {"streaming": {"triggerMode": "ProcessingTime", "triggerDuration": "soon"}},
+            "streaming.triggerDuration: 'soon' is not a duration",
+        ),
+        (
+            {"streaming": {"outputMode": "upsert"}},
+            "streaming.outputMode: Input should be 'append', 'complete'",
+        ),
+        ({"streaming": {"checkpoint": "x"}}, "streaming.checkpoint: unknown key; allowed: triggerMode"),
+        ({"format": "text"}, "inputs[0].format: 'text' cannot be streamed; allowed: json, csv, parquet, orc"),
+    ],
+)
+def test_stream_manifest_errors_at_load_time(tmp_path: Path, change: dict, expected_error: str) -> None:
+    streaming = change.pop("streaming", None)
+    doc = yaml.safe_load(manifest("bad", streaming=streaming, **change))
+    item = doc["workflow"]["dag"][0]["spec"]["stackSpec"]["job"]["inputs"][0]
+    for key in [k for k, v in item.items() if v is None]:
+        del item[key]
+    path = write_manifest(tmp_path, "bad", yaml.safe_dump(doc))
+    with pytest.raises(ManifestError) as info:
+        load_jobs([tmp_path], load_depots(DEMO_DEPOTS), table_exists=lambda table: False)
+    (problem,) = info.value.problems
+    assert problem.startswith(f"{path}: workflow.dag[0].spec.stackSpec.job.")
+    assert expected_error in problem
+
+
+def test_missing_schema_fails_loading_the_code_location(settings: Settings, tmp_path: Path) -> None:
+    doc = yaml.safe_load(manifest("noschema"))
+    del doc["workflow"]["dag"][0]["spec"]["stackSpec"]["job"]["inputs"][0]["schemaString"]
+    write_manifest(tmp_path, "noschema", yaml.safe_dump(doc))
+    with pytest.raises(ManifestError) as info:
+        build_definitions(settings, [tmp_path])
+    assert "inputs[0]: a file stream needs a schema" in str(info.value)
+    assert "target: the target table lakehouse.noschema.clean, which does not exist yet" in str(info.value)
+
+
+# --- sensor mode --------------------------------------------------------------------------------
+
+
+def tick(sensor, instance: DagsterInstance) -> RunRequest | SkipReason:  # noqa: ANN001
+    result = sensor(build_sensor_context(instance=instance))
+    return result
+
+
+def test_sensor_runs_each_batch_once_and_quarantines_malformed_records(
+    settings: Settings, tmp_path: Path
+) -> None:
+    defs, folder, checkpoint = setup_job(settings, tmp_path, "sensed")
+    sensor = defs.get_sensor_def("sensed__ingest_stream")
+    with DagsterInstance.ephemeral() as instance:
+        assert tick(sensor, instance).skip_message == "no new data since the last committed batch"
+        land(
+            folder,
+            "a.json",
+            range(1, 21),
+            bad=("not json at all", '{"id": "x1", "payload": "p", "amount": 1}'),
+        )
+        first, again = tick(sensor, instance), tick(sensor, instance)
+        assert isinstance(first, RunRequest) and first.run_key == again.run_key  # one batch, one run key
+        assert (
+            first.run_key.startswith("sensed__ingest:files:1:") and first.tags[STREAM_TAG] == "sensed__ingest"
+        )
+
+        # while that batch's run is in flight, no tick launches another, even with more data landed
+        in_flight = DagsterRun(
+            job_name="__ASSET_JOB",
+            run_id=str(uuid.uuid4()),
+            tags={**first.tags, "dagster/run_key": first.run_key},
+            status=DagsterRunStatus.STARTED,
+        )
+        instance.add_run(in_flight)
+        land(folder, "b.json", range(21, 31))
+        waiting = tick(sensor, instance)
+        assert (
+            isinstance(waiting, SkipReason)
+            and f"run {in_flight.run_id} is processing" in waiting.skip_message
+        )
+        instance.delete_run(in_flight.run_id)
+
+        result = run_stream(defs, "sensed", instance, tags={**first.tags, "dagster/run_key": first.run_key})
+        assert result.success
+        (event,) = result.get_asset_materialization_events()
+        meta = {k: getattr(v, "value", v) for k, v in event.materialization.metadata.items()}
+        assert meta["files_read"] == 2 and meta["rows_read"] == 32
+        assert meta["rows_written"] == 30 and meta["rows_quarantined"] == 2
+        assert meta["source_offsets"] == {"start": None, "end": {"logOffset": 0}}
+        assert meta["quarantine_table"] == "lakehouse.sensed.clean_quarantine"
+        assert meta["latency_s"] > 0
+
+        # the committed batch is never requested again; the next file is a new batch
+        assert tick(sensor, instance).skip_message == "no new data since the last committed batch"
+        land(folder, "c.json", range(31, 36))
+        nxt = tick(sensor, instance)
+        assert isinstance(nxt, RunRequest) and nxt.run_key != first.run_key
+        assert nxt.tags["flare/batch"] == "1 new file(s): c.json"
+        assert run_stream(defs, "sensed", instance).success
+
+    assert sorted(table_rows(settings, "sensed.clean")) == expected(range(1, 36))
+    quarantined = load_catalog(settings=settings).load_table("sensed.clean_quarantine").scan().to_arrow()
+    assert sorted(zip(quarantined["record"].to_pylist(), quarantined["reason"].to_pylist(), strict=True)) == [
+        ("not json at all", "not a JSON object"),
+        ('{"id": "x1", "payload": "p", "amount": 1}', "id: x1 is not bigint"),
+    ]
+    assert set(quarantined["source_file"].to_pylist()) == {
+        (folder / "a.json").as_uri().replace("file:///", "file:/")
+    }
+
+
+# --- exactly-once -------------------------------------------------------------------------------
+
+
+def test_batch_committed_to_the_table_but_not_the_checkpoint_is_not_written_twice(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """A crash after the Iceberg commit and before the checkpoint's leaves exactly this on disk."""
+    defs, folder, checkpoint = setup_job(settings, tmp_path, "replayed")
+    land(folder, "a.json", range(1, 11))
+    assert run_stream(defs, "replayed").success
+    snapshots = len(load_catalog(settings=settings).load_table("replayed.clean").snapshots())
+    for name in ("0", ".0.crc"):  # the commit and its checksum, written together
+        (checkpoint / "commits" / name).unlink()
+    result = run_stream(defs, "replayed")
+    assert result.success
+    (event,) = result.get_asset_materialization_events()
+    assert event.materialization.metadata["rows_written"].value == 0
+    assert "| 0 | 1 | 10 | 0 | 0 |" in event.materialization.metadata["batches"].value
+    assert (checkpoint / "commits" / "0").exists()
+    assert len(load_catalog(settings=settings).load_table("replayed.clean").snapshots()) == snapshots
+    assert sorted(table_rows(settings, "replayed.clean")) == expected(range(1, 11))
+
+
+def test_direct_iceberg_sink_commits_each_epoch_once_and_quarantines(
+    settings: Settings, tmp_path: Path
+) -> None:
+    direct = {"triggerMode": "AvailableNow", "forEachBatchMode": False}
+    defs, folder, checkpoint = setup_job(settings, tmp_path, "direct", streaming=direct)
+    land(folder, "a.json", range(1, 11), bad=("{broken",))
+    result = run_stream(defs, "direct")
+    assert result.success
+    (event,) = result.get_asset_materialization_events()
+    meta = {k: getattr(v, "value", v) for k, v in event.materialization.metadata.items()}
+    assert (meta["files_read"], meta["rows_read"]) == (1, 11)
+    assert (meta["rows_written"], meta["rows_quarantined"]) == (10, 1)
+    assert meta["files"] == f"- `{folder / 'a.json'}`"
+    snapshots = len(load_catalog(settings=settings).load_table("direct.clean").snapshots())
+    for name in ("0", ".0.crc"):  # a crash after the sink's commit, before the checkpoint's
+        (checkpoint / "commits" / name).unlink()
+    assert run_stream(defs, "direct").success
+    assert len(load_catalog(settings=settings).load_table("direct.clean").snapshots()) == snapshots
+    assert sorted(table_rows(settings, "direct.clean")) == expected(range(1, 11))
+    quarantined = load_catalog(settings=settings).load_table("direct.clean_quarantine").scan().to_arrow()
+    assert quarantined["record"].to_pylist() == ["{broken"]
+    assert quarantined["reason"].to_pylist() == ["not a JSON object"]
+
+
+SLOW_SQL = (
+    "SELECT id, payload, amount FROM events "
+    "WHERE length(coalesce(reflect('java.lang.Thread', 'sleep', CAST(150 AS BIGINT)), '')) >= 0"
+)
+
+
+@pytest.mark.slow
+def test_run_killed_mid_batch_then_rerun_gives_every_row_once(settings: Settings, tmp_path: Path) -> None:
+    defs, folder, checkpoint = setup_job(settings, tmp_path, "killed", sql=SLOW_SQL)
+    land(folder, "a.json", range(1, 31))  # 30 rows x 150 ms: a batch of about 4.5 s
+    env = {
+        **os.environ,
+        "FLARE_PIPELINES": str(tmp_path / "killed"),
+        "DAGSTER_HOME": str(tmp_path / "dagster"),
+        "FLARE_SPARK_MASTER": "local[1]",
+    }
+    (tmp_path / "dagster").mkdir()
+    proc = subprocess.Popen(
+        [
+            "dagster",
+            "asset",
+            "materialize",
+            "-m",
+            "flare_assets.definitions",
+            "--select",
+            "lakehouse/killed/clean",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 180
+    while not (checkpoint / "offsets" / "0").exists():  # the batch has started
+        assert proc.poll() is None, proc.stderr.read().decode()[-3000:] if proc.stderr else ""
+        assert time.monotonic() < deadline, "the stream never started"
+        time.sleep(0.1)
+    time.sleep(1.0)
+    assert not (checkpoint / "commits" / "0").exists(), "the batch finished before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)  # the run's Python process and its JVM, mid-batch
+    proc.wait(timeout=30)
+    assert not (checkpoint / "commits" / "0").exists()
+
+    land(folder, "b.json", range(31, 41))
+    assert run_stream(defs, "killed").success
+    rows = table_rows(settings, "killed.clean")
+    assert len(rows) == len(set(rows)) == 40
+    assert checksum(rows) == checksum(expected(range(1, 41)))
+
+
+# --- continuous mode ----------------------------------------------------------------------------
+
+CONTINUOUS = {"triggerMode": "ProcessingTime", "triggerDuration": "1 second"}
+
+
+def _wait_for(path: Path, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.1)
+
+
+def test_continuous_run_reports_each_micro_batch_and_stops_between_batches(
+    settings: Settings, tmp_path: Path
+) -> None:
+    defs, folder, checkpoint = setup_job(settings, tmp_path, "live", streaming=CONTINUOUS)
+    land(folder, "a.json", range(1, 11))
+
+    def land_second() -> None:
+        _wait_for(checkpoint / "commits" / "0")
+        land(folder, "b.json", range(11, 16))
+
+    lander = threading.Thread(target=land_second, daemon=True)
+    lander.start()
+    result = run_stream(defs, "live", max_batches=2)
+    lander.join(timeout=5)
+    assert result.success
+    events = result.get_asset_materialization_events()
+    assert [e.materialization.metadata["rows_written"].value for e in events] == [10, 5]
+    assert [e.materialization.metadata["batch_ids"].value for e in events] == ["0", "1"]
+    assert all(e.materialization.metadata["latency_s"].value >= 0 for e in events)
+    assert sorted(p.name for p in (checkpoint / "commits").iterdir() if p.name.isdigit()) == ["0", "1"]
+    assert not (checkpoint / "offsets" / "2").exists()  # stopped between batches, nothing half done
+    assert sorted(table_rows(settings, "live.clean")) == expected(range(1, 16))
+
+
+@pytest.mark.slow
+def test_terminated_continuous_run_stops_cleanly_and_resumes_from_its_checkpoint(
+    settings: Settings, tmp_path: Path
+) -> None:
+    defs, folder, checkpoint = setup_job(settings, tmp_path, "ended", streaming=CONTINUOUS)
+    (tmp_path / "dagster").mkdir()
+    env = {
+        **os.environ,
+        "FLARE_PIPELINES": str(tmp_path / "ended"),
+        "DAGSTER_HOME": str(tmp_path / "dagster"),
+        "FLARE_SPARK_MASTER": "local[1]",
+    }
+    land(folder, "a.json", range(1, 11))
+    proc = subprocess.Popen(
+        [
+            "dagster",
+            "asset",
+            "materialize",
+            "-m",
+            "flare_assets.definitions",
+            "--select",
+            "lakehouse/ended/clean",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    _wait_for(checkpoint / "commits" / "0", timeout=180)
+    land(folder, "b.json", range(11, 21))
+    _wait_for(checkpoint / "commits" / "1")
+    with DagsterInstance.from_config(str(tmp_path / "dagster")) as instance:
+        (run,) = instance.get_runs()
+        instance.report_run_canceling(run)  # terminating from the UI: the run is marked canceling,
+    proc.send_signal(signal.SIGINT)  # then its process is interrupted
+    out, _ = proc.communicate(timeout=90)
+    assert "stopped: terminated" in out, out[-3000:]
+    offsets = sorted(int(p.name) for p in (checkpoint / "offsets").iterdir() if p.name.isdigit())
+    commits = sorted(int(p.name) for p in (checkpoint / "commits").iterdir() if p.name.isdigit())
+    assert offsets == commits == [0, 1]
+    with DagsterInstance.from_config(str(tmp_path / "dagster")) as instance:
+        (run,) = instance.get_runs()
+        assert run.status == DagsterRunStatus.CANCELED
+        materialized = instance.get_records_for_run(run.run_id, of_type=None).records
+        batches = [
+            r.event_log_entry.dagster_event.event_specific_data.materialization.metadata["batch_ids"].value
+            for r in materialized
+            if r.event_log_entry.dagster_event and r.event_log_entry.dagster_event.is_step_materialization
+        ]
+        assert batches == ["0", "1"]
+
+    land(folder, "c.json", range(21, 26))
+    result = run_stream(defs, "ended", max_batches=1)
+    assert result.success
+    (event,) = result.get_asset_materialization_events()
+    assert event.materialization.metadata["batch_ids"].value == "2"
+    assert event.materialization.metadata["rows_written"].value == 5
+    assert sorted(table_rows(settings, "ended.clean")) == expected(range(1, 26))
