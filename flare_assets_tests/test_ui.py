@@ -55,6 +55,13 @@ RUN_STATUS = """
 query RunStatus($runId: ID!) {
   runOrError(runId: $runId) { __typename ... on Run { status } }
 }"""
+LATEST_MATERIALIZATION = """
+query Latest($key: AssetKeyInput!) {
+  assetOrError(assetKey: $key) {
+    ... on Asset { assetMaterializations(limit: 1) { timestamp } }
+  }
+}
+"""
 LOCATIONS = """
 query Locations {
   workspaceOrError { ... on Workspace { locationEntries { name loadStatus
@@ -175,7 +182,11 @@ def test_asset_graph_and_asset_page_show_metadata_column_tags_and_checks(
     snapshot_id = str(table.current_snapshot().snapshot_id)
     asset = f"{webserver}/assets/{'/'.join(ASSET)}"
 
-    _open(page, f"{asset}?view=events")
+    # the health sensor records observations too: open the latest materialization itself
+    (latest,) = _graphql(webserver, LATEST_MATERIALIZATION, {"key": {"path": ASSET}})["assetOrError"][
+        "assetMaterializations"
+    ]
+    _open(page, f"{asset}?view=events&time={latest['timestamp']}")
     _shows(page, "rows_written")
     page.screenshot(path=str(tmp_path / "asset-events.png"), full_page=True)
     for text in ("write_mode", "added_data_files", "snapshot_id", snapshot_id):
