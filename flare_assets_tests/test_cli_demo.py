@@ -61,3 +61,7 @@ def test_flare_demo_materializes_through_dagster(settings: Settings) -> None:
         # the partitioned demo asset was backfilled in one run over its first week
         (backfill,) = [r for r in runs if r.tags.get("dagster/asset_partition_range_start")]
         assert backfill.tags["dagster/asset_partition_range_end"] == "2024-01-07"
+        # and one table had its maintenance run
+        assert [r.job_name for r in runs if r.job_name.startswith("maintain__")] == [
+            "maintain__lakehouse__retail__daily_sales"
+        ]

@@ -45,9 +45,11 @@ def run(
         cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
     ) as proc:
         assert proc.stdout is not None
+        last = None
         for line in proc.stdout:
             tail.append(line)
             shown = line.rstrip() if verbose else progress_line(line)
-            if shown:
+            if shown and shown != last:  # a backfill materializes one asset once per partition
                 print(f"  [{time.monotonic() - start:6.1f}s] {shown}", file=out, flush=True)
+            last = shown or last
     return proc.returncode, "".join(tail)
