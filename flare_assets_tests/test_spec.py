@@ -59,6 +59,8 @@ def test_demo_manifests_are_valid() -> None:
         "web__events",
         "incremental__daily_city_orders",
         "incremental__new_orders",
+        "distribution__customer_profiles",
+        "distribution__export_city_revenue",
         "reporting_units__stage_uploads",
     }
 
