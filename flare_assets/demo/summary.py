@@ -50,7 +50,11 @@ def summarize(
             files = [p for p in root.rglob("*") if p.is_file() and not p.name.startswith((".", "_"))]
             out.append(TableSummary(".".join(key.path), None, 0, len(files), sum(mine), len(mine), None))
             continue
-        table = load_catalog(depot, settings).load_table(".".join(ident))
+        catalog = load_catalog(depot, settings)
+        if not catalog.table_exists(".".join(ident)):  # nothing written yet (a stream with no files)
+            out.append(TableSummary(".".join(key.path), None, 0, 0, sum(mine), len(mine), None))
+            continue
+        table = catalog.load_table(".".join(ident))
         snap = table.current_snapshot()
         summary = snap.summary if snap and snap.summary else None
         out.append(
