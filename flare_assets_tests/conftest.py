@@ -67,6 +67,14 @@ def failure_message(result) -> str:  # noqa: ANN001
     return message
 
 
+def table_rows(settings: Settings, table: str) -> list[tuple]:
+    """Every row of the table's current snapshot, read back with pyiceberg, sorted."""
+    from flare_assets.catalog import load_catalog
+
+    data = load_catalog(settings=settings).load_table(table).scan().to_arrow().to_pylist()
+    return sorted(tuple(r.values()) for r in data)
+
+
 def write_manifest(folder: Path, name: str, text: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.yaml"
@@ -80,5 +88,6 @@ __all__ = [
     "failure_message",
     "materialize_all",
     "shared_spark",
+    "table_rows",
     "write_manifest",
 ]

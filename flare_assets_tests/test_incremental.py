@@ -20,7 +20,13 @@ from flare_assets.settings import Settings
 from flare_assets.spark import get_session
 from flare_assets.spec.errors import ManifestError
 from flare_assets.spec.loader import load_jobs
-from flare_assets_tests.conftest import DEMO_DEPOTS, build_definitions, failure_message, shared_spark
+from flare_assets_tests.conftest import (
+    DEMO_DEPOTS,
+    build_definitions,
+    failure_message,
+    shared_spark,
+    table_rows,
+)
 
 
 def job_doc(name: str, inputs: list[dict], sql: str, target: str, save_mode: str = "append") -> dict:
@@ -76,11 +82,6 @@ def snapshots(settings: Settings, table: str) -> list[dict[str, str]]:
     ]
 
 
-def rows(settings: Settings, table: str) -> list[tuple]:
-    data = load_catalog(settings=settings).load_table(table).scan().to_arrow().to_pylist()
-    return sorted(tuple(r.values()) for r in data)
-
-
 def events(settings: Settings, values: str, replace: bool = False) -> None:
     spark = get_session(settings)
     spark.sql("CREATE NAMESPACE IF NOT EXISTS lakehouse.src")
@@ -110,7 +111,7 @@ def test_flare_incremental_block_moves_its_window_with_each_commit(
     events(settings, "(1, timestamp'2024-01-01 10:00:00'), (2, timestamp'2024-01-01 11:00:00')", replace=True)
     doc = job_doc("inc-block", [FLARE_BLOCK], "SELECT id, ts FROM events", "inc_block")
     first = run(settings, tmp_path, doc)
-    assert [r[0] for r in rows(settings, "out.inc_block")] == [1, 2]
+    assert [r[0] for r in table_rows(settings, "out.inc_block")] == [1, 2]
     (mat,) = first.get_asset_materialization_events()
     meta = mat.materialization.metadata
     assert meta["flare_run_id"].value == 1
@@ -125,14 +126,14 @@ def test_flare_incremental_block_moves_its_window_with_each_commit(
 
     events(settings, "(3, timestamp'2024-01-02 09:00:00')")
     run(settings, tmp_path, doc)
-    assert [r[0] for r in rows(settings, "out.inc_block")] == [1, 2, 3]
+    assert [r[0] for r in table_rows(settings, "out.inc_block")] == [1, 2, 3]
     summaries = snapshots(settings, "out.inc_block")
     assert [s["flare.run-id"] for s in summaries] == ["1", "2"]
     assert summaries[-1]["flare.state.events.start"] == "2024-01-02 09:00:00"
 
     # replay from a chosen value: the window restarts there
     run(settings, tmp_path, doc, config={"state": {"start": "2024-01-01 10:30:00"}})
-    assert [r[0] for r in rows(settings, "out.inc_block")] == [1, 2, 2, 3, 3]  # ids 2 and 3 again
+    assert [r[0] for r in table_rows(settings, "out.inc_block")] == [1, 2, 2, 3, 3]  # ids 2 and 3 again
 
 
 def test_incremental_key_failures_are_named_before_writing(settings: Settings, tmp_path: Path) -> None:
@@ -165,7 +166,7 @@ def test_iceberg_input_reads_only_appended_snapshots(settings: Settings, tmp_pat
     events(settings, "(2, timestamp'2024-01-02 10:00:00')")
     events(settings, "(3, timestamp'2024-01-03 10:00:00')")
     result = run(settings, tmp_path, doc)
-    assert rows(settings, "out.inc_snap") == [(1,), (2,), (3,)]
+    assert table_rows(settings, "out.inc_snap") == [(1,), (2,), (3,)]
     src = load_catalog(settings=settings).load_table("src.events")
     assert snapshots(settings, "out.inc_snap")[-1]["flare.source.events"] == str(
         src.current_snapshot().snapshot_id
@@ -179,7 +180,7 @@ def test_iceberg_input_reads_only_appended_snapshots(settings: Settings, tmp_pat
     assert "changed by more than appends" in failed_text(failed) and "onRewrite: full-refresh" in failed_text(
         failed
     )
-    assert rows(settings, "out.inc_snap") == [(1,), (2,), (3,)]
+    assert table_rows(settings, "out.inc_snap") == [(1,), (2,), (3,)]
     refresh = job_doc(
         "inc-snap",
         [{**source, "incrementalRead": {"onRewrite": "full-refresh"}}],
@@ -188,7 +189,7 @@ def test_iceberg_input_reads_only_appended_snapshots(settings: Settings, tmp_pat
         "overwrite",
     )
     run(settings, tmp_path, refresh)
-    assert rows(settings, "out.inc_snap") == [(2,), (3,)]
+    assert table_rows(settings, "out.inc_snap") == [(2,), (3,)]
 
 
 def failed_text(result) -> str:  # noqa: ANN001
@@ -215,7 +216,7 @@ def test_file_input_processes_each_file_once_and_archives_it(settings: Settings,
     landing(settings, "b.json", [{"id": 3, "v": "b"}])
     doc = job_doc("inc-files", [FILES], "SELECT id, v FROM uploads", "inc_files")
     first = run(settings, tmp_path, doc)
-    assert [r[0] for r in rows(settings, "out.inc_files")] == [1, 2, 3]
+    assert [r[0] for r in table_rows(settings, "out.inc_files")] == [1, 2, 3]
     assert sorted(p.name for p in (settings.home / "archive" / "inc" / "uploads").iterdir()) == [
         "a.json",
         "b.json",
@@ -224,7 +225,7 @@ def test_file_input_processes_each_file_once_and_archives_it(settings: Settings,
     assert not run(settings, tmp_path, doc).get_asset_materialization_events()  # nothing new
     landing(settings, "c.json", [{"id": 4, "v": "c"}])
     run(settings, tmp_path, doc)
-    assert [r[0] for r in rows(settings, "out.inc_files")] == [1, 2, 3, 4]
+    assert [r[0] for r in table_rows(settings, "out.inc_files")] == [1, 2, 3, 4]
     assert [s["flare.run-id"] for s in snapshots(settings, "out.inc_files")] == ["1", "2"]
 
 
@@ -283,6 +284,6 @@ def test_run_killed_before_commit_moves_no_state(settings: Settings, tmp_path: P
     assert snapshots(settings, "out.inc_kill") == before  # no commit, so no state moved
     assert (settings.home / "landing" / "inc" / "uploads" / "k2.json").exists()
     run(settings, tmp_path / "first", doc)
-    assert [r[0] for r in rows(settings, "out.inc_kill")] == [1, 2]
+    assert [r[0] for r in table_rows(settings, "out.inc_kill")] == [1, 2]
     assert [s["flare.run-id"] for s in snapshots(settings, "out.inc_kill")] == ["1", "2"]
     assert not (settings.home / "landing" / "inc" / "uploads" / "k2.json").exists()

@@ -13,7 +13,7 @@ from flare_assets.settings import Settings
 from flare_assets.spark import get_session
 from flare_assets.spec.errors import ManifestError
 from flare_assets.spec.loader import load_jobs
-from flare_assets_tests.conftest import build_definitions, failure_message, shared_spark
+from flare_assets_tests.conftest import build_definitions, failure_message, shared_spark, table_rows
 
 
 def manifest(name: str, dims: list[dict], sql: str, **partitions: object) -> dict:
@@ -76,11 +76,6 @@ def run(defs, instance: DagsterInstance | None = None, ok: bool = True, **kwargs
     )
     assert result.success is ok, failure_message(result) if ok else "the run should have failed"
     return result
-
-
-def table_rows(settings: Settings, table: str) -> list[tuple]:
-    data = load_catalog(settings=settings).load_table(table).scan().to_arrow().to_pylist()
-    return sorted(tuple(r.values()) for r in data)
 
 
 def files_by_day(settings: Settings, table: str) -> dict[str, set[str]]:

@@ -14,7 +14,13 @@ from flare_assets.settings import Settings
 from flare_assets.spark import get_session
 from flare_assets.spec.errors import ManifestError
 from flare_assets.spec.loader import load_jobs
-from flare_assets_tests.conftest import DEMO_DEPOTS, build_definitions, failure_message, materialize_all
+from flare_assets_tests.conftest import (
+    DEMO_DEPOTS,
+    build_definitions,
+    failure_message,
+    materialize_all,
+    table_rows,
+)
 
 
 def manifest(name: str, sql: str, target: str, options: dict) -> dict:
@@ -65,11 +71,6 @@ def load_source(settings: Settings, rows: str) -> None:
     spark.sql(f"INSERT INTO lakehouse.src.events VALUES {rows}")
 
 
-def rows_of(settings: Settings, table: str) -> list[tuple]:
-    data = load_catalog(settings=settings).load_table(table).scan().to_arrow().to_pylist()
-    return sorted(tuple(r.values()) for r in data)
-
-
 ROWS = (
     "(1, 'eu', 'CH01', TIMESTAMP '2024-01-01 10:00:00', 10), (2, 'eu', 'DE02', TIMESTAMP '2024-01-02 11:00:00', 20), "
     "(3, 'us', 'NY03', TIMESTAMP '2024-01-01 12:00:00', 30)"
@@ -117,7 +118,7 @@ def test_dynamic_overwrite_replaces_only_written_partitions(settings: Settings, 
     run(settings, tmp_path, manifest("dyn", "SELECT id, region, v FROM src", "dyn", options))
     load_source(settings, "(4, 'us', 'X', TIMESTAMP '2024-01-03 00:00:00', 40)")
     result = run(settings, tmp_path, manifest("dyn", "SELECT id, region, v FROM src", "dyn", options))
-    assert rows_of(settings, "out.dyn") == [(1, "eu", 10), (2, "eu", 20), (4, "us", 40)]
+    assert table_rows(settings, "out.dyn") == [(1, "eu", 10), (2, "eu", 20), (4, "us", 40)]
     (mat,) = result.get_asset_materialization_events()
     assert mat.materialization.metadata["write_mode"].value == "overwrite-dynamic"
 
@@ -142,13 +143,13 @@ def test_merge_update_delete_insert(settings: Settings, tmp_path: Path) -> None:
         tmp_path,
         manifest("mrg", sql, "mrg", {"saveMode": "overwrite", "iceberg": {"merge": merge}}),
     )
-    assert rows_of(settings, "out.mrg") == [(1, "eu", 15), (3, "us", 30), (5, "us", 50)]
+    assert table_rows(settings, "out.mrg") == [(1, "eu", 15), (3, "us", 30), (5, "us", 50)]
     (mat,) = result.get_asset_materialization_events()
     assert mat.materialization.metadata["write_mode"].value == "merge"
     # merge directly under options is accepted too
     load_source(settings, "(3, 'us', 'NY03', TIMESTAMP '2024-01-01 12:00:00', 33)")
     run(settings, tmp_path, manifest("mrg", sql, "mrg", {"saveMode": "overwrite", "merge": merge}))
-    assert rows_of(settings, "out.mrg") == [(1, "eu", 15), (3, "us", 33), (5, "us", 50)]
+    assert table_rows(settings, "out.mrg") == [(1, "eu", 15), (3, "us", 33), (5, "us", 50)]
 
 
 def test_partition_evolution_keeps_old_files(settings: Settings, tmp_path: Path) -> None:
@@ -163,7 +164,7 @@ def test_partition_evolution_keeps_old_files(settings: Settings, tmp_path: Path)
     assert [(f.name, str(f.transform)) for f in table.spec().fields] == [("ts_month", "month")]
     spec_ids = sorted({f["spec_id"] for f in table.inspect.files().to_pylist()})
     assert len(spec_ids) == 2  # old files keep the spec they were written with
-    assert len(rows_of(settings, "out.evo")) == 6
+    assert len(table_rows(settings, "out.evo")) == 6
     (mat,) = result.get_asset_materialization_events()
     evolution = mat.materialization.metadata["partition_evolution"].value
     assert (
@@ -248,7 +249,7 @@ def test_bucketed_tables_join_without_a_shuffle(settings: Settings, tmp_path: Pa
     physical = mat.materialization.metadata["plans"].value.split("== Physical Plan ==")[1]
     assert "SortMergeJoin" in physical and "groupedBy=id_bucket" in physical
     assert "Exchange" not in physical
-    assert rows_of(settings, "out.joined") == [(1, 10, "eu"), (2, 20, "eu"), (3, 30, "us")]
+    assert table_rows(settings, "out.joined") == [(1, 10, "eu"), (2, 20, "eu"), (3, 30, "us")]
 
 
 def test_write_to_a_branch_leaves_main_alone(settings: Settings, tmp_path: Path) -> None:
@@ -306,4 +307,4 @@ def test_columns_the_result_lacks_are_written_as_nulls(settings: Settings, tmp_p
     options = {"saveMode": "append"}
     run(settings, tmp_path, manifest("fill", "SELECT id, region, v FROM src WHERE id = 1", "fill", options))
     run(settings, tmp_path, manifest("fill", "SELECT id, region FROM src WHERE id = 2", "fill", options))
-    assert rows_of(settings, "out.fill") == [(1, "eu", 10), (2, "eu", None)]
+    assert table_rows(settings, "out.fill") == [(1, "eu", 10), (2, "eu", None)]
