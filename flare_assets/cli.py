@@ -164,6 +164,18 @@ def cmd_partitions(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_jvm_archive(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    if settings.jvm_archive is None:
+        print("FLARE_JVM_ARCHIVE=off: Spark starts without a class archive")
+        return 0
+    from flare_assets import jvm_archive
+    from flare_assets.spark import static_conf
+
+    print(jvm_archive.ensure(static_conf(settings), settings.jvm_archive))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="flare", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -207,6 +219,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rows", type=int, default=100, help="events per file (default 100)")
     p.add_argument("--bad", type=int, default=0, help="malformed lines per file, for the quarantine")
     p.set_defaults(func=cmd_drop_events)
+
+    p = sub.add_parser(
+        "jvm-archive", help="build the Spark class archive runs start from, if missing; print its path"
+    )
+    p.set_defaults(func=cmd_jvm_archive)
 
     p = sub.add_parser("demo", help="demo data, then every demo asset materialized through Dagster")
     p.add_argument("--skip-data", action="store_true")

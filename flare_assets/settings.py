@@ -34,6 +34,7 @@ class Settings:
     catalog_properties: dict[str, str] = field(default_factory=dict)
     extra_jars: list[str] = field(default_factory=list)
     extra_packages: list[str] = field(default_factory=list)
+    jvm_archive: Path | None = None
 
     @property
     def catalog_kind(self) -> str:
@@ -77,12 +78,23 @@ class Settings:
             catalog_properties=parse_conf(env.get("FLARE_CATALOG_PROPERTIES", "")),
             extra_jars=[j for j in env.get("FLARE_EXTRA_JARS", "").split(",") if j.strip()],
             extra_packages=[p for p in env.get("FLARE_EXTRA_PACKAGES", "").split(",") if p.strip()],
+            jvm_archive=_archive_folder(env.get("FLARE_JVM_ARCHIVE")),
         )
 
     def resolve(self, path: str | Path) -> Path:
         """Relative paths (depot folders, checkpoints) live under FLARE_HOME."""
         p = Path(path)
         return p if p.is_absolute() else self.home / p
+
+
+def _archive_folder(value: str | None) -> Path | None:
+    """Where the JVM class archive lives (see jvm_archive.py); `off` starts JVMs without one."""
+    if (value or "").strip().lower() in {"off", "false", "0", "no"}:
+        return None
+    if value:
+        return Path(value).expanduser().resolve()
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "flare_assets" / "jvm"
 
 
 def parse_conf(text: str) -> dict[str, str]:

@@ -13,6 +13,7 @@ import threading
 from pyspark.sql import SparkSession
 
 from flare_assets import jars as jarlib
+from flare_assets import jvm_archive
 from flare_assets.catalog import ensure_catalog
 from flare_assets.depots import DepotMap, load_depots
 from flare_assets.settings import Settings
@@ -105,7 +106,7 @@ def get_session(settings: Settings | None = None, depots: DepotMap | None = None
             os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
             os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
             builder = SparkSession.builder
-            for key, value in static_conf(settings).items():
+            for key, value in jvm_archive.with_archive(static_conf(settings), settings.jvm_archive).items():
                 builder = builder.config(key, value)
             _root = builder.getOrCreate()
             _root.sparkContext.setLogLevel("WARN")
