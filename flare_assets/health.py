@@ -7,12 +7,13 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from typing import Any
-
-from pyiceberg.manifest import DataFileContent, ManifestContent, ManifestFile
-from pyiceberg.table import Table
+from typing import TYPE_CHECKING, Any
 
 from flare_assets.spec.maintenance import Thresholds
+
+if TYPE_CHECKING:  # pyiceberg loads in ~0.3 s; every run process imports this module, few read health
+    from pyiceberg.manifest import ManifestFile
+    from pyiceberg.table import Table
 
 # Iceberg's default write.target-file-size-bytes
 DEFAULT_TARGET_FILE_SIZE = 512 * 1024 * 1024
@@ -65,6 +66,8 @@ _MANIFEST_CACHE_SIZE = 20_000
 
 def _data_files(table: Table, manifest: ManifestFile) -> list[tuple[tuple[Any, ...], int, int]]:
     """(partition, size, records) of each live data file of a manifest, cached by its path."""
+    from pyiceberg.manifest import DataFileContent
+
     files = _MANIFEST_CACHE.get(manifest.manifest_path)
     if files is None:
         files = [
@@ -84,6 +87,8 @@ def _data_files(table: Table, manifest: ManifestFile) -> list[tuple[tuple[Any, .
 
 def read_health(table: Table, name: str, thresholds: Thresholds | None = None) -> TableHealth:
     """Reads the manifests of the current snapshot (file sizes and partitions) and the snapshot log."""
+    from pyiceberg.manifest import ManifestContent
+
     thresholds = thresholds or Thresholds()
     meta = table.metadata
     target = int(table.properties.get("write.target-file-size-bytes", DEFAULT_TARGET_FILE_SIZE))

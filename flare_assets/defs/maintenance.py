@@ -6,7 +6,7 @@ the jobs of manifests whose Flare jobs only run actions.
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dagster import (
     AssetKey,
@@ -28,8 +28,6 @@ from dagster import (
     sensor,
 )
 from pydantic import Field
-from pyiceberg.catalog import Catalog
-from pyiceberg.exceptions import NoSuchTableError
 
 from flare_assets.catalog import load_catalog
 from flare_assets.defs.resources import SparkResource
@@ -42,6 +40,9 @@ from flare_assets.spec.actions import Action
 from flare_assets.spec.address import Address
 from flare_assets.spec.loader import LoadedJob
 from flare_assets.spec.maintenance import MAINTENANCE_KINDS, TableMaintenance
+
+if TYPE_CHECKING:  # pyiceberg loads only when health is read, not in every run process
+    from pyiceberg.catalog import Catalog
 
 HEALTH_FIGURES = ("data_files", "small_files", "data_bytes", "manifests", "snapshots", "delete_files")
 HEALTH_INTERVAL_S = 300
@@ -104,7 +105,7 @@ class MaintenanceConfig(Config):
     dry_run: bool = Field(default=False, description="count the rows deleteWhere matches, delete nothing")
 
 
-def _health(table: MaintainedTable, catalogs: dict[str, Catalog] | None = None) -> TableHealth:
+def _health(table: MaintainedTable, catalogs: "dict[str, Catalog] | None" = None) -> TableHealth:
     catalogs = {} if catalogs is None else catalogs
     depot = table.address.depot
     catalog = catalogs.get(depot) or catalogs.setdefault(depot, load_catalog(depot))
@@ -155,6 +156,8 @@ def maintenance_job(table: MaintainedTable) -> JobDefinition:
         session, _ = spark.session_for({})
         name = table.address.table
         start = time.perf_counter()
+        from pyiceberg.exceptions import NoSuchTableError
+
         try:
             before = _health(table)
         except NoSuchTableError as exc:
@@ -226,6 +229,8 @@ def maintenance_schedules(table: MaintainedTable, job_def: JobDefinition) -> lis
 def health_tick(tables: list[MaintainedTable]) -> tuple[list[AssetObservation], list[RunRequest]]:
     """Reads every table's health (pyiceberg, no JVM); observations for all, runs for those in need.
     A run's key is the table's snapshot, so one state of a table launches one run."""
+    from pyiceberg.exceptions import NoSuchTableError
+
     observations, runs = [], []
     catalogs: dict[str, Catalog] = {}
     for table in tables:
