@@ -119,3 +119,52 @@ def test_column_assertions_share_one_query_with_their_own_filters(settings: Sett
     fallback = {r.name: r for r in evaluate_all(spark, data, named)}
     assert fallback["v_all"].measured == alone["v_all"].measured and fallback["v_all"].error is None
     assert "nope" in (fallback["bad"].error or "")
+
+
+def _two_outputs(settings: Settings, folder: Path, save_mode: str, name: str, more: tuple = ()) -> dict:
+    """A job writing `<name>_all` and `<name>_eu` (save_mode) with column assertions on the first;
+    returns its check evaluations by name."""
+    doc = manifest(name, "SELECT * FROM src", f"{name}_all", {"saveMode": save_mode})
+    job = doc["workflow"]["dag"][0]["spec"]["stackSpec"]["job"]
+    job["steps"][0]["sequence"].append({"name": "eu", "sql": "SELECT * FROM src WHERE region = 'eu'"})
+    job["outputs"][0]["assertions"] = [
+        {"name": "ids", "column": "id", "tests": ["row_count == 4", "duplicate_count == 1"]},
+        {"name": "eu_v", "column": "v", "filter": "region = 'eu'", "tests": ["missing_count == 1"]},
+        *more,
+    ]
+    job["outputs"].append(
+        {"name": "eu", "dataset": f"dataos://lakehouse:out/{name}_eu", "options": {"saveMode": save_mode}}
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "m.yaml").write_text(yaml.safe_dump(doc))
+    result = materialize_all(build_definitions(settings, [folder]), raise_on_error=False)
+    assert result.success
+    return {e.check_name: e for e in result.get_asset_check_evaluations()}
+
+
+def test_checks_of_a_multi_output_job_measure_what_the_table_holds(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """An overwrite is measured while the held result is computed; an append is measured on the
+    table, which holds earlier runs' rows too; a table with a column the result lacks likewise."""
+    checks = _two_outputs(settings, tmp_path / "a", "overwrite", "multi_ow")
+    assert checks["ids"].passed and checks["ids"].metadata["duplicate_count"].value == 1.0
+    assert checks["eu_v"].passed and checks["eu_v"].metadata["missing_count"].value == 1.0
+    checks = _two_outputs(settings, tmp_path / "a", "overwrite", "multi_ow")  # replaces, still 4 rows
+    assert checks["ids"].passed and checks["ids"].metadata["row_count"].value == 4.0
+
+    _two_outputs(settings, tmp_path / "b", "append", "multi_ap")
+    checks = _two_outputs(settings, tmp_path / "b", "append", "multi_ap")
+    assert not checks["ids"].passed
+    assert checks["ids"].metadata["row_count"].value == 8.0
+    assert checks["ids"].metadata["duplicate_count"].value == 5.0
+
+    spark = get_session(settings)
+    spark.sql(
+        "CREATE OR REPLACE TABLE lakehouse.out.multi_wide_all (id INT, region STRING, v INT, note STRING) USING iceberg"
+    )
+    notes = {"name": "notes", "column": "note", "tests": ["missing_count == 4"]}
+    checks = _two_outputs(settings, tmp_path / "c", "overwrite", "multi_wide", (notes,))
+    assert checks["ids"].passed and checks["ids"].metadata["row_count"].value == 4.0
+    assert checks["notes"].passed, checks["notes"].metadata
+    assert spark.table("lakehouse.out.multi_wide_all").where("note IS NULL").count() == 4

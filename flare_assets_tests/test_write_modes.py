@@ -308,3 +308,28 @@ def test_columns_the_result_lacks_are_written_as_nulls(settings: Settings, tmp_p
     run(settings, tmp_path, manifest("fill", "SELECT id, region, v FROM src WHERE id = 1", "fill", options))
     run(settings, tmp_path, manifest("fill", "SELECT id, region FROM src WHERE id = 2", "fill", options))
     assert table_rows(settings, "out.fill") == [(1, "eu", 10), (2, "eu", None)]
+
+
+def test_a_multi_output_job_writes_an_aggregate_in_few_files(settings: Settings, tmp_path: Path) -> None:
+    """Held results are cached in spark.sql.shuffle.partitions (200) partitions; the write coalesces
+    them instead of making a file of each non-empty one."""
+    load_source(settings, ", ".join(f"({i}, 'r{i % 60}', 'C{i}', NULL, {i})" for i in range(600)))
+    doc = manifest("agg", "SELECT * FROM src", "agg_rows", {"saveMode": "overwrite"})
+    job = doc["workflow"]["dag"][0]["spec"]["stackSpec"]["job"]
+    job["steps"][0]["sequence"].append(
+        {
+            "name": "per_region",
+            "sql": "SELECT region, count(*) AS n, sum(v) AS total FROM src GROUP BY region",
+        }
+    )
+    job["outputs"].append(
+        {
+            "name": "per_region",
+            "dataset": "dataos://lakehouse:out/agg_per_region",
+            "options": {"saveMode": "overwrite"},
+        }
+    )
+    run(settings, tmp_path, doc)
+    table = load_catalog(settings=settings).load_table("out.agg_per_region")
+    assert len(table.inspect.files()) == 1
+    assert [n for _, n, _ in table_rows(settings, "out.agg_per_region")] == [10] * 60

@@ -47,13 +47,25 @@ class AssertionResult:
 
 
 def evaluate_all(
-    spark: SparkSession, data: DataFrame, named: list[tuple[str, Assertion]]
+    spark: SparkSession,
+    data: DataFrame,
+    named: list[tuple[str, Assertion]],
+    measured: dict[str, dict[str, Any]] | None = None,
 ) -> list[AssertionResult]:
-    """Every assertion of an output; the column ones share one scan of the data. When the shared
-    query fails, each is evaluated alone, so the error lands on the assertion that caused it."""
-    shareable = [(n, a) for n, a in named if a.column is not None and not set("()") & set(a.column)]
-    measured = _shared_metrics(spark, data, shareable) if len(shareable) > 1 else {}
+    """Every assertion of an output; the column ones share one scan of the data (or `measured`, that
+    scan done already). When the shared query fails, each is evaluated alone, so the error lands on
+    the assertion that caused it."""
+    measured = shared_metrics(spark, data, named) if measured is None else measured
     return [evaluate(spark, data, a, n, measured=measured.get(n)) for n, a in named]
+
+
+def shared_metrics(
+    spark: SparkSession, data: DataFrame, named: list[tuple[str, Assertion]], minimum: int = 2
+) -> dict[str, dict[str, Any]]:
+    """The metrics of the column assertions, by assertion name, from one query; {} when fewer than
+    `minimum` can share it or the query fails."""
+    shareable = [(n, a) for n, a in named if a.column is not None and not set("()") & set(a.column)]
+    return _shared_metrics(spark, data, shareable) if len(shareable) >= minimum else {}
 
 
 def _shared_metrics(

@@ -7,6 +7,7 @@ every output at its previous snapshot; each write is then one atomic Iceberg com
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -22,7 +23,7 @@ from flare_assets.engine.partitions import PartitionSlice
 from flare_assets.engine.results import JobResult, OutputResult
 from flare_assets.engine.state import StateRequest
 from flare_assets.settings import Settings
-from flare_assets.spec.model import Job, Output, placeholders
+from flare_assets.spec.model import Assertion, Job, Output, placeholders
 
 
 def run_job(
@@ -73,10 +74,15 @@ def run_job(
         _run_steps(spark, job, name, result, cached, params)
         selected = [o for o in job.outputs if only is None or o.name in only]
         frames = {o.name: with_run_id(spark.table(o.name), o, result.run_number) for o in selected}
+        measured: dict[str, dict[str, dict[str, Any]]] = {}
         if len(selected) > 1:
             for output in selected:
-                frames[output.name] = _compute(frames[output.name], output, name)
-                held.append(frames[output.name])
+                early = (
+                    _named_assertions(job, output) if partition is None and _whole_overwrite(output) else []
+                )
+                kept, measured[output.name] = _compute(frames[output.name], output, name, early)
+                held.append(kept)
+                frames[output.name] = _coalesced(kept)
         feed = name.split("/")[0]
         contexts = {o.name: housekeeping.context(feed, o, result.run_number) for o in selected}
         tags = {o.name: _check(frames[o.name], o, name, contexts[o.name]) for o in selected}
@@ -97,6 +103,7 @@ def run_job(
                 run_id,
                 props,
                 slices[o.name],
+                measured.get(o.name),
             )
             for o in selected
         ]
@@ -212,17 +219,37 @@ def _run_steps(
             result.timings[f"step_{seq.name}_s"] = time.perf_counter() - t0
 
 
-def _compute(frame: DataFrame, output: Output, name: str) -> DataFrame:
-    """Computes an output's rows ahead of every write of the job."""
+def _compute(
+    frame: DataFrame, output: Output, name: str, named: list[tuple[str, Assertion]]
+) -> tuple[DataFrame, dict[str, dict[str, Any]]]:
+    """Computes an output's rows ahead of every write of the job. When the write will make the table
+    exactly these rows, the scan that fills the cache also measures the column assertions (`named`)."""
     kept = frame.persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        kept.count()
+        measured = assertions.shared_metrics(kept.sparkSession, kept, named, minimum=1) if named else {}
+        if not measured:
+            kept.count()
     except SPARK_ERRORS as exc:
         kept.unpersist()
         raise JobFailed(
             f"{name}: output {output.name!r} could not be computed, nothing was written: {short(exc)}"
         ) from exc
-    return kept
+    return kept, measured
+
+
+def _coalesced(kept: DataFrame) -> DataFrame:
+    """A held result in partitions of the size adaptive execution aims at. Caching keeps its
+    spark.sql.shuffle.partitions partitions, most of them tiny after an aggregate, and a write to an
+    unpartitioned table would make a file of each."""
+    spark = kept.sparkSession
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    size = int(str(kept._jdf.queryExecution().optimizedPlan().stats().sizeInBytes()))
+    target = jvm.org.apache.spark.network.util.JavaUtils.byteStringAsBytes(
+        spark.conf.get("spark.sql.adaptive.advisoryPartitionSizeInBytes", "64m")
+    )
+    wanted = max(1, -(-size // max(int(target), 1)))
+    return kept.coalesce(wanted) if wanted < kept.rdd.getNumPartitions() else kept
 
 
 def _check(frame: DataFrame, output: Output, name: str, ctx: HousekeepingContext) -> dict[str, list[str]]:
@@ -249,7 +276,10 @@ def _write(
     run_id: str | None,
     properties: dict[str, str],
     slice_condition: Column | None,
+    measured: dict[str, dict[str, Any]] | None,
 ) -> OutputResult:
+    """`measured` (held results only): the output's column assertion metrics, taken from its rows
+    before the write."""
     t0 = time.perf_counter()
     address = output.address
     to_iceberg = io.is_iceberg(address, depots)
@@ -303,8 +333,13 @@ def _write(
     else:
         result.rows_written = df.count()
     written = spark.read.option("snapshot-id", result.snapshot_id).table(target) if result.snapshot_id else df
-    named = [(a.check_name(i), a) for i, a in enumerate(job.assertions_for(output))]
-    result.checks = assertions.evaluate_all(spark, written, named)
+    replaced = measured is not None and _replaced_by(df, written, output, slice_condition)
+    if replaced:
+        written = df  # the same rows, already in memory: checks and preview need no second scan
+    named = _named_assertions(job, output)
+    result.checks = assertions.evaluate_all(
+        spark, written, named, measured if replaced and measured else None
+    )
     if audit and wap:
         _publish(spark, result, audit, branch, keep=wap.keep_branch, name=name)
     if to_iceberg and run_id and result.snapshot_id and result.published is not False:
@@ -317,6 +352,24 @@ def _write(
 
 
 RUN_TAG_RETAIN_DAYS = 30
+
+
+def _named_assertions(job: Job, output: Output) -> list[tuple[str, Assertion]]:
+    return [(a.check_name(i), a) for i, a in enumerate(job.assertions_for(output))]
+
+
+def _whole_overwrite(output: Output) -> bool:
+    return output.options.write_mode == "overwrite" and output.options.commit_by is None
+
+
+def _replaced_by(df: DataFrame, written: DataFrame, output: Output, slice_condition: Column | None) -> bool:
+    """Whether the commit made the table exactly `df` (a held result)."""
+    return (
+        written is not df
+        and _whole_overwrite(output)
+        and slice_condition is None
+        and [c.lower() for c in written.columns] == [c.lower() for c in df.columns]
+    )
 
 
 def _housekeep(
