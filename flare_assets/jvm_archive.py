@@ -1,7 +1,7 @@
 """A class-data-sharing archive of the classes a Spark driver loads, so every run's JVM starts faster.
 
 Each Dagster run is a new process with a new JVM that loads some ten thousand Spark, Scala and
-Iceberg classes before its first query. Mapping them from one archive instead cuts the session start
+Hadoop classes before its first query. Mapping them from one archive instead cuts the session start
 and the first query by about 2.5 s on these machines. The archive belongs to one Java and one set of
 jars (its file name hashes both); a separate process builds it once, by running a small Spark
 workload with `-XX:ArchiveClassesAtExit`, and moves it into place only after that JVM has exited, so
@@ -27,7 +27,9 @@ DRIVER_OPTIONS = "spark.driver.extraJavaOptions"
 QUIET = "-Xlog:cds=off -Xlog:cds+dynamic=off"
 # Static confs that change what the driver's class loaders see; the archive is valid for one set.
 CLASSPATH_KEYS = ("spark.jars", "spark.jars.packages", "spark.driver.extraClassPath")
+# A builder's lock; a failed build leaves it (saying so) for this long, so runs do not retry at once.
 STALE_LOCK_S = 1800
+FAILED = "failed"
 
 
 def archive_path(folder: Path, conf: dict[str, str]) -> Path:
@@ -64,8 +66,11 @@ def with_archive(conf: dict[str, str], folder: Path | None) -> dict[str, str]:
 def ensure(conf: dict[str, str], folder: Path, timeout_s: float = 900) -> Path:
     """The archive for `conf`, built now if missing (or waited for, when another process builds it)."""
     path = archive_path(folder, conf)
+    lock = path.with_suffix(".lock")
     deadline = time.monotonic() + timeout_s
     while not path.exists():
+        if lock.exists() and lock.read_text() == FAILED:
+            lock.unlink(missing_ok=True)  # asked for explicitly: try again now
         builder = start_build(path, conf)
         if builder is not None and builder.wait(timeout=timeout_s) != 0:
             raise RuntimeError(f"building {path} failed; see {path.with_suffix('.log')}")
@@ -149,6 +154,7 @@ def build(path: Path, conf: dict[str, str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     lock = path.with_suffix(".lock")
     dump = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    built = False
     try:
         with tempfile.TemporaryDirectory(prefix="flare-jvm-archive-") as tmp:
             options = f"{conf.get(DRIVER_OPTIONS, '')} -XX:ArchiveClassesAtExit={dump} {QUIET}".strip()
@@ -172,9 +178,13 @@ def build(path: Path, conf: dict[str, str]) -> None:
         if not dump.exists():
             raise RuntimeError(f"the JVM wrote no archive at {dump}")
         os.replace(dump, path)
+        built = True
     finally:
         dump.unlink(missing_ok=True)
-        lock.unlink(missing_ok=True)
+        if built:
+            lock.unlink(missing_ok=True)
+        else:
+            lock.write_text(FAILED)
 
 
 def _exit_jvm(gateway: Any) -> None:

@@ -69,3 +69,12 @@ def test_off_starts_without_an_archive(settings: Settings) -> None:
     assert off.jvm_archive is None
     conf = static_conf(off)
     assert jvm_archive.with_archive(conf, off.jvm_archive) == conf
+
+
+def test_a_failed_build_is_not_retried_by_every_run(settings: Settings, tmp_path: Path) -> None:
+    conf = {**static_conf(settings), "spark.jars": "/no/such.jar"}  # the builder's session cannot start
+    path = jvm_archive.archive_path(tmp_path, conf)
+    builder = jvm_archive.start_build(path, conf)
+    assert builder is not None and builder.wait(timeout=300) != 0
+    assert path.with_suffix(".lock").read_text() == jvm_archive.FAILED
+    assert jvm_archive.start_build(path, conf) is None and not path.exists()
