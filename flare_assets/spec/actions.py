@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, Self
 
 import sqlglot
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -53,6 +53,11 @@ ORPHAN_FLOOR_DAYS = 3
 
 class Options(BaseModel):
     model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
+
+
+def lowercase(value: Any) -> Any:
+    """A before-validator: manifests spell enum-like values in any case."""
+    return value.lower() if isinstance(value, str) else value
 
 
 def parse_where(text: str) -> exp.Expression:
@@ -107,10 +112,7 @@ class RewriteDatasetOptions(Options):
 
     _where = field_validator("where")(_where)
 
-    @field_validator("strategy", mode="before")
-    @classmethod
-    def _lower(cls, value: Any) -> Any:
-        return value.lower() if isinstance(value, str) else value
+    _lower = field_validator("strategy", mode="before")(lowercase)
 
     @field_validator("properties", mode="before")
     @classmethod
@@ -153,70 +155,60 @@ class RewriteManifestOptions(Options):
     use_caching: bool | None = None
 
 
-class ExpireSnapshotsOptions(Options):
+class CutoffOptions(Options):
+    """Options with one age cutoff, given as epoch millis, as an ISO timestamp or under Flare's older
+    name for the millis (`OLDER_NAME`)."""
+
+    OLDER_NAME: ClassVar[str]
+    older_than_millis: int | None = None
+    older_than_timestamp: str | None = None
+
+    @field_validator("older_than_timestamp")
+    @classmethod
+    def _timestamp(cls, value: str | None) -> str | None:
+        if value is not None:
+            millis(value)
+        return value
+
+    @model_validator(mode="after")
+    def _one_cutoff(self) -> Self:
+        given = [
+            k for k in ("older_than_millis", "older_than_timestamp", self.OLDER_NAME) if getattr(self, k)
+        ]
+        if len(given) > 1:
+            raise ValueError(
+                f"give one of olderThanMillis, olderThanTimestamp or {to_camel(self.OLDER_NAME)}"
+            )
+        return self
+
+    @property
+    def cutoff_millis(self) -> int | None:
+        value = self.older_than_millis or getattr(self, self.OLDER_NAME) or self.older_than_timestamp
+        return millis(value) if value is not None else None
+
+
+class ExpireSnapshotsOptions(CutoffOptions):
     """expire_snapshots. `expireOlderThan` is Flare's older name for olderThanMillis. Heads of branches
     and tags are never expired (Iceberg keeps them; named snapshotIds that are heads are refused)."""
 
-    older_than_millis: int | None = None
-    older_than_timestamp: str | None = None
+    OLDER_NAME: ClassVar[str] = "expire_older_than"
     expire_older_than: int | None = None
     retain_last: int | None = Field(default=None, ge=1)
     snapshot_ids: list[int] | None = None
     max_concurrent_deletes: int | None = Field(default=None, ge=1)
     stream_delete_results: bool | None = None
 
-    @field_validator("older_than_timestamp")
-    @classmethod
-    def _timestamp(cls, value: str | None) -> str | None:
-        if value is not None:
-            millis(value)
-        return value
 
-    @model_validator(mode="after")
-    def _one_cutoff(self) -> ExpireSnapshotsOptions:
-        given = [
-            k for k in ("older_than_millis", "older_than_timestamp", "expire_older_than") if getattr(self, k)
-        ]
-        if len(given) > 1:
-            raise ValueError("give one of olderThanMillis, olderThanTimestamp or expireOlderThan")
-        return self
-
-    @property
-    def cutoff_millis(self) -> int | None:
-        value = self.older_than_millis or self.expire_older_than or self.older_than_timestamp
-        return millis(value) if value is not None else None
-
-
-class RemoveOrphansOptions(Options):
+class RemoveOrphansOptions(CutoffOptions):
     """remove_orphan_files. `olderThan` is Flare's older name for olderThanMillis. A cutoff under
     the floor (3 days, Iceberg's default) is refused unless `force: true`."""
 
-    older_than_millis: int | None = None
-    older_than_timestamp: str | None = None
+    OLDER_NAME: ClassVar[str] = "older_than"
     older_than: int | None = None
     location: str | None = None
     dry_run: bool = False
     max_concurrent_deletes: int | None = Field(default=None, ge=1)
     force: bool = False
-
-    @field_validator("older_than_timestamp")
-    @classmethod
-    def _timestamp(cls, value: str | None) -> str | None:
-        if value is not None:
-            millis(value)
-        return value
-
-    @model_validator(mode="after")
-    def _one_cutoff(self) -> RemoveOrphansOptions:
-        given = [k for k in ("older_than_millis", "older_than_timestamp", "older_than") if getattr(self, k)]
-        if len(given) > 1:
-            raise ValueError("give one of olderThanMillis, olderThanTimestamp or olderThan")
-        return self
-
-    @property
-    def cutoff_millis(self) -> int | None:
-        value = self.older_than_millis or self.older_than or self.older_than_timestamp
-        return millis(value) if value is not None else None
 
 
 class DeleteOptions(Options):
@@ -245,10 +237,7 @@ class Action(BaseModel):
     delete_where: str | None = None
     all: bool = False
 
-    @field_validator("name", mode="before")
-    @classmethod
-    def _lower(cls, value: Any) -> Any:
-        return value.lower() if isinstance(value, str) else value
+    _lower = field_validator("name", mode="before")(lowercase)
 
     @field_validator("delete_where")
     @classmethod

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from flare_assets.spec.actions import Action
+from flare_assets.spec.actions import Action, lowercase
 from flare_assets.spec.address import Address, parse_address
 from flare_assets.spec.housekeeping import Housekeeping
 from flare_assets.spec.maintenance import TableMaintenance
@@ -156,10 +156,7 @@ class Command(Model):
     sequence_name: str | None = None
     level: str = "MEMORY_AND_DISK"
 
-    @field_validator("name", mode="before")
-    @classmethod
-    def _lower(cls, value: Any) -> Any:
-        return value.lower() if isinstance(value, str) else value
+    _lower = field_validator("name", mode="before")(lowercase)
 
     @field_validator("level")
     @classmethod
@@ -194,10 +191,7 @@ class PartitionField(Model):
     num_buckets: int | None = Field(default=None, gt=0)
     width: int | None = Field(default=None, gt=0)
 
-    @field_validator("type", mode="before")
-    @classmethod
-    def _lower(cls, value: Any) -> Any:
-        return value.lower() if isinstance(value, str) else value
+    _lower = field_validator("type", mode="before")(lowercase)
 
     @model_validator(mode="after")
     def _arguments(self) -> PartitionField:
@@ -294,10 +288,7 @@ class OutputOptions(Model):
             return {}
         return None if value is False else value
 
-    @field_validator("save_mode", mode="before")
-    @classmethod
-    def _lower(cls, value: Any) -> Any:
-        return value.lower() if isinstance(value, str) else value
+    _lower = field_validator("save_mode", mode="before")(lowercase)
 
     @field_validator("extra_options")
     @classmethod
@@ -472,10 +463,7 @@ class Output(Model):
     _name = field_validator("name")(_identifier)
     _dataset = field_validator("dataset")(_address)
 
-    @field_validator("format", mode="before")
-    @classmethod
-    def _lower(cls, value: Any) -> Any:
-        return value.lower() if isinstance(value, str) else value
+    _lower = field_validator("format", mode="before")(lowercase)
 
     @property
     def address(self) -> Address:
@@ -515,10 +503,7 @@ class PartitionDimension(Model):
     _name = field_validator("name")(_identifier)
     _column = field_validator("column")(_identifier)
 
-    @field_validator("type", mode="before")
-    @classmethod
-    def _lower(cls, value: Any) -> Any:
-        return value.lower() if isinstance(value, str) else value
+    _lower = field_validator("type", mode="before")(lowercase)
 
     @field_validator("timezone")
     @classmethod
@@ -618,10 +603,7 @@ class Streaming(Model):
         known = {m.lower(): m for m in TRIGGER_MODES}
         return known.get(value.lower(), value) if isinstance(value, str) else value
 
-    @field_validator("output_mode", mode="before")
-    @classmethod
-    def _lower(cls, value: Any) -> Any:
-        return value.lower() if isinstance(value, str) else value
+    _lower = field_validator("output_mode", mode="before")(lowercase)
 
     @field_validator("trigger_duration")
     @classmethod
