@@ -168,6 +168,18 @@ class _Plan:
     compact: list[Partition] = field(default_factory=list)
 
 
+def _compactions(
+    spark: SparkSession,
+    hk: Housekeeping,
+    ctx: HousekeepingContext,
+    parts: list[Partition],
+    columns: list[str],
+) -> list[Partition]:
+    """The partitions to compact among `parts`, decided again after an archive made new ones."""
+    only = Housekeeping(compact_partition_expression=hk.compact_partition_expression)
+    return _plan(spark, only, ctx, parts, columns).compact
+
+
 def _plan(
     spark: SparkSession,
     hk: Housekeeping,
@@ -249,14 +261,7 @@ def _iceberg(
         if plan.archive:  # targets of the archive may be new partitions: decide on what is there now
             _, now, _ = iceberg_partitions(spark, table)
             moved = {p.label() for p, _ in plan.archive}
-            after = _plan(
-                spark,
-                Housekeeping(compact_partition_expression=hk.compact_partition_expression),
-                ctx,
-                now,
-                columns,
-            )
-            plan.compact = [p for p in after.compact if p.label() not in moved]
+            plan.compact = [p for p in _compactions(spark, hk, ctx, now, columns) if p.label() not in moved]
         if plan.compact:
             result.compacted = _rewrite(spark, table, plan.compact, types)
     _, final, result.files_after = iceberg_partitions(spark, table)
@@ -355,14 +360,7 @@ def _files(
     if hk.compact_partition_expression:
         if plan.archive:
             now = file_partitions(fs, columns)
-            after = _plan(
-                spark,
-                Housekeeping(compact_partition_expression=hk.compact_partition_expression),
-                ctx,
-                now,
-                columns,
-            )
-            plan.compact = [p for p in after.compact if p.path not in moves]
+            plan.compact = [p for p in _compactions(spark, hk, ctx, now, columns) if p.path not in moves]
         reader, writer = _formats(output, depots)
         for part in plan.compact:
             if (
