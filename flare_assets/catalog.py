@@ -69,6 +69,9 @@ def load_catalog(name: str | None = None, settings: Settings | None = None) -> C
 def table_exists(table: str, settings: Settings | None = None) -> bool:
     """Whether `depot.namespace.table` exists in its catalog (metadata only, no JVM)."""
     depot, ident = table.split(".", 1)
+    settings = settings or Settings.from_env()
+    if settings.embedded_catalog and not settings.sqlite_path.exists():
+        return False  # no catalog yet: nothing exists, and looking must not create one
     return load_catalog(depot, settings).table_exists(ident)
 
 

@@ -57,6 +57,10 @@ def output_metadata(out: OutputResult, job: JobResult) -> dict[str, Any]:
         ),
         "preview": MetadataValue.md(_markdown_table(out.preview)),
     }
+    if job.functions:
+        meta["functions"] = MetadataValue.md(
+            "\n".join(f"- **{step}**: {', '.join(names)}" for step, names in job.functions.items())
+        )
     if job.cached:
         meta["cached_steps"] = ", ".join(job.cached)
     if job.plans:

@@ -49,6 +49,7 @@ class JobResult:
     timings: dict[str, float]
     cached: list[str] = field(default_factory=list)
     plans: dict[str, str] = field(default_factory=dict)
+    functions: dict[str, list[str]] = field(default_factory=dict)  # step -> the functions it applied
     run_number: int = 0  # the job's integer run id (1 + the last committed one)
     partition: str | None = None
     incremental: list[Any] = field(default_factory=list)  # engine.incremental.Progress per input

@@ -16,6 +16,7 @@ from pyspark.sql import functions as F
 from flare_assets.depots import DepotMap
 from flare_assets.engine import assertions, housekeeping, iceberg, incremental, io, state
 from flare_assets.engine.errors import SPARK_ERRORS, JobFailed, short
+from flare_assets.engine.functions import apply_functions
 from flare_assets.engine.housekeeping import HousekeepingContext
 from flare_assets.engine.layout import with_run_id
 from flare_assets.engine.params import escape, substitute
@@ -203,6 +204,9 @@ def _run_steps(
             try:
                 sql = substitute(seq.sql, params, f"step {seq.name!r}") if placeholders(seq.sql) else seq.sql
                 frame = spark.sql(sql)
+                if seq.functions:
+                    frame = apply_functions(frame, seq.functions)
+                    result.functions[seq.name] = [fn.name for fn in seq.functions]
                 frame.createOrReplaceTempView(seq.name)
                 if job.explain:
                     result.plans[seq.name] = frame._jdf.queryExecution().toString()

@@ -105,11 +105,40 @@ def allowed_keys(model: type[BaseModel], loc: list[Any]) -> list[str]:
     return []
 
 
+def _choices(text: str) -> str:
+    """Pydantic's "'a', 'b' or 'c'" as "a, b, c"."""
+    return ", ".join(re.findall(r"'([^']*)'", text)) or text
+
+
 def _message(err: Any) -> str:
-    kind, msg = err.get("type", ""), err.get("msg", "")
+    kind, msg, ctx = err.get("type", ""), err.get("msg", ""), err.get("ctx") or {}
     if kind == "missing":
         return "required key is missing"
+    if kind == "literal_error":
+        return f"got {err.get('input')!r}; allowed: {_choices(str(ctx.get('expected', '')))}"
+    if kind == "union_tag_invalid":
+        return f"unknown function {ctx.get('tag')!r}; allowed: {_choices(str(ctx.get('expected_tags', '')))}"
+    if kind == "union_tag_not_found":
+        return "a function needs a name"
     return msg.removeprefix("Value error, ")
+
+
+def _function_model(loc: list[Any]) -> type[BaseModel] | None:
+    """The function model an error under `functions[i].<name>` belongs to (its tag in the location)."""
+    from flare_assets.spec.functions import REGISTRY
+
+    for i in range(2, len(loc)):
+        if loc[i - 2] == "functions" and isinstance(loc[i - 1], int) and loc[i] in REGISTRY:
+            return REGISTRY[loc[i]]
+    return None
+
+
+def _without_tags(loc: list[Any]) -> list[Any]:
+    return [
+        p
+        for i, p in enumerate(loc)
+        if not (i >= 2 and loc[i - 2] == "functions" and isinstance(loc[i - 1], int) and isinstance(p, str))
+    ]
 
 
 def validate(model: type[M], data: Any, file: Path) -> M:
@@ -122,9 +151,15 @@ def validate(model: type[M], data: Any, file: Path) -> M:
             loc = [
                 p for p in err["loc"] if not (isinstance(p, str) and ("[" in p or p.startswith("function-")))
             ]
+            function = _function_model(loc)
+            shown = _without_tags(loc)
             if err["type"] == "extra_forbidden":
-                allowed = ", ".join(allowed_keys(model, loc[:-1]))
-                lines.append(f"{file}: {yaml_path(loc)}: unknown key; allowed: {allowed}")
+                keys = (
+                    [f.alias or n for n, f in function.model_fields.items()]
+                    if function and loc[-2] in typing.get_args(function.model_fields["name"].annotation)
+                    else allowed_keys(model, loc[:-1])
+                )
+                lines.append(f"{file}: {yaml_path(shown)}: unknown key; allowed: {', '.join(keys)}")
             else:
-                lines.append(f"{file}: {yaml_path(loc)}: {_message(err)}")
+                lines.append(f"{file}: {yaml_path(shown)}: {_message(err)}")
         raise ManifestError(lines) from exc

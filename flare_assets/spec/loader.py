@@ -8,7 +8,15 @@ from typing import Any
 
 from flare_assets.spec.errors import ManifestError, load_yaml, validate
 from flare_assets.spec.housekeeping import RUN_ID, check_housekeeping
-from flare_assets.spec.model import TIME_WINDOWS, DagJob, Manifest, Output, Partitions, placeholders
+from flare_assets.spec.model import (
+    TIME_WINDOWS,
+    DagJob,
+    Manifest,
+    Output,
+    Partitions,
+    Sequence,
+    placeholders,
+)
 from flare_assets.spec.sql import output_columns, referenced_views
 from flare_assets.spec.streams import TableExists, check_stream
 
@@ -67,6 +75,48 @@ def resolve_schema_paths(lj: LoadedJob) -> list[str]:
                     f"{path} does not exist"
                 )
             item.schema_path = str(path)
+    return problems
+
+
+def resolve_sql_files(lj: LoadedJob) -> list[str]:
+    """`sqlFile` is read relative to the manifest's folder, so every later check sees the SQL."""
+    problems = []
+    for si, step in enumerate(lj.dag_job.job.steps):
+        for qi, seq in enumerate(step.sequence):
+            if seq.sql_file is None:
+                continue
+            path = (lj.file.parent / seq.sql_file).resolve()
+            try:
+                seq.sql = path.read_text()
+            except OSError as exc:
+                where = f"{lj.yaml_path}.spec.stackSpec.job.steps[{si}].sequence[{qi}].sqlFile"
+                problems.append(f"{lj.file}: {where}: cannot read {path}: {exc.strerror}")
+                seq.sql = ""
+    return problems
+
+
+def step_columns(seq: Sequence) -> list[str] | None:
+    """The columns a step produces, after its functions, when its SQL names them (no `*`)."""
+    columns = output_columns(seq.sql or "")
+    for fn in seq.functions:
+        if columns is None or fn.problems(columns):
+            return None
+        columns = fn.columns_after(columns)
+    return columns
+
+
+def check_functions(lj: LoadedJob) -> list[str]:
+    """Each function's columns exist where the step's columns are known from its SQL."""
+    problems = []
+    for si, step in enumerate(lj.dag_job.job.steps):
+        for qi, seq in enumerate(step.sequence):
+            columns = output_columns(seq.sql or "")
+            base = f"{lj.file}: {lj.yaml_path}.spec.stackSpec.job.steps[{si}].sequence[{qi}]"
+            for fi, fn in enumerate(seq.functions):
+                if columns is None:
+                    break
+                problems += [f"{base}.functions[{fi}]: {p}" for p in fn.problems(columns)]
+                columns = fn.columns_after(columns)
     return problems
 
 
@@ -141,10 +191,10 @@ def check_views(jobs: list[LoadedJob]) -> list[str]:
 
 def _check_partition_columns(lj: LoadedJob) -> list[str]:
     job = lj.dag_job.job
-    sql = {s.name: s.sql for st in job.steps for s in st.sequence}
+    steps = {s.name: s for st in job.steps for s in st.sequence}
     problems = []
     for oi, output in enumerate(job.outputs):
-        columns = output_columns(sql[output.name]) if output.name in sql else None
+        columns = step_columns(steps[output.name]) if output.name in steps else None
         if columns is None:
             continue
         lowered = {c.lower() for c in columns}
@@ -261,6 +311,12 @@ def check_dag(jobs: list[LoadedJob]) -> list[str]:
     return problems
 
 
+def _depots_known(lj: LoadedJob, depots: Any) -> bool:
+    """Whether every dataset of the job names a depot of the map (checks that need one skip it)."""
+    job = lj.dag_job.job
+    return depots is None or all(i.address.depot in depots.depots for i in [*job.inputs, *job.outputs])
+
+
 def load_jobs(
     paths: list[Path], depots: Any = None, table_exists: TableExists | None = None
 ) -> list[LoadedJob]:
@@ -281,16 +337,17 @@ def load_jobs(
         names[manifest.name] = file
         loaded = [LoadedJob(file, manifest, i) for i in range(len(manifest.workflow.dag))]
         for lj in loaded:
-            problems.extend(resolve_schema_paths(lj) + check_incremental(lj, depots))
+            problems.extend(resolve_schema_paths(lj) + resolve_sql_files(lj) + check_incremental(lj, depots))
+            problems.extend(check_functions(lj))
         jobs.extend(loaded)
     problems.extend(check_depots(jobs, depots))
     problems.extend(check_action_inputs(jobs, depots))
-    if not problems and depots:
-        problems.extend(check_housekeeping(jobs, depots))
-    if not problems:
-        problems.extend(p for lj in jobs for p in check_stream(lj, depots, table_exists))
-        problems.extend(check_views(jobs))
-        problems.extend(check_dag(jobs))
+    mapped = [lj for lj in jobs if _depots_known(lj, depots)]
+    if depots:
+        problems.extend(check_housekeeping(mapped, depots))
+    problems.extend(p for lj in mapped for p in check_stream(lj, depots, table_exists))
+    problems.extend(check_views(jobs))
+    problems.extend(check_dag(jobs))
     if problems:
         raise ManifestError(problems)
     return jobs

@@ -10,6 +10,7 @@ from pydantic.alias_generators import to_camel
 
 from flare_assets.spec.actions import Action, lowercase
 from flare_assets.spec.address import Address, parse_address
+from flare_assets.spec.functions import Function
 from flare_assets.spec.housekeeping import Housekeeping
 from flare_assets.spec.maintenance import TableMaintenance
 
@@ -167,14 +168,28 @@ class Command(Model):
 
 
 class Sequence(Model):
+    """One step: its SQL (inline, or `sqlFile` relative to the manifest), then its functions in
+    order; the result is a view named after the step."""
+
     name: str
-    sql: str
-    doc: str | None = None
+    sql: str | None = None
+    doc: str | None = Field(default=None, description="documentation of the step (shown in the metadata)")
     sql_file: str | None = None
-    functions: list[dict[str, Any]] | None = None
+    functions: list[Function] = Field(default_factory=list)
     commands: list[Command] = Field(default_factory=list)
 
     _name = field_validator("name")(_identifier)
+
+    @field_validator("functions", mode="before")
+    @classmethod
+    def _no_functions(cls, value: Any) -> Any:
+        return [] if value is None else value
+
+    @model_validator(mode="after")
+    def _one_sql(self) -> Sequence:
+        if (self.sql is None) == (self.sql_file is None):
+            raise ValueError("a step has sql or sqlFile (a file relative to the manifest), not both")
+        return self
 
 
 class Step(Model):
