@@ -15,7 +15,7 @@ from flare_assets.spec.errors import ManifestError
 def cmd_validate(args: argparse.Namespace) -> int:
     from flare_assets.catalog import table_exists
     from flare_assets.depots import load_depots
-    from flare_assets.spec.loader import load_jobs
+    from flare_assets.spec.loader import load_jobs, metadata_only_warnings
 
     settings = Settings.from_env()
     try:
@@ -25,6 +25,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         for line in exc.problems:
             print(line, file=sys.stderr)
         return 1
+    for line in metadata_only_warnings(jobs):
+        print(f"warning: {line}", file=sys.stderr)
     outputs = sum(len(lj.dag_job.job.outputs) for lj in jobs)
     print(f"ok: {len({lj.file for lj in jobs})} manifest(s), {len(jobs)} job(s), {outputs} output(s)")
     return 0

@@ -137,7 +137,7 @@ def test_unknown_option_and_property_name_the_allowed_ones(tmp_path: Path) -> No
     (problem,) = problems(
         tmp_path, [{"name": "rewrite_dataset", "input": "inputDf", "options": {"strategy": "zip"}}]
     )
-    assert "options.strategy: Input should be 'binpack' or 'sort'" in problem
+    assert "options.strategy: got 'zip'; allowed: binpack, sort" in problem
 
 
 def test_where_clauses_are_parsed_at_load_time(tmp_path: Path) -> None:

@@ -68,7 +68,7 @@ def test_demo_manifests_are_valid() -> None:
 def test_unknown_save_mode_names_file_path_and_allowed(tmp_path: Path) -> None:
     problems = _problems(tmp_path, GOOD.format(mode="upsert"))
     path = "workflow.dag[0].spec.stackSpec.job.outputs[0].options.saveMode"
-    assert problems == [f"{tmp_path / 'm.yaml'}: {path}: Input should be 'append' or 'overwrite'"]
+    assert problems == [f"{tmp_path / 'm.yaml'}: {path}: got 'upsert'; allowed: append, overwrite"]
 
 
 def test_unknown_key_lists_allowed_keys(tmp_path: Path) -> None:
@@ -143,7 +143,7 @@ def test_flare_validate_cli(tmp_path: Path) -> None:
     assert bad.returncode == 1
     assert bad.stderr.strip().splitlines() == [
         f"{tmp_path / 'bad.yaml'}: workflow.dag[0].spec.stackSpec.job.outputs[0].options.saveMode: "
-        "Input should be 'append' or 'overwrite'"
+        "got 'upsert'; allowed: append, overwrite"
     ]
 
 
@@ -169,6 +169,7 @@ def test_depends_and_cycles(tmp_path: Path) -> None:
     second["depends"] = ["copy"]
     job = second["spec"]["stackSpec"]["job"]
     job["inputs"][0]["dataset"] = "dataos://lakehouse:clean/things"
+    del job["inputs"][0]["format"]
     job["outputs"][0]["dataset"] = "dataos://lakehouse:clean/back"
     doc["workflow"]["dag"].append(second)
     (lj_copy, lj_back) = load_jobs(

@@ -121,7 +121,7 @@ def run_stream(defs, name: str, instance: DagsterInstance | None = None, max_bat
         ({"schemaString": None}, "inputs[0]: a file stream needs a schema; give schemaString or schemaPath"),
         (
             {"streaming": {"triggerMode": "Continuous"}},
-            "streaming.triggerMode: Input should be 'Once', 'AvailableNow' or 'ProcessingTime'",
+            "streaming.triggerMode: got 'Continuous'; allowed: Once, AvailableNow, ProcessingTime",
         ),
         (
             {"streaming": {"triggerMode": "ProcessingTime"}},
@@ -133,7 +133,7 @@ def run_stream(defs, name: str, instance: DagsterInstance | None = None, max_bat
         ),
         (
             {"streaming": {"outputMode": "upsert"}},
-            "streaming.outputMode: Input should be 'append', 'complete'",
+            "streaming.outputMode: got 'upsert'; allowed: append, complete, update",
         ),
         ({"streaming": {"checkpoint": "x"}}, "streaming.checkpoint: unknown key; allowed: triggerMode"),
         ({"format": "text"}, "inputs[0].format: 'text' cannot be streamed; allowed: json, csv, parquet, orc"),

@@ -207,7 +207,7 @@ def test_schema_evolution_adds_columns_and_rejects_incompatible(settings: Settin
         ),
         (
             {"iceberg": {"partitionSpec": [{"type": "weekly", "column": "ts"}]}},
-            "options.iceberg.partitionSpec[0].type: Input should be 'identity', 'year', 'month', 'day', 'hour', 'bucket' or 'truncate'",
+            "options.iceberg.partitionSpec[0].type: got 'weekly'; allowed: identity, year, month, day, hour, bucket, truncate",
         ),
         (
             {"iceberg": {"partitionSpec": [{"type": "bucket", "column": "id"}]}},
@@ -333,3 +333,22 @@ def test_a_multi_output_job_writes_an_aggregate_in_few_files(settings: Settings,
     table = load_catalog(settings=settings).load_table("out.agg_per_region")
     assert len(table.inspect.files()) == 1
     assert [n for _, n, _ in table_rows(settings, "out.agg_per_region")] == [10] * 60
+
+
+def test_merge_into_a_new_table_creates_it_from_the_whole_result(settings: Settings, tmp_path: Path) -> None:
+    load_source(settings, ROWS)
+    merge = {"onClause": "old.id = new.id", "whenClause": "WHEN MATCHED THEN UPDATE SET *"}
+    sql = "SELECT id, region, v FROM src"
+    run(settings, tmp_path, manifest("newmrg", sql, "newmrg", {"iceberg": {"merge": merge}}))
+    assert table_rows(settings, "out.newmrg") == [(1, "eu", 10), (2, "eu", 20), (3, "us", 30)]
+    load_source(settings, "(1, 'eu', 'CH01', TIMESTAMP '2024-01-01 10:00:00', 11), (9, 'us', 'X', NULL, 90)")
+    run(settings, tmp_path, manifest("newmrg", sql, "newmrg", {"iceberg": {"merge": merge}}))
+    assert table_rows(settings, "out.newmrg") == [(1, "eu", 11), (2, "eu", 20), (3, "us", 30)]
+
+
+def test_partition_by_on_an_iceberg_output_partitions_by_identity(settings: Settings, tmp_path: Path) -> None:
+    load_source(settings, ROWS)
+    run(settings, tmp_path, manifest("pby", "SELECT id, region FROM src", "pby", {"partitionBy": ["region"]}))
+    table = load_catalog(settings=settings).load_table("out.pby")
+    assert [(f.name, str(f.transform)) for f in table.spec().fields] == [("region", "identity")]
+    assert {f["partition"]["region"] for f in table.inspect.files().to_pylist()} == {"eu", "us"}

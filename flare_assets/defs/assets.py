@@ -1,7 +1,8 @@
 """One multi_asset per Flare job: its outputs are the assets, computed by one Spark run of the job."""
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -14,8 +15,13 @@ from dagster import (
     AssetsDefinition,
     AssetSpec,
     Config,
+    DagsterRunStatus,
     MaterializeResult,
+    RunRequest,
+    RunsFilter,
     ScheduleDefinition,
+    ScheduleEvaluationContext,
+    SkipReason,
     build_schedule_from_partitioned_job,
     define_asset_job,
     multi_asset,
@@ -40,7 +46,7 @@ from flare_assets.engine.state import StateRequest
 from flare_assets.engine.tuning import job_conf
 from flare_assets.settings import Settings
 from flare_assets.spec.loader import LoadedJob
-from flare_assets.spec.model import TIME_WINDOWS, Job, Output
+from flare_assets.spec.model import TIME_WINDOWS, Job, Output, Schedule
 
 
 class RunStateConfig(Config):
@@ -83,11 +89,22 @@ def output_spec(lj: LoadedJob, output: Output, depots: DepotMap, deps: list[Asse
         group_name=group_name(lj),
         description=description,
         kinds={"spark", "iceberg" if iceberg else output.format},
-        tags=dagster_tags(lj.manifest.tags + dag_job.tags + output.tags),
+        tags=dagster_tags(lj.manifest.tags + dag_job.tags + dag_job.spec.tags + output.tags),
         owners=_owners(lj.manifest.owner),
         deps=deps,
-        metadata={"dataset": output.dataset, "manifest": str(lj.file), "job": dag_job.name},
+        metadata={
+            "dataset": output.dataset,
+            "manifest": str(lj.file),
+            "job": dag_job.name,
+            **({"title": title} if (title := _title(lj, output)) else {}),
+        },
     )
+
+
+def _title(lj: LoadedJob, output: Output) -> str | None:
+    """The most specific Flare title: the output's, its job's, the workflow's."""
+    dag_job, manifest = lj.dag_job, lj.manifest
+    return output.title or dag_job.title or dag_job.spec.title or manifest.workflow.title or manifest.title
 
 
 def source_specs(jobs: list[LoadedJob], depots: DepotMap) -> list[AssetSpec]:
@@ -208,11 +225,14 @@ def schedules(jobs: list[LoadedJob]) -> list[ScheduleDefinition]:
         if not keys:
             continue
         asset_job = define_asset_job(f"{_safe(manifest.name)}_job", selection=keys)
+        schedule = manifest.workflow.schedule
         out.append(
             ScheduleDefinition(
+                name=f"{asset_job.name}_schedule",
                 job=asset_job,
-                cron_schedule=manifest.workflow.schedule.cron,
-                execution_timezone=manifest.workflow.schedule.timezone or "UTC",
+                cron_schedule=schedule.cron,
+                execution_timezone=schedule.timezone or "UTC",
+                execution_fn=_tick(schedule, asset_job.name),
             )
         )
     for lj in jobs:
@@ -220,6 +240,38 @@ def schedules(jobs: list[LoadedJob]) -> list[ScheduleDefinition]:
         if partitions and all(d.type in TIME_WINDOWS for d in partitions.dimensions):
             out.append(build_schedule_from_partitioned_job(partitioned_job(lj)))
     return out
+
+
+IN_FLIGHT = [
+    DagsterRunStatus.QUEUED,
+    DagsterRunStatus.NOT_STARTED,
+    DagsterRunStatus.STARTING,
+    DagsterRunStatus.STARTED,
+    DagsterRunStatus.CANCELING,
+]
+
+
+def _tick(
+    schedule: Schedule, job_name: str
+) -> Callable[[ScheduleEvaluationContext], RunRequest | SkipReason]:
+    """A tick runs the workflow unless it is past `endOn`, or a run is in flight and the policy is
+    Forbid."""
+
+    def evaluate(context: ScheduleEvaluationContext) -> RunRequest | SkipReason:
+        now = context.scheduled_execution_time or datetime.now(UTC)
+        if schedule.end_on is not None and now > schedule.end_on:
+            return SkipReason(f"the schedule ended on {schedule.end_on.isoformat()} (endOn)")
+        if schedule.concurrency_policy == "Forbid":
+            busy = context.instance.get_run_records(
+                RunsFilter(job_name=job_name, statuses=IN_FLIGHT), limit=1
+            )
+            if busy:
+                return SkipReason(
+                    f"run {busy[0].dagster_run.run_id} is in flight (concurrencyPolicy: Forbid)"
+                )
+        return RunRequest()
+
+    return evaluate
 
 
 @cache  # one definition per job, shared by its schedule and the Definitions' jobs

@@ -153,7 +153,7 @@ def write(
         target = f"{table}.{quote('branch_' + branch)}"
     commit_by = options.commit_by
     props = properties or {}
-    if options.write_mode == "merge" and props and not private:
+    if options.write_mode == "merge" and props and not private and not created:
         _staged_merge(spark, df, output, table, branch or "main", props)
         return [] if created else ddl
     if commit_by is None:
@@ -205,7 +205,7 @@ def _commit(
 ) -> None:
     options = output.options
     mode = options.write_mode
-    if mode == "merge":
+    if mode == "merge" and not created:  # a new table is the whole result, as dbt's incremental models
         merge = options.merge_spec
         assert merge is not None
         view = f"__flare_merge_{output.name}"

@@ -219,7 +219,8 @@ def _run_steps(
                         cached.append(view)
             except (*SPARK_ERRORS, ValueError) as exc:
                 raise JobFailed(f"{name}: step {seq.name!r} failed: {short(exc)}") from exc
-            result.sql.append((seq.name, sql.strip()))
+            doc = "".join(f"-- {line}\n" for line in (seq.doc or "").strip().splitlines())
+            result.sql.append((seq.name, doc + sql.strip()))
             result.timings[f"step_{seq.name}_s"] = time.perf_counter() - t0
 
 

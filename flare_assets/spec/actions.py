@@ -18,6 +18,8 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.simplify import simplify
 
+from flare_assets.spec.errors import message
+
 ACTION_NAMES = (
     "rewrite_dataset",
     "rewrite_manifest",
@@ -261,9 +263,7 @@ class Action(BaseModel):
         except ValidationError as exc:
             err = exc.errors()[0]
             where = ".".join(str(p) for p in err["loc"])
-            raise ValueError(
-                f"options{'.' + where if where else ''}: {err['msg'].removeprefix('Value error, ')}"
-            ) from None
+            raise ValueError(f"options{'.' + where if where else ''}: {message(err)}") from None
         if self.name == "delete_from_dataset":
             if not self.all and always_true(self.delete_where):
                 raise ValueError(

@@ -110,7 +110,8 @@ def _choices(text: str) -> str:
     return ", ".join(re.findall(r"'([^']*)'", text)) or text
 
 
-def _message(err: Any) -> str:
+def message(err: Any) -> str:
+    """One pydantic error as a manifest author reads it: enum errors echo the value given."""
     kind, msg, ctx = err.get("type", ""), err.get("msg", ""), err.get("ctx") or {}
     if kind == "missing":
         return "required key is missing"
@@ -161,5 +162,5 @@ def validate(model: type[M], data: Any, file: Path) -> M:
                 )
                 lines.append(f"{file}: {yaml_path(shown)}: unknown key; allowed: {', '.join(keys)}")
             else:
-                lines.append(f"{file}: {yaml_path(shown)}: {_message(err)}")
+                lines.append(f"{file}: {yaml_path(shown)}: {message(err)}")
         raise ManifestError(lines) from exc

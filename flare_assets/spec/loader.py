@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from flare_assets.spec.errors import ManifestError, load_yaml, validate
 from flare_assets.spec.housekeeping import RUN_ID, check_housekeeping
 from flare_assets.spec.model import (
+    METADATA_ONLY,
     TIME_WINDOWS,
     DagJob,
+    IcebergOptions,
     Manifest,
     Output,
+    PartitionField,
     Partitions,
     Sequence,
     placeholders,
@@ -136,6 +142,12 @@ def check_depots(jobs: list[LoadedJob], depots: Any) -> list[str]:
                         f"{where}: unknown depot {item.address.depot!r}; allowed: {', '.join(depots.depots)}"
                     )
                     continue
+                iceberg = depot is not None and depot.type == "iceberg"
+                if iceberg and (item.format or "iceberg").lower() != "iceberg":
+                    problems.append(
+                        f"{lj.file}: {base}.{kind}[{i}].format: got {item.format!r} on iceberg depot "
+                        f"{item.address.depot!r}; allowed: iceberg"
+                    )
                 if isinstance(item, Output):
                     key = str(item.address)
                     if key in writers:
@@ -143,12 +155,30 @@ def check_depots(jobs: list[LoadedJob], depots: Any) -> list[str]:
                             f"{where}: {key} is already written by {writers[key]}; an output has one writer"
                         )
                     writers[key] = f"{lj.file}: {base}.outputs[{i}]"
-                    if depot is not None and depot.type == "iceberg" and item.format != "iceberg":
-                        problems.append(
-                            f"{lj.file}: {base}.{kind}[{i}].format: "
-                            f"{item.format!r} on an iceberg depot; allowed: iceberg"
-                        )
+                    if depot is not None:
+                        problems += [
+                            f"{lj.file}: {base}.outputs[{i}].options.{p}" for p in shape_output(item, iceberg)
+                        ]
     return problems
+
+
+def shape_output(output: Output, iceberg: bool) -> list[str]:
+    """Flare's output spellings as the one form the engine writes: `options.file` (save mode and file
+    type of a file output) and `partitionBy` on an Iceberg output (identity partition fields)."""
+    options = output.options
+    if options.file is not None:
+        if iceberg:
+            return ["file: writes files; an iceberg depot takes Iceberg writes (use a file depot)"]
+        options.save_mode = options.file.save_mode or options.save_mode
+        output.format = options.file.output_type or output.format
+    if iceberg and options.partition_by:
+        if options.iceberg and options.iceberg.partition_spec:
+            return ["partitionBy: give partitionBy or iceberg.partitionSpec, not both"]
+        fields = [PartitionField(type="identity", column=c) for c in options.partition_by]
+        options.iceberg = options.iceberg or IcebergOptions()
+        options.iceberg.partition_spec = fields
+        options.partition_by = None
+    return []
 
 
 def check_action_inputs(jobs: list[LoadedJob], depots: Any) -> list[str]:
@@ -309,6 +339,30 @@ def check_dag(jobs: list[LoadedJob]) -> list[str]:
     for lj in jobs:
         visit(lj, [])
     return problems
+
+
+def metadata_only_warnings(jobs: list[LoadedJob]) -> list[str]:
+    """One line per DataOS-only key a manifest sets: accepted, and without effect here."""
+    lines: list[str] = []
+    for file, manifest in {lj.file: lj.manifest for lj in jobs}.items():
+        for path, model, name in set_fields(manifest):
+            reason = METADATA_ONLY.get((type(model).__name__, name))
+            if reason is not None:
+                lines.append(f"{file}: {path}: {reason}; accepted, has no effect here")
+    return lines
+
+
+def set_fields(model: BaseModel, path: str = "") -> Iterator[tuple[str, BaseModel, str]]:
+    """(yaml path, model, field name) of every key a manifest sets, depth first."""
+    for name in model.model_fields_set:
+        field = type(model).model_fields[name]
+        here = f"{path}.{field.alias or name}" if path else field.alias or name
+        yield here, model, name
+        value = getattr(model, name)
+        items = value if isinstance(value, list) else [value]
+        for i, item in enumerate(items):
+            if isinstance(item, BaseModel):
+                yield from set_fields(item, f"{here}[{i}]" if isinstance(value, list) else here)
 
 
 def _depots_known(lj: LoadedJob, depots: Any) -> bool:

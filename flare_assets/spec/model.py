@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -20,6 +21,33 @@ BRANCH = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 
 class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_is_default(cls, data: Any) -> Any:
+        """`tags:` with nothing after it is an empty list, as YAML writers mean it, not an error."""
+        if not isinstance(data, dict):
+            return data
+        empty = {
+            key
+            for name, f in cls.model_fields.items()
+            if f.default_factory is not None
+            for key in (name, f.alias)
+            if key in data and data[key] is None
+        }
+        return {k: v for k, v in data.items() if k not in empty}
+
+
+# Keys DataOS reads and this runtime has no use for: accepted, with one warning from `flare validate`.
+METADATA_ONLY: dict[tuple[str, str], str] = {
+    ("Manifest", "layer"): "the DataOS layer (user or system)",
+    ("Manifest", "workspace"): "the DataOS workspace the workflow is applied in",
+    ("Spec", "stack"): "the DataOS stack version; Spark and Iceberg versions are this project's",
+    ("Spec", "compute"): "the DataOS compute the job runs on; see FLARE_SPARK_MASTER",
+    ("Spec", "envs"): "environment variables of the DataOS container",
+    ("StackSpec", "configs"): "DataOS stack configs",
+    ("Job", "variables"): "DataOS job variables",
+}
 
 
 def _identifier(value: str) -> str:
@@ -287,6 +315,15 @@ class WriteAuditPublish(Model):
     _prefix = field_validator("branch_prefix")(_identifier)
 
 
+class FileOptions(Model):
+    """Flare's `options.file` of an output written as files: its save mode and file format."""
+
+    save_mode: Literal["append", "overwrite"] | None = None
+    output_type: Literal["csv", "json", "parquet", "orc", "avro", "text"] | None = None
+
+    _lower = field_validator("save_mode", "output_type", mode="before")(lowercase)
+
+
 class OutputOptions(Model):
     save_mode: Literal["append", "overwrite"] = "overwrite"
     partition_by: list[str] | None = None
@@ -295,6 +332,7 @@ class OutputOptions(Model):
     merge: Merge | None = None
     extra_options: dict[str, Any] = Field(default_factory=dict)
     write_audit_publish: WriteAuditPublish | None = None
+    file: FileOptions | None = None
 
     @field_validator("write_audit_publish", mode="before")
     @classmethod
@@ -645,6 +683,7 @@ class Streaming(Model):
 
 class Job(Model):
     explain: bool = False
+    variables: dict[str, Any] = Field(default_factory=dict)
     log_level: str | None = None
     show_preview_lines: int = Field(default=10, ge=0, le=1000)
     inputs: list[Input] = Field(default_factory=list)
@@ -727,12 +766,38 @@ class Job(Model):
         return [*output.assertions, *job_level]
 
 
+def spark_memory(value: Any) -> str | None:
+    """A memory size as Spark reads it: numbers are MiB (`1024` -> `1024m`), Kubernetes units
+    (`1600Mi`, `2Gi`) become Spark's (`1600m`, `2g`)."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([kmgt]i?b?)?", text, re.IGNORECASE)
+    if not match:
+        raise ValueError(f"{value!r} is not a memory size; write 2048m, 2g, 2Gi or a number of MiB")
+    number, unit = match[1], (match[2] or "m")[0].lower()
+    if "." in number:
+        scale = {"k": 1 / 1024, "m": 1, "g": 1024, "t": 1024 * 1024}[unit]
+        return f"{int(float(number) * scale)}m"
+    return f"{number}{unit}"
+
+
 class Resources(Model):
     core_limit: str | None = None
     cores: int | None = None
     instances: int | None = None
     memory: str | None = None
     memory_overhead: str | None = None
+
+    @field_validator("memory", "memory_overhead", mode="before")
+    @classmethod
+    def _memory(cls, value: Any) -> str | None:
+        return spark_memory(value)
+
+    @field_validator("core_limit", mode="before")
+    @classmethod
+    def _core_limit(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int | float) else value
 
 
 STATIC_SQL = ("spark.sql.extensions", "spark.sql.warehouse.dir", "spark.sql.catalogImplementation")
@@ -742,6 +807,7 @@ class StackSpec(Model):
     driver: Resources | None = None
     executor: Resources | None = None
     spark_conf: list[dict[str, Any]] | dict[str, Any] | None = None
+    configs: dict[str, Any] = Field(default_factory=dict)
     job: Job
 
     def conf(self) -> dict[str, str]:
@@ -778,6 +844,7 @@ class StackSpec(Model):
 class Spec(Model):
     stack: str | None = None
     compute: str | None = None
+    envs: dict[str, Any] = Field(default_factory=dict)
     tags: list[str] = Field(default_factory=list)
     title: str | None = None
     description: str | None = None
@@ -809,10 +876,23 @@ class DagJob(Model):
 
 
 class Schedule(Model):
+    """`cron` in `timezone`; `concurrencyPolicy: Forbid` skips a tick while a run of the workflow is
+    in flight; no tick runs after `endOn`."""
+
     cron: str
-    concurrency_policy: str | None = None
+    concurrency_policy: Literal["Allow", "Forbid"] = "Allow"
     timezone: str | None = None
-    end_on: str | None = None
+    end_on: datetime | None = None
+
+    @field_validator("concurrency_policy", mode="before")
+    @classmethod
+    def _policy(cls, value: Any) -> Any:
+        return value.capitalize() if isinstance(value, str) else value
+
+    @field_validator("end_on")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 class Workflow(Model):
@@ -826,10 +906,12 @@ class Manifest(Model):
     version: Literal["v1"]
     name: str
     type: Literal["workflow"]
+    title: str | None = None
     tags: list[str] = Field(default_factory=list)
     description: str | None = None
     owner: str | None = None
     layer: str | None = None
+    workspace: str | None = None
     workflow: Workflow
 
     @field_validator("name")
