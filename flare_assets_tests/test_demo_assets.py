@@ -206,6 +206,7 @@ def test_assertions_are_asset_checks_with_measured_values(demo_run) -> None:  # 
     assert set(checks) == {
         ("orders_enriched", "order_id_unique"),
         ("orders_enriched", "amount_1"),
+        ("customer_directory", "customer_id_unique"),
         ("customer_revenue", "revenue_positive"),
         ("daily_sales", "revenue_positive"),
         ("daily_sales", "one_row_per_day_and_city"),
@@ -217,3 +218,36 @@ def test_assertions_are_asset_checks_with_measured_values(demo_run) -> None:  # 
     amount = checks[("orders_enriched", "amount_1")]
     assert amount.passed and amount.metadata["min"].value > 0 and amount.severity.value == "WARN"
     assert checks[("customer_revenue", "revenue_positive")].metadata["customers"].value == 200.0
+
+
+def test_directory_is_shaped_by_functions(demo_run, settings: Settings) -> None:  # noqa: ANN001
+    import csv
+    import hashlib
+
+    path = settings.resolve("landing") / "retail" / "customers" / "customers.csv"
+    raw = {int(r["customer_id"]): r for r in csv.DictReader(path.open())}
+    table = load_catalog(settings=settings).load_table("retail.customer_directory")
+    rows = table.scan().to_arrow().to_pylist()
+    assert [f.name for f in table.schema().fields] == [
+        "customer_id",
+        "full_name",
+        "city",
+        "segment",
+        "signup_date",
+        "signup_year",
+        "source",
+    ]
+    assert len(rows) == len(raw)
+    for row in rows:
+        source = raw[row["customer_id"]]
+        assert row["full_name"] == hashlib.sha256(source["name"].encode()).hexdigest()
+        assert row["city"] == source["city"].upper()
+        assert row["signup_date"].isoformat() == source["signup_date"]
+        assert row["signup_year"] == source["signup_date"][:4] and row["source"] == "landing"
+    (mat,) = [
+        m
+        for m in demo_run.get_asset_materialization_events()
+        if m.asset_key == AssetKey(["lakehouse", "retail", "customer_directory"])
+    ]
+    functions = mat.materialization.metadata["functions"].value
+    assert "set_type, rename, change_case, cut_character, hash, add_column" in functions

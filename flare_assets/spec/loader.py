@@ -354,8 +354,9 @@ def metadata_only_warnings(jobs: list[LoadedJob]) -> list[str]:
 
 def set_fields(model: BaseModel, path: str = "") -> Iterator[tuple[str, BaseModel, str]]:
     """(yaml path, model, field name) of every key a manifest sets, depth first."""
-    for name in model.model_fields_set:
-        field = type(model).model_fields[name]
+    for name, field in type(model).model_fields.items():
+        if name not in model.model_fields_set:
+            continue
         here = f"{path}.{field.alias or name}" if path else field.alias or name
         yield here, model, name
         value = getattr(model, name)
