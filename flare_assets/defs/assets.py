@@ -133,7 +133,8 @@ def job_assets(lj: LoadedJob, jobs: list[LoadedJob], depots: DepotMap) -> Assets
     upstream = [
         d for d in jobs if d.manifest.name == lj.manifest.name and d.dag_job.name in lj.dag_job.depends
     ]
-    deps = [AssetKey(i.address.key) for i in job.inputs]
+    own = {AssetKey(o.address.key) for o in job.outputs}  # a table the job reads and writes
+    deps = [AssetKey(i.address.key) for i in job.inputs if AssetKey(i.address.key) not in own]
     deps += [AssetKey(o.address.key) for up in upstream for o in up.dag_job.job.outputs]
     specs = [output_spec(lj, o, depots, deps) for o in job.outputs]
     checks = [

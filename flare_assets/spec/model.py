@@ -14,6 +14,7 @@ from flare_assets.spec.address import Address, parse_address
 from flare_assets.spec.functions import Function
 from flare_assets.spec.housekeeping import Housekeeping
 from flare_assets.spec.maintenance import TableMaintenance
+from flare_assets.spec.schemas import spark_schema
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 BRANCH = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
@@ -143,8 +144,16 @@ class Input(Model):
     name: str
     dataset: str
     format: str | None = None
-    schema_path: str | None = None
-    schema_string: str | None = None
+    schema_path: str | None = Field(
+        default=None,
+        description="a schema file: relative to the manifest, or a dataos:// address on a file depot",
+    )
+    schema_string: str | None = Field(
+        default=None, validation_alias=AliasChoices("schemaString", "schema", "schema_string")
+    )
+    schema_type: Literal["spark", "avro", "ddl"] | None = None
+    schema_subject: str | None = None
+    schema_id: int | None = None
     query: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)
     is_stream: bool = False
@@ -153,11 +162,19 @@ class Input(Model):
 
     _name = field_validator("name")(_identifier)
     _dataset = field_validator("dataset")(_address)
+    _schema_type = field_validator("schema_type", mode="before")(lowercase)
 
     @model_validator(mode="after")
     def _schema_and_branch(self) -> Input:
         if self.schema_path and self.schema_string:
             raise ValueError("give schemaPath or schemaString, not both")
+        if self.schema_subject is not None or self.schema_id is not None:
+            raise ValueError(
+                "schemaSubject and schemaId read a schema registry, which is not supported here; "
+                "give the schema as schemaPath or schemaString"
+            )
+        if self.schema_string is not None:
+            spark_schema(self.schema_string, self.schema_type)
         _branch_name(self.options.get("branch"), "options.branch")
         return self
 
