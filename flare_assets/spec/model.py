@@ -39,6 +39,12 @@ class Model(BaseModel):
         return {k: v for k, v in data.items() if k not in empty}
 
 
+# Keys accepted by the model only to refuse them with a reason (the reference lists them).
+REFUSED: dict[tuple[str, str], str] = {
+    ("Input", "schema_subject"): "schema registries are not supported; give schemaPath or schemaString",
+    ("Input", "schema_id"): "schema registries are not supported; give schemaPath or schemaString",
+}
+
 # Keys DataOS reads and this runtime has no use for: accepted, with one warning from `flare validate`.
 METADATA_ONLY: dict[tuple[str, str], str] = {
     ("Manifest", "layer"): "the DataOS layer (user or system)",
@@ -336,7 +342,7 @@ class FileOptions(Model):
     """Flare's `options.file` of an output written as files: its save mode and file format."""
 
     save_mode: Literal["append", "overwrite"] | None = None
-    output_type: Literal["csv", "json", "parquet", "orc", "avro", "text"] | None = None
+    output_type: Literal["csv", "json", "parquet", "orc", "text", "avro"] | None = None
 
     _lower = field_validator("save_mode", "output_type", mode="before")(lowercase)
 
@@ -350,6 +356,29 @@ class OutputOptions(Model):
     extra_options: dict[str, Any] = Field(default_factory=dict)
     write_audit_publish: WriteAuditPublish | None = None
     file: FileOptions | None = None
+    partition_spec: list[PartitionField] | None = Field(
+        default=None, description="iceberg.partitionSpec, as older manifests place it"
+    )
+    properties: dict[str, str] | None = Field(
+        default=None, description="iceberg.properties, as older manifests place them"
+    )
+
+    @model_validator(mode="after")
+    def _iceberg_shorthands(self) -> OutputOptions:
+        """`partitionSpec` and `properties` directly under options mean the iceberg block's."""
+        if self.partition_spec is None and self.properties is None:
+            return self
+        iceberg = self.iceberg or IcebergOptions()
+        if self.partition_spec is not None:
+            if iceberg.partition_spec is not None and iceberg.partition_spec != self.partition_spec:
+                raise ValueError(
+                    "partitionSpec and iceberg.partitionSpec contradict each other; give one partition spec"
+                )
+            iceberg.partition_spec = self.partition_spec
+        if self.properties is not None:
+            iceberg.properties = {**self.properties, **iceberg.properties}
+        self.iceberg, self.partition_spec, self.properties = iceberg, None, None
+        return self
 
     @field_validator("write_audit_publish", mode="before")
     @classmethod
