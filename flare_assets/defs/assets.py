@@ -15,7 +15,6 @@ from dagster import (
     AssetsDefinition,
     AssetSpec,
     Config,
-    DagsterRunStatus,
     MaterializeResult,
     RunRequest,
     RunsFilter,
@@ -39,6 +38,7 @@ from flare_assets.defs.metadata import (
 )
 from flare_assets.defs.partitions import backfill_policy, partitions_definition, run_slice
 from flare_assets.defs.resources import SparkResource
+from flare_assets.defs.runs import IN_FLIGHT
 from flare_assets.depots import DepotMap
 from flare_assets.engine import run_job
 from flare_assets.engine.maintenance import run_actions
@@ -241,15 +241,6 @@ def schedules(jobs: list[LoadedJob]) -> list[ScheduleDefinition]:
         if partitions and all(d.type in TIME_WINDOWS for d in partitions.dimensions):
             out.append(build_schedule_from_partitioned_job(partitioned_job(lj)))
     return out
-
-
-IN_FLIGHT = [
-    DagsterRunStatus.QUEUED,
-    DagsterRunStatus.NOT_STARTED,
-    DagsterRunStatus.STARTING,
-    DagsterRunStatus.STARTED,
-    DagsterRunStatus.CANCELING,
-]
 
 
 def _tick(

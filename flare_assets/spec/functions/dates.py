@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, field_validator
 
-from flare_assets.spec.functions.base import FunctionSpec, added
+from flare_assets.spec.functions.base import ColumnFunction, FunctionSpec, added
 
 DATE_GROUPS = ("year", "month", "day")
 # Pattern letters Spark's datetime formatter takes (week-based letters Y w u W e c are refused by it).
@@ -84,12 +84,10 @@ def checked_rules(rules: Any, needed: tuple[str, ...]) -> list[str]:
     return out
 
 
-class AnyDate(DatesFunction):
+class AnyDate(DatesFunction, ColumnFunction):
     """Text in any common date layout (or a timestamp) as a date; values no layout fits become null."""
 
     name: Literal["any_date"]
-    column: str
-    as_column: str | None = None
     rules: list[str] = Field(default_factory=list, validation_alias=AliasChoices("rules", "rule"))
 
     @field_validator("rules", mode="before")
@@ -97,19 +95,11 @@ class AnyDate(DatesFunction):
     def _rules(cls, value: Any) -> list[str]:
         return checked_rules(value or [], DATE_GROUPS)
 
-    def reads(self) -> list[str]:
-        return [self.column]
 
-    def columns_after(self, columns: list[str]) -> list[str]:
-        return added(columns, self.as_column or self.column)
-
-
-class AnyTimestamp(DatesFunction):
+class AnyTimestamp(DatesFunction, ColumnFunction):
     """Text in any common date-time layout as a timestamp, shown as wall-clock time in `timezone`."""
 
     name: Literal["any_timestamp"]
-    column: str
-    as_column: str | None = None
     timezone: str = "UTC"
     rules: list[str] = Field(default_factory=list, validation_alias=AliasChoices("rules", "rule"))
 
@@ -132,12 +122,6 @@ class AnyTimestamp(DatesFunction):
             ) from exc
         return value
 
-    def reads(self) -> list[str]:
-        return [self.column]
-
-    def columns_after(self, columns: list[str]) -> list[str]:
-        return added(columns, self.as_column or self.column)
-
 
 class DiffDate(DatesFunction):
     """Days from `columnB` to `columnA` (A minus B), each read as a date the way any_date reads it."""
@@ -154,18 +138,10 @@ class DiffDate(DatesFunction):
         return added(columns, self.as_column)
 
 
-class EpochToTimestamp(DatesFunction):
+class EpochToTimestamp(DatesFunction, ColumnFunction):
     """Seconds since 1970-01-01 UTC (number or text) as a timestamp."""
 
     name: Literal["epoch_to_timestamp"]
-    column: str
-    as_column: str | None = None
-
-    def reads(self) -> list[str]:
-        return [self.column]
-
-    def columns_after(self, columns: list[str]) -> list[str]:
-        return added(columns, self.as_column or self.column)
 
 
 def datetime_format(value: str) -> str:
@@ -180,38 +156,22 @@ def datetime_format(value: str) -> str:
     return value
 
 
-class FormatDate(DatesFunction):
+class FormatDate(DatesFunction, ColumnFunction):
     """A date or timestamp (or text any_timestamp reads) as text in a Spark datetime pattern."""
 
     name: Literal["format_date"]
-    column: str
     format: str = Field(validation_alias=AliasChoices("format", "refformat", "refFormat"))
-    as_column: str | None = None
 
     _format = field_validator("format")(datetime_format)
 
-    def reads(self) -> list[str]:
-        return [self.column]
 
-    def columns_after(self, columns: list[str]) -> list[str]:
-        return added(columns, self.as_column or self.column)
-
-
-class FormatUnixDate(DatesFunction):
+class FormatUnixDate(DatesFunction, ColumnFunction):
     """Seconds since 1970-01-01 UTC as text in a Spark datetime pattern (UTC wall-clock time)."""
 
     name: Literal["format_unix_date"]
-    column: str
     format: str = "yyyy-MM-dd HH:mm:ss"
-    as_column: str | None = None
 
     _format = field_validator("format")(datetime_format)
-
-    def reads(self) -> list[str]:
-        return [self.column]
-
-    def columns_after(self, columns: list[str]) -> list[str]:
-        return added(columns, self.as_column or self.column)
 
 
 FUNCTIONS: tuple[type[FunctionSpec], ...] = (

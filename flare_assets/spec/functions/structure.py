@@ -11,7 +11,7 @@ from sqlglot import exp
 
 from flare_assets.spec.actions import lowercase
 from flare_assets.spec.avro import avro_to_spark
-from flare_assets.spec.functions.base import FunctionSpec, added, find, removed
+from flare_assets.spec.functions.base import ColumnFunction, FunctionSpec, added, find, removed
 
 # Aggregates a two-phase pivot can apply again to its own partial results.
 REAGGREGATES = (exp.Sum, exp.Min, exp.Max)
@@ -55,18 +55,10 @@ class DropDuplicates(StructureFunction):
         return list(self.columns)
 
 
-class Flatten(StructureFunction):
+class Flatten(StructureFunction, ColumnFunction):
     """One row per element of an array (or entry of a map); rows with a null or empty array are dropped."""
 
     name: Literal["flatten"]
-    column: str
-    as_column: str | None = None
-
-    def reads(self) -> list[str]:
-        return [self.column]
-
-    def columns_after(self, columns: list[str]) -> list[str]:
-        return added(columns, self.as_column or self.column)
 
 
 class FlattenOuter(Flatten):
@@ -75,12 +67,10 @@ class FlattenOuter(Flatten):
     name: Literal["flatten_outer"]  # type: ignore[assignment]
 
 
-class ParseAsJson(StructureFunction):
+class ParseAsJson(StructureFunction, ColumnFunction):
     """JSON text parsed into a struct with a Spark or an Avro schema (null when the text is not JSON)."""
 
     name: Literal["parse_as_json"]
-    column: str
-    as_column: str | None = None
     spark_schema: str | dict[str, Any] | None = None
     avro_schema: str | dict[str, Any] | None = None
 
@@ -115,12 +105,6 @@ class ParseAsJson(StructureFunction):
     def schema(self) -> str | dict[str, Any]:
         """The Spark schema: a StructType JSON dict, or DDL text."""
         return avro_to_spark(self.avro_schema) if self.avro_schema is not None else self.spark_schema  # type: ignore[return-value]
-
-    def reads(self) -> list[str]:
-        return [self.column]
-
-    def columns_after(self, columns: list[str]) -> list[str]:
-        return added(columns, self.as_column or self.column)
 
 
 class Pivot(StructureFunction):

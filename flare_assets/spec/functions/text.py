@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from flare_assets.spec.functions.base import FunctionSpec, added
+from flare_assets.spec.functions.base import ColumnFunction, FunctionSpec, added
 
 URL_PARTS = ("protocol", "authority", "host", "port", "path", "filename", "query")
 
@@ -39,18 +39,10 @@ class SplitUrl(TextFunction):
         return added(columns, *(f"{self.column}_{part}" for part in URL_PARTS))
 
 
-class ParseHtml(TextFunction):
+class ParseHtml(TextFunction, ColumnFunction):
     """HTML as plain text: tags, comments, scripts and styles removed, entities decoded, spaces collapsed."""
 
     name: Literal["parse_html"]
-    column: str
-    as_column: str | None = None
-
-    def reads(self) -> list[str]:
-        return [self.column]
-
-    def columns_after(self, columns: list[str]) -> list[str]:
-        return added(columns, self.as_column or self.column)
 
 
 FUNCTIONS: tuple[type[FunctionSpec], ...] = (SplitEmail, SplitUrl, ParseHtml)
