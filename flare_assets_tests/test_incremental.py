@@ -14,8 +14,13 @@ from pathlib import Path
 import pytest
 import yaml
 from dagster import materialize
+from pyspark.sql import SparkSession
 
 from flare_assets.catalog import load_catalog
+from flare_assets.depots import load_depots
+from flare_assets.engine import run_job
+from flare_assets.engine.results import JobResult
+from flare_assets.engine.state import StateRequest
 from flare_assets.settings import Settings
 from flare_assets.spark import get_session
 from flare_assets.spec.errors import ManifestError
@@ -115,7 +120,10 @@ def test_flare_incremental_block_moves_its_window_with_each_commit(
     (mat,) = first.get_asset_materialization_events()
     meta = mat.materialization.metadata
     assert meta["flare_run_id"].value == 1
-    assert meta["incremental_state"].value == {"flare.state.events.start": "2024-01-01 11:00:00"}
+    assert meta["incremental_state"].value == {
+        "flare.state.events.start": "2024-01-01 11:00:00",
+        "flare.state-zone": "UTC",
+    }
 
     # nothing new: the run writes nothing and says so
     second = run(settings, tmp_path, doc)
@@ -288,3 +296,72 @@ def test_run_killed_before_commit_moves_no_state(settings: Settings, tmp_path: P
     assert [r[0] for r in table_rows(settings, "out.inc_kill")] == [1, 2]
     assert [s["flare.run-id"] for s in snapshots(settings, "out.inc_kill")] == ["1", "2"]
     assert not (settings.home / "landing" / "inc" / "uploads" / "k2.json").exists()
+
+
+def engine_run(
+    settings: Settings,
+    folder: Path,
+    doc: dict,
+    request: StateRequest | None = None,
+    session: SparkSession | None = None,
+) -> JobResult:
+    """The job run by the engine alone, as a Dagster run does it (no Dagster: faster)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "m.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    depots = load_depots(settings.depots)
+    (lj,) = load_jobs([folder], depots)
+    session = session or get_session(settings)
+    return run_job(session, lj.dag_job.job, depots, settings, name=lj.name, request=request)
+
+
+def test_watermarks_do_not_depend_on_the_process_time_zone(settings: Settings, tmp_path: Path) -> None:
+    """Keys are rendered and compared in the session's zone (UTC): the same runs under three TZ
+    values give the same table, each source row exactly once, and the same committed state."""
+    batches = [
+        [(1, "2024-01-01 10:00:00"), (2, "2024-01-01 11:00:00"), (3, "2024-01-01 20:00:00")],
+        [(4, "2024-01-02 00:30:00"), (5, "2024-01-02 03:00:00")],  # within a few hours of the last
+        [],  # nothing new
+        [(6, "2024-01-02 04:00:00")],
+    ]
+    spark = get_session(settings)
+    spark.sql("CREATE NAMESPACE IF NOT EXISTS lakehouse.src")
+    outcome = {}
+    saved = os.environ.get("TZ")
+    try:
+        for n, zone in enumerate(["America/New_York", "Europe/Berlin", "UTC"]):
+            os.environ["TZ"] = zone
+            time.tzset()
+            source, target = f"tz_events_{n}", f"tz_out_{n}"
+            spark.sql(f"CREATE OR REPLACE TABLE lakehouse.src.{source} (id INT, ts TIMESTAMP) USING iceberg")
+            block = json.loads(json.dumps(FLARE_BLOCK).replace("src/events", f"src/{source}"))
+            doc = job_doc(f"tz-{n}", [block], "SELECT id, ts FROM events", target)
+            for batch in batches:
+                if batch:
+                    values = ", ".join(f"({i}, timestamp'{ts}')" for i, ts in batch)
+                    spark.sql(f"INSERT INTO lakehouse.src.{source} VALUES {values}")
+                engine_run(settings, tmp_path / zone.replace("/", "_"), doc)
+            rows = [r[0] for r in table_rows(settings, f"out.{target}")]
+            state = snapshots(settings, f"out.{target}")[-1]
+            outcome[zone] = (rows, state["flare.state.events.start"], state["flare.state-zone"])
+    finally:
+        if saved is None:
+            os.environ.pop("TZ", None)
+        else:
+            os.environ["TZ"] = saved
+        time.tzset()
+    expected = sorted(i for batch in batches for i, _ in batch)  # every source row, once
+    assert outcome == {z: (expected, "2024-01-02 04:00:00", "UTC") for z in outcome}
+
+    # a session in another zone reads the committed watermark in the zone it was written in
+    new_york = get_session(settings)
+    new_york.conf.set("spark.sql.session.timeZone", "America/New_York")
+    new_york.sql("INSERT INTO lakehouse.src.tz_events_2 VALUES (7, timestamp'2024-01-02 00:00:00')")  # 05:00Z
+    block = json.loads(json.dumps(FLARE_BLOCK).replace("src/events", "src/tz_events_2"))
+    doc = job_doc("tz-2", [block], "SELECT id, ts FROM events", "tz_out_2")
+    engine_run(settings, tmp_path / "ny_session", doc, session=new_york)
+    assert [r[0] for r in table_rows(settings, "out.tz_out_2")] == [*expected, 7]
+    state = snapshots(settings, "out.tz_out_2")[-1]
+    assert (state["flare.state.events.start"], state["flare.state-zone"]) == (
+        "2024-01-02 00:00:00",
+        "America/New_York",
+    )

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import DataType, StringType, TimestampType
 
 from flare_assets.depots import DepotMap
 from flare_assets.engine import iceberg, io
@@ -48,38 +51,86 @@ def flare_block(
     reset: bool,
 ) -> tuple[DataFrame, Progress]:
     """Keys carried by `state` start from the committed value (or an override, or their SQL after a
-    reset); the others are computed by their SQL every run."""
+    reset); the others are computed by their SQL every run. Every value is rendered as text by Spark
+    in the session's time zone (never the Python process's), the zone the step SQL compares in, and
+    the zone is committed with the state so a later session in another zone reads it right."""
     inc = item.incremental
     assert inc is not None
     frame.createOrReplaceTempView(inc.context)
     carried = {s.key for s in inc.state}
+    zone = session_zone(spark)
+    stored_zone = previous.values.get(STATE_ZONE) or zone
     values: dict[str, str] = {}
     for key in inc.keys:
         stored = previous.values.get(previous.state_key(item.name, key.name))
+        sql = substitute(key.sql, {k: escape(v) for k, v in values.items()}, f"key {key.name!r}")
+        try:
+            query = spark.sql(sql)
+        except SPARK_ERRORS as exc:
+            raise ValueError(f"incremental key {key.name!r}: its SQL failed: {short(exc)}") from exc
+        kind = query.schema.fields[0].dataType
         if key.name in overrides:
-            value: Any = overrides[key.name]
-        elif key.name in carried and stored is not None and not reset:
-            value = stored
-        else:
-            sql = substitute(key.sql, {k: escape(v) for k, v in values.items()}, f"key {key.name!r}")
-            try:
-                row = spark.sql(sql).first()
-            except SPARK_ERRORS as exc:
-                raise ValueError(f"incremental key {key.name!r}: its SQL failed: {short(exc)}") from exc
-            value = row[0] if row is not None else None
-            if value is None:
-                raise ValueError(
-                    f"incremental key {key.name!r}: its SQL returned no value (NULL); give it a default, "
-                    "for example coalesce(max(ts), timestamp'1970-01-01')"
-                )
-        values[key.name] = str(value)
+            values[key.name] = _render(
+                spark, overrides[key.name], kind, zone, f"state value for {key.name!r}"
+            )
+            continue
+        if key.name in carried and stored is not None and not reset:
+            values[key.name] = _render(spark, stored, kind, stored_zone, f"committed {key.name!r}")
+            continue
+        try:
+            row = query.select(query[0].cast("string")).first()
+        except SPARK_ERRORS as exc:
+            raise ValueError(f"incremental key {key.name!r}: its SQL failed: {short(exc)}") from exc
+        if row is None or row[0] is None:
+            raise ValueError(
+                f"incremental key {key.name!r}: its SQL returned no value (NULL); give it a default, "
+                "for example coalesce(max(ts), timestamp'1970-01-01')"
+            )
+        values[key.name] = str(row[0])
     try:
         out = spark.sql(substitute(inc.sql, {k: escape(v) for k, v in values.items()}, "incremental sql"))
     except SPARK_ERRORS as exc:
         raise ValueError(f"incremental sql failed: {short(exc)}") from exc
     props = {previous.state_key(item.name, s.key): values[s.value] for s in inc.state}
+    if props:
+        props[STATE_ZONE] = zone
     detail = ", ".join(f"{k}={v}" for k, v in values.items())
     return out, Progress(item.name, "flare", None, detail, props, values)
+
+
+STATE_ZONE = "flare.state-zone"
+# Spark reads these as moments relative to the run (`CAST('yesterday' AS TIMESTAMP)`): no replay point
+RELATIVE_VALUES = ("now", "today", "yesterday", "tomorrow", "epoch")
+
+
+def session_zone(spark: SparkSession) -> str:
+    return str(spark.conf.get("spark.sql.session.timeZone"))
+
+
+def _render(spark: SparkSession, value: str, kind: DataType, zone: str, what: str) -> str:
+    """`value` as Spark renders a value of the key's type in the session's zone; `zone` is the zone
+    the text was written in. A value that is not of that type is an error, not an empty run."""
+    if isinstance(kind, StringType):
+        return value
+    text = value.strip()
+    if text.lower() in RELATIVE_VALUES:
+        raise ValueError(
+            f"{what}: {value!r} is relative to the run, not a point to replay from; give a "
+            f"{kind.simpleString()} such as '2024-01-31 00:00:00'"
+        )
+    if isinstance(kind, TimestampType) and zone != session_zone(spark) and not _has_zone(text):
+        text = f"{text} {zone}"
+    try:
+        row = spark.range(1).select(F.lit(text).cast(kind).cast("string")).first()
+    except SPARK_ERRORS:
+        row = None
+    if row is None or row[0] is None:
+        raise ValueError(f"{what}: {value!r} is not a {kind.simpleString()} (the type of the key's SQL)")
+    return str(row[0])
+
+
+def _has_zone(text: str) -> bool:
+    return bool(re.search(r"(Z|[+-]\d\d:?\d\d|[A-Za-z]+/[A-Za-z_]+|UTC|GMT)$", text))
 
 
 def iceberg_appends(
