@@ -365,3 +365,44 @@ def test_watermarks_do_not_depend_on_the_process_time_zone(settings: Settings, t
         "2024-01-02 00:00:00",
         "America/New_York",
     )
+
+
+def test_a_new_file_under_a_processed_name_is_read_and_archived_beside_it(
+    settings: Settings, tmp_path: Path
+) -> None:
+    files = {
+        **FILES,
+        "dataset": "dataos://landing:inc/reused",
+        "incrementalRead": {"archive": "archive/reused"},
+    }
+    folder = settings.home / "landing" / "inc" / "reused"
+    folder.mkdir(parents=True, exist_ok=True)
+    archive = settings.home / "archive" / "reused"
+    doc = job_doc("inc-reused", [files], "SELECT id, v FROM uploads", "inc_reused")
+    landed: list[list[dict]] = [
+        [{"id": 1, "v": "first"}, {"id": 2, "v": "first"}],
+        [{"id": 3, "v": "second"}],
+        [{"id": 4, "v": "third"}, {"id": 5, "v": "third"}, {"id": 6, "v": "third"}],
+    ]
+    for records in landed:
+        (folder / "seed0.json").write_text("".join(json.dumps(r) + "\n" for r in records))
+        engine_run(settings, tmp_path, doc)
+    expected = sorted((r["id"], r["v"]) for records in landed for r in records)
+    assert table_rows(settings, "out.inc_reused") == expected
+    assert not list(folder.iterdir())
+    kept = {
+        p.name: [json.loads(line)["id"] for line in p.read_text().splitlines()] for p in archive.iterdir()
+    }
+    assert kept == {"seed0.json": [1, 2], "seed0.1.json": [3], "seed0.2.json": [4, 5, 6]}
+
+    # without an archive, a file rewritten in place is read again; one left alone is not
+    plain = {**FILES, "dataset": "dataos://landing:inc/inplace", "incrementalRead": {}}
+    folder = settings.home / "landing" / "inc" / "inplace"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "a.json").write_text(json.dumps({"id": 1, "v": "a"}) + "\n")
+    doc = job_doc("inc-inplace", [plain], "SELECT id, v FROM uploads", "inc_inplace")
+    engine_run(settings, tmp_path / "inplace", doc)
+    assert engine_run(settings, tmp_path / "inplace", doc).skipped
+    (folder / "a.json").write_text(json.dumps({"id": 2, "v": "a2"}) + "\n")
+    engine_run(settings, tmp_path / "inplace", doc)
+    assert table_rows(settings, "out.inc_inplace") == [(1, "a"), (2, "a2")]

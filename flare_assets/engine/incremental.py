@@ -201,10 +201,13 @@ def new_files(
     previous: RunState,
     run_id: int,
     job_name: str,
+    reset: bool = False,
 ) -> tuple[DataFrame | None, Progress]:
-    """Files of the input's folder that no committed run processed. The list is written to a ledger
-    before the output commits; a ledger entry of a run that never committed is dropped, and files of
-    committed runs still waiting to be archived are moved first."""
+    """Files of the input's folder that no committed run processed, a file being its path, size and
+    modification time: a new file landing under a processed file's name is new. The list is written
+    to a ledger before the output commits; a ledger entry of a run that never committed is dropped,
+    and files of committed runs still waiting to be archived are moved first. `reset` reads every
+    file present."""
     assert item.incremental_read is not None
     root = Path(io.folder(item.address, depots, settings))
     archive = settings.resolve(item.incremental_read.archive) if item.incremental_read.archive else None
@@ -213,24 +216,33 @@ def new_files(
     kept = [e for e in entries if e["run"] <= previous.run_id]
     if len(kept) != len(entries):
         _write_lines(ledger, kept)
-    done: set[str] = {f for e in kept for f in e["files"]}
+    done = {f for e in kept for f in e.get("ids", [])}
+    done_by_path = {f for e in kept if "ids" not in e for f in e["files"]}  # ledgers of older versions
     if archive is not None:
-        archive_files(root, archive, sorted(done))
-    present = sorted(
-        str(p.relative_to(root))
-        for p in root.rglob("*")
+        archive_files(root, archive, sorted(done), done_by_path)
+    present = {
+        str(p.relative_to(root)): file_id(root, str(p.relative_to(root)))
+        for p in sorted(root.rglob("*"))
         if p.is_file() and not any(part.startswith((".", "_")) for part in p.relative_to(root).parts)
-    )
-    new = [f for f in present if f not in done]
+    }
+    new = sorted(f for f, ident in present.items() if reset or (ident not in done and f not in done_by_path))
     reader = io.file_reader(spark, item, depots, settings).option("basePath", str(root))
     if not new:
         detail = f"no new files in {root}"
         empty = reader.load(str(root)).limit(0) if present else None
         return empty, Progress(item.name, "files", False, detail, folder=root, archive=archive)
-    _write_lines(ledger, [*kept, {"run": run_id, "files": new}])
+    ids = [present[f] for f in new]
+    _write_lines(ledger, [*kept, {"run": run_id, "files": new, "ids": ids}])
     loaded = reader.load([str(root / f) for f in new])
     detail = f"{len(new)} new file(s) in {root}"
-    return loaded, Progress(item.name, "files", True, detail, files=new, folder=root, archive=archive)
+    progress = Progress(item.name, "files", True, detail, files=ids, folder=root, archive=archive)
+    return loaded, progress
+
+
+def file_id(root: Path, rel: str) -> str:
+    """A file as the ledger knows it: relative path, size and modification time (ns)."""
+    stat = (root / rel).stat()
+    return json.dumps([rel, stat.st_size, stat.st_mtime_ns])
 
 
 def ledger_path(settings: Settings, job_name: str, item: str) -> Path:
@@ -247,14 +259,24 @@ def _write_lines(path: Path, entries: list[dict[str, Any]]) -> None:
     os.replace(tmp, path)
 
 
-def archive_files(root: Path, archive: Path, files: list[str]) -> int:
-    """Moves processed files out of the landing folder, keeping their relative paths."""
+def archive_files(
+    root: Path, archive: Path, ids: list[str], paths: set[str] | frozenset[str] = frozenset()
+) -> int:
+    """Moves processed files out of the landing folder, keeping their relative paths. A file is moved
+    only while it is still the one processed (same path, size and modification time; `paths`: files
+    known by path only); a name already in the archive gets a numbered suffix, never overwritten."""
     moved = 0
-    for rel in files:
+    wanted = [(json.loads(i)[0], i) for i in ids] + [(p, None) for p in sorted(paths)]
+    for rel, ident in wanted:
         src = root / rel
-        if src.exists():
-            dst = archive / rel
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(str(src), str(dst))
-            moved += 1
+        if not src.is_file() or (ident is not None and file_id(root, rel) != ident):
+            continue
+        dst = archive / rel
+        n = 0
+        while dst.exists():
+            n += 1
+            dst = (archive / rel).with_name(f"{src.stem}.{n}{src.suffix}")
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(src), str(dst))
+        moved += 1
     return moved

@@ -150,7 +150,9 @@ def _read_inputs(
             elif item.incremental_read is not None and io.is_iceberg(item.address, depots):
                 frame, info = incremental.iceberg_appends(spark, item, previous, request.reset)
             elif item.incremental_read is not None:
-                frame, info = incremental.new_files(spark, item, depots, settings, previous, run_number, name)
+                frame, info = incremental.new_files(
+                    spark, item, depots, settings, previous, run_number, name, request.reset
+                )
             else:
                 frame, info = io.read_input(spark, item, depots, settings), None
             if item.incremental is not None and frame is not None:
