@@ -20,7 +20,7 @@ from flare_assets.catalog import load_catalog
 from flare_assets.depots import load_depots
 from flare_assets.engine import run_job
 from flare_assets.engine.results import JobResult
-from flare_assets.engine.state import StateRequest
+from flare_assets.engine.state import StateRequest, request_problems
 from flare_assets.settings import Settings
 from flare_assets.spark import get_session
 from flare_assets.spec.errors import ManifestError
@@ -139,9 +139,14 @@ def test_flare_incremental_block_moves_its_window_with_each_commit(
     assert [s["flare.run-id"] for s in summaries] == ["1", "2"]
     assert summaries[-1]["flare.state.events.start"] == "2024-01-02 09:00:00"
 
-    # replay from a chosen value: the window restarts there
-    run(settings, tmp_path, doc, config={"state": {"start": "2024-01-01 10:30:00"}})
-    assert [r[0] for r in table_rows(settings, "out.inc_block")] == [1, 2, 2, 3, 3]  # ids 2 and 3 again
+    # a replay from a chosen value into an append output would append ids 2 and 3 again: refused
+    refused = run(settings, tmp_path, doc, ok=False, config={"state": {"start": "2024-01-01 10:30:00"}})
+    assert "would append again the rows earlier runs wrote" in failure_message(refused)
+    assert [r[0] for r in table_rows(settings, "out.inc_block")] == [1, 2, 3]
+    # a reset rebuilds the output from scratch, in one commit: the table a first run would give
+    run(settings, tmp_path, doc, config={"reset_state": True})
+    assert [r[0] for r in table_rows(settings, "out.inc_block")] == [1, 2, 3]
+    assert [s["op"] for s in snapshots(settings, "out.inc_block")] == ["append", "append", "overwrite"]
 
 
 def test_incremental_key_failures_are_named_before_writing(settings: Settings, tmp_path: Path) -> None:
@@ -367,6 +372,44 @@ def test_watermarks_do_not_depend_on_the_process_time_zone(settings: Settings, t
     )
 
 
+def test_full_refresh_replaces_an_append_output_in_one_commit(settings: Settings, tmp_path: Path) -> None:
+    events(settings, "(1, timestamp'2024-01-01 10:00:00'), (2, timestamp'2024-01-01 11:00:00')", replace=True)
+    source = {
+        "name": "events",
+        "dataset": "dataos://lakehouse:src/events",
+        "incrementalRead": {"onRewrite": "full-refresh"},
+    }
+    doc = job_doc("inc-refresh", [source], "SELECT id FROM events", "inc_refresh")
+    engine_run(settings, tmp_path, doc)
+    spark = get_session(settings)
+
+    def upstream() -> list[tuple]:
+        return table_rows(settings, "src.events") and sorted(
+            (r[0],) for r in table_rows(settings, "src.events")
+        )
+
+    # an upstream overwrite, then a delete plus an append: the output is the upstream, never more
+    spark.sql("INSERT OVERWRITE lakehouse.src.events VALUES (3, timestamp'2024-01-02 10:00:00')")
+    result = engine_run(settings, tmp_path, doc)
+    assert table_rows(settings, "out.inc_refresh") == upstream() == [(3,)]
+    (written,) = result.outputs
+    assert written.save_mode == "overwrite"
+    events(settings, "(4, timestamp'2024-01-03 10:00:00'), (5, timestamp'2024-01-03 11:00:00')")
+    spark.sql("DELETE FROM lakehouse.src.events WHERE id = 4")
+    events(settings, "(6, timestamp'2024-01-04 10:00:00')")
+    engine_run(settings, tmp_path, doc)
+    assert table_rows(settings, "out.inc_refresh") == upstream() == [(3,), (5,), (6,)]
+    # plain appends upstream: appended, not replaced
+    events(settings, "(7, timestamp'2024-01-05 10:00:00')")
+    engine_run(settings, tmp_path, doc)
+    assert table_rows(settings, "out.inc_refresh") == upstream() == [(3,), (5,), (6,), (7,)]
+    # each run one commit, carrying the upstream snapshot it read
+    summaries = snapshots(settings, "out.inc_refresh")
+    assert [s["op"] for s in summaries] == ["append", "overwrite", "overwrite", "append"]
+    head = load_catalog(settings=settings).load_table("src.events").current_snapshot().snapshot_id
+    assert summaries[-1]["flare.source.events"] == str(head)
+
+
 def test_a_new_file_under_a_processed_name_is_read_and_archived_beside_it(
     settings: Settings, tmp_path: Path
 ) -> None:
@@ -406,3 +449,49 @@ def test_a_new_file_under_a_processed_name_is_read_and_archived_beside_it(
     (folder / "a.json").write_text(json.dumps({"id": 2, "v": "a2"}) + "\n")
     engine_run(settings, tmp_path / "inplace", doc)
     assert table_rows(settings, "out.inc_inplace") == [(1, "a"), (2, "a2")]
+
+
+def test_replay_config_mistakes_are_refused_before_the_run(settings: Settings, tmp_path: Path) -> None:
+    path = tmp_path / "m.yaml"
+
+    def problems(doc: dict, **request: object) -> list[str]:
+        path.write_text(yaml.safe_dump(doc))
+        (lj,) = load_jobs([path])
+        return request_problems(lj.dag_job.job, StateRequest(**request))  # type: ignore[arg-type]
+
+    doc = job_doc("replay", [FLARE_BLOCK], "SELECT id, ts FROM events", "replay", "overwrite")
+    listed = "end, start, events.start, events.end"
+    assert problems(doc, values={"strat": "2024-01-01"}) == [
+        f"state.strat: 'strat' is no incremental key; allowed: {listed}"
+    ]
+    assert problems(doc, values={"evnts.start": "2024-01-01"}) == [
+        f"state.evnts.start: 'evnts' is no input with an incremental block; allowed keys: {listed}"
+    ]
+    assert problems(doc, values={"events.start": "2024-01-01"}, reset=True) == []
+    plain = job_doc(
+        "plain", [{"name": "events", "dataset": "dataos://lakehouse:src/events"}], "SELECT 1 AS x", "p"
+    )
+    assert problems(plain, reset=True) == [
+        "the job has no incremental input, so state and reset_state do not apply"
+    ]
+    appending = job_doc("replay", [FLARE_BLOCK], "SELECT id, ts FROM events", "replay")
+    (refused,) = problems(appending, values={"start": "2024-01-01"})
+    assert refused.startswith("state: replaying from chosen values into append output(s) result would append")
+    archived = job_doc("files", [FILES], "SELECT id, v FROM uploads", "files")
+    (refused,) = problems(archived, reset=True)
+    assert refused.startswith("reset_state: input(s) uploads moved their processed files to the archive")
+
+    # values that are no value of the key's type fail before anything is read or written
+    events(settings, "(1, timestamp'2024-01-01 10:00:00')", replace=True)
+    run(settings, tmp_path / "ok", doc)
+    before = snapshots(settings, "out.replay")
+    for value, reason in [
+        ("yesterday", "'yesterday' is relative to the run, not a point to replay from"),
+        ("2024-13-45", "'2024-13-45' is not a timestamp"),
+    ]:
+        failed = run(settings, tmp_path / "ok", doc, ok=False, config={"state": {"start": value}})
+        assert f"state value for 'start': {reason}" in failure_message(failed)
+        assert snapshots(settings, "out.replay") == before
+    # config naming a key of no input fails the run before Spark starts
+    failed = run(settings, tmp_path / "ok", doc, ok=False, config={"state": {"strat": "2024-01-01 00:00:00"}})
+    assert "replay config: state.strat: 'strat' is no incremental key" in failure_message(failed)

@@ -35,8 +35,9 @@ from flare_assets.defs.partitions import backfill_policy, partitions_definition,
 from flare_assets.defs.resources import SparkResource
 from flare_assets.depots import DepotMap
 from flare_assets.engine import run_job
+from flare_assets.engine.errors import JobFailed
 from flare_assets.engine.maintenance import run_actions
-from flare_assets.engine.state import StateRequest
+from flare_assets.engine.state import StateRequest, request_problems
 from flare_assets.engine.tuning import job_conf
 from flare_assets.settings import Settings
 from flare_assets.spec.loader import LoadedJob
@@ -146,10 +147,16 @@ def job_assets(lj: LoadedJob, jobs: list[LoadedJob], depots: DepotMap) -> Assets
     def _compute(
         context: AssetExecutionContext, spark: SparkResource, config: RunStateConfig
     ) -> Iterator[MaterializeResult]:
+        only = {by_key[k] for k in context.selected_asset_keys}
+        # replay config and partition range are checked before the run starts Spark
+        request = StateRequest(reset=config.reset_state, values=dict(config.state))
+        problems = request_problems(job, request, only)
+        if problems:
+            raise JobFailed(f"{label}: replay config: {'; '.join(problems)}; nothing was run")
+        partition = run_slice(context, job.partitions) if job.partitions else None
         stack = lj.dag_job.spec.stack_spec
         session, ignored = spark.session_for(stack.static_conf())
         runtime = {k: v for k, v in stack.conf().items() if k not in stack.static_conf()}
-        only = {by_key[k] for k in context.selected_asset_keys}
         with job_conf(session, runtime) as static:
             for key in ignored + static:
                 context.log.warning(
@@ -164,8 +171,8 @@ def job_assets(lj: LoadedJob, jobs: list[LoadedJob], depots: DepotMap) -> Assets
                 name=label,
                 only=only,
                 run_id=context.run_id,
-                partition=run_slice(context, job.partitions) if job.partitions else None,
-                request=StateRequest(reset=config.reset_state, values=dict(config.state)),
+                partition=partition,
+                request=request,
             )
             for done in run_actions(session, job, depots, Settings.from_env(), name=label):
                 context.log.info(f"{done.action} on {done.table}: {done.counters or done.rows_matched}")

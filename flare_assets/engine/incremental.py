@@ -40,6 +40,7 @@ class Progress:
     files: list[str] = field(default_factory=list)
     folder: Path | None = None
     archive: Path | None = None
+    refresh: bool = False  # read again in full: the outputs are replaced, not appended to
 
 
 def flare_block(
@@ -166,7 +167,7 @@ def iceberg_appends(
                 "the state"
             )
         detail = f"full refresh at {current}: {what} since {last}"
-        return full, Progress(item.name, "snapshots", True, detail, props)
+        return full, Progress(item.name, "snapshots", True, detail, props, refresh=True)
     frame = (
         spark.read.format("iceberg")
         .option("start-snapshot-id", str(last))

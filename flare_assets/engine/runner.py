@@ -52,6 +52,9 @@ def run_job(
     if job.log_level:
         spark.sparkContext.setLogLevel(job.log_level)
     start = time.perf_counter()
+    problems = state.request_problems(job, request or StateRequest(), only)
+    if problems:
+        raise JobFailed(f"{name}: replay config: {'; '.join(problems)}; nothing was run")
     try:
         previous = state.committed(spark, job, depots, settings, name)
         result.run_number = previous.run_id + 1
@@ -73,6 +76,8 @@ def run_job(
             params.update({k: escape(v) for k, v in p.keys.items()})
         _run_steps(spark, job, name, result, cached, params)
         selected = [o for o in job.outputs if only is None or o.name in only]
+        if (request and request.reset) or any(p.refresh for p in progress):
+            selected = [_replacing(o) for o in selected]
         frames = {o.name: with_run_id(spark.table(o.name), o, result.run_number) for o in selected}
         measured: dict[str, dict[str, dict[str, Any]]] = {}
         if len(selected) > 1:
@@ -169,6 +174,16 @@ def _read_inputs(
                 f"{name}: input {item.name!r} ({item.dataset}) could not be read: {short(exc)}"
             ) from exc
     return progress
+
+
+def _replacing(output: Output) -> Output:
+    """An append output of a run that read its inputs from scratch (a reset, or a full refresh after
+    an upstream rewrite): the run's rows replace the table in one commit, as a first run's would."""
+    if output.options.write_mode != "append":
+        return output
+    replaced = output.model_copy(deep=True)
+    replaced.options.save_mode = "overwrite"
+    return replaced
 
 
 def _anything_new(spark: SparkSession, progress: list[incremental.Progress]) -> bool:
