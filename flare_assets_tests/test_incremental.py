@@ -410,6 +410,25 @@ def test_full_refresh_replaces_an_append_output_in_one_commit(settings: Settings
     assert summaries[-1]["flare.source.events"] == str(head)
 
 
+def test_full_refresh_beside_another_incremental_input_is_refused(tmp_path: Path) -> None:
+    inputs = [
+        {
+            "name": "events",
+            "dataset": "dataos://lakehouse:src/events",
+            "incrementalRead": {"onRewrite": "full-refresh"},
+        },
+        {**FILES, "incrementalRead": {}},
+    ]
+    path = tmp_path / "m.yaml"
+    path.write_text(yaml.safe_dump(job_doc("two", inputs, "SELECT id FROM events", "two")))
+    with pytest.raises(ManifestError) as err:
+        load_jobs([path], load_depots(DEMO_DEPOTS))
+    assert (
+        f"{path}: workflow.dag[0].spec.stackSpec.job.inputs[0].incrementalRead.onRewrite: a full refresh "
+        "replaces the outputs, so the job's other incremental inputs (uploads)"
+    ) in str(err.value)
+
+
 def test_a_new_file_under_a_processed_name_is_read_and_archived_beside_it(
     settings: Settings, tmp_path: Path
 ) -> None:

@@ -220,3 +220,107 @@ def test_flare_partitions_adds_checked_dynamic_keys(tmp_path: Path) -> None:
     assert ok.returncode == 0 and "unit: 2 key(s): rp01, rp02" in ok.stdout
     bad = subprocess.run([*cmd, "x' OR '1'='1"], env=env, capture_output=True, text=True)
     assert bad.returncode == 2 and "partition key \"x' OR '1'='1\" is not allowed" in bad.stderr
+
+
+def load_problems(tmp_path: Path, doc: dict) -> str:
+    path = tmp_path / "m.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    with pytest.raises(ManifestError) as err:
+        load_jobs([path])
+    return str(err.value).replace(str(path) + ": ", "")
+
+
+def with_spec(doc: dict, spec: list[dict]) -> dict:
+    doc["workflow"]["dag"][0]["spec"]["stackSpec"]["job"]["outputs"][0]["options"] = {
+        "saveMode": "overwrite",
+        "iceberg": {"partitionSpec": spec},
+    }
+    return doc
+
+
+JOB = "workflow.dag[0].spec.stackSpec.job"
+
+
+def test_incremental_inputs_in_a_partitioned_job_are_refused(tmp_path: Path) -> None:
+    doc = manifest("inc-parts", DAILY, BY_DAY)
+    job = doc["workflow"]["dag"][0]["spec"]["stackSpec"]["job"]
+    job["inputs"][0]["incrementalRead"] = {}
+    text = load_problems(tmp_path, doc)
+    assert f"{JOB}.inputs[0].incrementalRead: a partitioned job cannot read incrementally" in text
+    assert "state covers the whole table" in text
+
+
+@pytest.mark.parametrize(
+    ("dims", "spec", "expected"),
+    [
+        (
+            DAILY,
+            [{"type": "month", "column": "day"}],
+            f"{JOB}.outputs[0].options.iceberg.partitionSpec: partitions 'day' by months(day), coarser than "
+            "the daily slices of dimension 'day'",
+        ),
+        (
+            DAILY,
+            [{"type": "bucket", "column": "day", "numBuckets": 4}],
+            "partitions 'day' by bucket(4, day), coarser than the daily slices",
+        ),
+        (
+            [{**DAILY[0], "timezone": "America/New_York"}],
+            None,  # the default layout, days(day), cut at UTC midnight
+            f"{JOB}.partitions.dimensions[0].timezone: daily slices in America/New_York do not line up with "
+            "days(day), which Iceberg cuts at UTC boundaries",
+        ),
+        (
+            [
+                {
+                    "name": "h",
+                    "type": "hourly",
+                    "column": "ts",
+                    "start": "2024-01-01-00:00",
+                    "timezone": "Asia/Kolkata",
+                }
+            ],
+            None,
+            "hourly slices in Asia/Kolkata do not line up with hours(ts)",
+        ),
+        (
+            [*DAILY, {"name": "unit", "type": "dynamic", "column": "unit"}],
+            [{"type": "day", "column": "day"}, {"type": "truncate", "column": "unit", "width": 1}],
+            "partitions 'unit' by truncate(1, unit), which does not keep the keys of dynamic dimension 'unit' "
+            "in files of their own",
+        ),
+    ],
+)
+def test_partition_layouts_that_cut_across_slices_are_refused(
+    tmp_path: Path, dims: list[dict], spec: list[dict] | None, expected: str
+) -> None:
+    doc = manifest("layout", dims, BY_DAY.replace("day_", f"{dims[0]['name']}_"))
+    text = load_problems(tmp_path, with_spec(doc, spec) if spec else doc)
+    assert expected in text
+
+
+def test_partition_layouts_that_line_up_with_slices_load(tmp_path: Path) -> None:
+    new_york = [{**DAILY[0], "timezone": "America/New_York"}]
+    hourly = [
+        {
+            "name": "h",
+            "type": "hourly",
+            "column": "ts",
+            "start": "2024-01-01-00:00",
+            "timezone": "Europe/Berlin",
+        }
+    ]
+    cases = [
+        manifest("a", DAILY, BY_DAY),
+        with_spec(manifest("b", DAILY, BY_DAY), [{"type": "identity", "column": "day"}]),
+        with_spec(manifest("c", new_york, BY_DAY), [{"type": "identity", "column": "day"}]),
+        manifest("d", hourly, "SELECT ts FROM sales WHERE ts >= '$|h_start|' AND ts < '$|h_end|'"),
+        with_spec(
+            manifest("e", DAILY, BY_DAY),
+            [{"type": "day", "column": "day"}, {"type": "bucket", "column": "n", "numBuckets": 2}],
+        ),
+    ]
+    for n, doc in enumerate(cases):
+        path = tmp_path / f"{n}.yaml"
+        path.write_text(yaml.safe_dump(doc))
+    assert len(load_jobs([tmp_path])) == len(cases)
