@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -324,3 +325,27 @@ def test_partition_layouts_that_line_up_with_slices_load(tmp_path: Path) -> None
         path = tmp_path / f"{n}.yaml"
         path.write_text(yaml.safe_dump(doc))
     assert len(load_jobs([tmp_path])) == len(cases)
+
+
+def test_a_slice_iceberg_cannot_replace_fails_at_once(settings: Settings) -> None:
+    """Iceberg's "some, but not all, rows match filter" is no commit conflict: no retries."""
+    import time
+
+    from pyspark.sql import functions as F
+
+    from flare_assets.engine import iceberg
+    from flare_assets.spec.model import Output
+
+    spark = get_session(settings)
+    spark.sql("CREATE NAMESPACE IF NOT EXISTS lakehouse.out")
+    spark.sql(
+        "CREATE OR REPLACE TABLE lakehouse.out.coarse (day DATE, n INT) USING iceberg PARTITIONED BY (months(day))"
+    )
+    spark.sql("INSERT INTO lakehouse.out.coarse VALUES (date'2024-01-01', 1), (date'2024-01-02', 2)")
+    output = Output.model_validate({"name": "coarse", "dataset": "dataos://lakehouse:out/coarse"})
+    day = spark.sql("SELECT date'2024-01-01' AS day, 10 AS n")
+    started = time.perf_counter()
+    with pytest.raises(Exception, match="some, but not all, rows match filter"):
+        iceberg.write(spark, day, output, slice_condition=F.col("day") == F.lit("2024-01-01").cast("date"))
+    assert time.perf_counter() - started < 10  # eight attempts with back-off took about 40 s
+    assert table_rows(settings, "out.coarse") == [(date(2024, 1, 1), 1), (date(2024, 1, 2), 2)]
