@@ -349,3 +349,21 @@ def test_a_slice_iceberg_cannot_replace_fails_at_once(settings: Settings) -> Non
         iceberg.write(spark, day, output, slice_condition=F.col("day") == F.lit("2024-01-01").cast("date"))
     assert time.perf_counter() - started < 10  # eight attempts with back-off took about 40 s
     assert table_rows(settings, "out.coarse") == [(date(2024, 1, 1), 1), (date(2024, 1, 2), 2)]
+
+
+def test_a_reversed_or_empty_range_fails_before_spark_with_a_clear_message(
+    settings: Settings, tmp_path: Path
+) -> None:
+    defs = defs_for(settings, tmp_path, manifest("reversed", DAILY, BY_DAY))
+    tags = {
+        "dagster/asset_partition_range_start": "2024-01-10",
+        "dagster/asset_partition_range_end": "2024-01-05",
+    }
+    result = run(defs, ok=False, tags=tags)
+    message = failure_message(result)
+    assert (
+        "partition range 2024-01-10...2024-01-05 holds no partition: the range is reversed or empty"
+        in message
+    )
+    assert "IndexError" not in message
+    assert not load_catalog(settings=settings).table_exists("out.reversed")
