@@ -367,3 +367,33 @@ def test_a_reversed_or_empty_range_fails_before_spark_with_a_clear_message(
     )
     assert "IndexError" not in message
     assert not load_catalog(settings=settings).table_exists("out.reversed")
+
+
+def test_each_partition_reports_its_own_rows_and_a_backfill_names_empty_ones(
+    settings: Settings, tmp_path: Path
+) -> None:
+    sales = [(date(2024, 1, 1), "a", 1), (date(2024, 1, 1), "b", 2), (date(2024, 1, 3), "a", 4)]
+    sales += [(date(2024, 1, 9), "a", 100)]  # outside the backfill: in the table, never in the metadata
+    load_sales(settings, ", ".join(f"(date'{d}', '{u}', {a})" for d, u, a in sales))
+    sql = "SELECT day, unit, amount FROM sales WHERE day >= date'$|day_start|' AND day < date'$|day_end|'"
+    defs = defs_for(settings, tmp_path, manifest("per-day", DAILY, sql))
+    run(defs, partition_key="2024-01-09")
+    result = run(defs, tags=RANGE)
+    by_day: dict[str, list[tuple]] = {}
+    for d, u, a in sales:
+        by_day.setdefault(str(d), []).append((d, u, a))
+    assert table_rows(settings, "out.per_day") == sorted(sales)  # the recompute
+    mats = {
+        m.materialization.partition: m.materialization.metadata
+        for m in result.get_asset_materialization_events()
+    }
+    assert sorted(mats) == ["2024-01-01", "2024-01-02", "2024-01-03"]
+    for day, meta in mats.items():
+        expected = by_day.get(day, [])
+        assert meta["rows_written"].value == meta["dagster/row_count"].value == len(expected)
+        assert meta["partition_empty"].value is (not expected)
+        preview = meta["preview"].value
+        assert all(str(d) in preview for d, _, _ in expected)
+        assert all(other not in preview for other in by_day if other != day)
+        assert meta["empty_partitions"].value == "2024-01-02"  # the run's own note, on every partition
+        assert meta["table_rows"].value == len(sales)

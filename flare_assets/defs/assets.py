@@ -15,6 +15,7 @@ from dagster import (
     AssetSpec,
     Config,
     MaterializeResult,
+    MultiPartitionKey,
     ScheduleDefinition,
     build_schedule_from_partitioned_job,
     define_asset_job,
@@ -28,6 +29,8 @@ from flare_assets.defs.metadata import (
     check_result,
     dagster_tags,
     output_metadata,
+    partition_label,
+    partition_metadata,
     run_metadata,
     skipped_metadata,
 )
@@ -37,6 +40,7 @@ from flare_assets.depots import DepotMap
 from flare_assets.engine import run_job
 from flare_assets.engine.errors import JobFailed
 from flare_assets.engine.maintenance import run_actions
+from flare_assets.engine.results import PartitionWritten
 from flare_assets.engine.state import StateRequest, request_problems
 from flare_assets.engine.tuning import job_conf
 from flare_assets.settings import Settings
@@ -190,6 +194,13 @@ def job_assets(lj: LoadedJob, jobs: list[LoadedJob], depots: DepotMap) -> Assets
                 "spark_app_id": session.sparkContext.applicationId,
                 "spark_master": session.sparkContext.master,
             }
+            for part in out.partitions:
+                context.add_asset_metadata(
+                    partition_metadata(part), asset_key=key, partition_key=partition_key_of(part, job)
+                )
+            empty = [partition_label(p) for p in out.partitions if not p.rows]
+            if empty:
+                context.log.warning(f"{out.name}: no rows for partition(s) {', '.join(empty)}")
             selected = context.selected_asset_check_keys
             check_results = [
                 check_result(key, c) for c in out.checks if AssetCheckKey(key, c.name) in selected
@@ -197,6 +208,11 @@ def job_assets(lj: LoadedJob, jobs: list[LoadedJob], depots: DepotMap) -> Assets
             yield MaterializeResult(asset_key=key, metadata=meta, check_results=check_results)
 
     return _compute
+
+
+def partition_key_of(part: PartitionWritten, job: Job) -> str:
+    keys = part.keys
+    return keys[job.partitions.dimensions[0].name] if len(keys) == 1 else MultiPartitionKey(keys)  # type: ignore[union-attr]
 
 
 def schedules(jobs: list[LoadedJob]) -> list[ScheduleDefinition]:

@@ -12,6 +12,7 @@ from typing import Any
 from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.window import Window
 
 from flare_assets.depots import DepotMap
 from flare_assets.engine import assertions, housekeeping, iceberg, incremental, io, state
@@ -20,7 +21,7 @@ from flare_assets.engine.housekeeping import HousekeepingContext
 from flare_assets.engine.layout import with_run_id
 from flare_assets.engine.params import escape, substitute
 from flare_assets.engine.partitions import PartitionSlice
-from flare_assets.engine.results import JobResult, OutputResult
+from flare_assets.engine.results import JobResult, OutputResult, PartitionWritten
 from flare_assets.engine.state import StateRequest
 from flare_assets.settings import Settings
 from flare_assets.spec.model import Assertion, Job, Output, placeholders
@@ -109,6 +110,7 @@ def run_job(
                 props,
                 slices[o.name],
                 measured.get(o.name),
+                partition,
             )
             for o in selected
         ]
@@ -294,6 +296,7 @@ def _write(
     properties: dict[str, str],
     slice_condition: Column | None,
     measured: dict[str, dict[str, Any]] | None,
+    partition: PartitionSlice | None = None,
 ) -> OutputResult:
     """`measured` (held results only): the output's column assertion metrics, taken from its rows
     before the write."""
@@ -362,13 +365,46 @@ def _write(
     if to_iceberg and run_id and result.snapshot_id and result.published is not False:
         result.snapshot_tag = f"run_{_run_tag(run_id)}"
         iceberg.tag_snapshot(spark, target, result.snapshot_id, result.snapshot_tag, RUN_TAG_RETAIN_DAYS)
-    if job.show_preview_lines:
+    if partition is not None and slice_condition is not None:
+        result.partitions = _partitions_written(written, partition, job.show_preview_lines)
+        result.preview = [r for p in result.partitions for r in p.preview][: job.show_preview_lines]
+    elif job.show_preview_lines:
         result.preview = [r.asDict() for r in written.limit(job.show_preview_lines).collect()]
     result.seconds = time.perf_counter() - t0
     return result
 
 
 RUN_TAG_RETAIN_DAYS = 30
+
+
+def _partitions_written(written: DataFrame, partition: PartitionSlice, lines: int) -> list[PartitionWritten]:
+    """Each partition's rows and first `lines` rows in the table just written, in one Spark job."""
+    types = {f.name.lower(): f.dataType for f in written.schema.fields}
+    parts = partition.parts(types)
+    index: Any = None
+    for i, (_, condition) in enumerate(parts):
+        index = F.when(condition, F.lit(i)) if index is None else index.when(condition, F.lit(i))
+    part, count, n = "__flare_part", "__flare_rows", "__flare_n"
+    tagged = written.withColumn(part, index).filter(F.col(part).isNotNull())
+    window = Window.partitionBy(part)
+    rows = (
+        tagged.select(
+            "*",
+            F.count(F.lit(1)).over(window).alias(count),
+            F.row_number().over(window.orderBy(F.lit(1))).alias(n),
+        )
+        .filter(F.col(n) <= max(lines, 1))
+        .collect()
+    )
+    found: dict[int, PartitionWritten] = {}
+    for row in rows:
+        values = row.asDict()
+        i, total = values.pop(part), values.pop(count)
+        values.pop(n)
+        entry = found.setdefault(i, PartitionWritten(parts[i][0], total))
+        if len(entry.preview) < lines:
+            entry.preview.append(values)
+    return [found.get(i, PartitionWritten(keys, 0)) for i, (keys, _) in enumerate(parts)]
 
 
 def _named_assertions(job: Job, output: Output) -> list[tuple[str, Assertion]]:
