@@ -215,12 +215,26 @@ def test_flare_partitions_adds_checked_dynamic_keys(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    env = {**os.environ, "FLARE_HOME": str(tmp_path), "DAGSTER_HOME": str(tmp_path / "dagster")}
-    cmd = [sys.executable, "-m", "flare_assets.cli", "partitions", "unit"]
-    ok = subprocess.run([*cmd, "rp01", "rp02"], env=env, capture_output=True, text=True)
+    pipelines = tmp_path / "pipelines"
+    pipelines.mkdir()
+    dims = [*DAILY, {"name": "unit", "type": "dynamic", "column": "unit"}]
+    sql = "SELECT day, unit FROM sales WHERE day >= date'$|day_start|' AND unit IN ($|unit_in|)"
+    (pipelines / "m.yaml").write_text(yaml.safe_dump(manifest("units", dims, sql)))
+    env = {
+        **os.environ,
+        "FLARE_HOME": str(tmp_path),
+        "DAGSTER_HOME": str(tmp_path / "dagster"),
+        "FLARE_PIPELINES": str(pipelines),
+    }
+    cmd = [sys.executable, "-m", "flare_assets.cli", "partitions"]
+    ok = subprocess.run([*cmd, "unit", "rp01", "rp02"], env=env, capture_output=True, text=True)
     assert ok.returncode == 0 and "unit: 2 key(s): rp01, rp02" in ok.stdout
-    bad = subprocess.run([*cmd, "x' OR '1'='1"], env=env, capture_output=True, text=True)
+    bad = subprocess.run([*cmd, "unit", "x' OR '1'='1"], env=env, capture_output=True, text=True)
     assert bad.returncode == 2 and "partition key \"x' OR '1'='1\" is not allowed" in bad.stderr
+    unknown = subprocess.run([*cmd, "units", "rp03"], env=env, capture_output=True, text=True)
+    assert unknown.returncode == 2
+    assert f"'units' is no dynamic partition dimension of the manifests in {pipelines}" in unknown.stderr
+    assert "allowed: unit" in unknown.stderr
 
 
 def load_problems(tmp_path: Path, doc: dict) -> str:
