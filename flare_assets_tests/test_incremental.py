@@ -347,7 +347,7 @@ def test_watermarks_do_not_depend_on_the_process_time_zone(settings: Settings, t
                 engine_run(settings, tmp_path / zone.replace("/", "_"), doc)
             rows = [r[0] for r in table_rows(settings, f"out.{target}")]
             state = snapshots(settings, f"out.{target}")[-1]
-            outcome[zone] = (rows, state["flare.state.events.start"], state["flare.state-zone"])
+            outcome[zone] = (rows, state["flare.state.events.start"], state.get("flare.state-zone"))
     finally:
         if saved is None:
             os.environ.pop("TZ", None)
@@ -355,7 +355,8 @@ def test_watermarks_do_not_depend_on_the_process_time_zone(settings: Settings, t
             os.environ["TZ"] = saved
         time.tzset()
     expected = sorted(i for batch in batches for i, _ in batch)  # every source row, once
-    assert outcome == {z: (expected, "2024-01-02 04:00:00", "UTC") for z in outcome}
+    assert {z: rows for z, (rows, _, _) in outcome.items()} == dict.fromkeys(outcome, expected)
+    assert list(outcome.values()) == [(expected, "2024-01-02 04:00:00", "UTC")] * 3
 
     # a session in another zone reads the committed watermark in the zone it was written in
     new_york = get_session(settings)
