@@ -47,15 +47,15 @@ def run_job(
     partition column the result lacks; outputs with housekeeping are tidied once every write and
     the run's state are committed. `inputs_read` are inputs already read (a stream's micro-batch);
     `snapshot_properties` go into every Iceberg commit's summary."""
+    problems = state.request_problems(job, request or StateRequest(), only)
+    if problems:
+        raise JobFailed(f"{name}: replay config: {'; '.join(problems)}; nothing was run")
     result = JobResult(outputs=[], sql=[], timings={})
     cached: list[str] = []
     held: list[DataFrame] = []
     if job.log_level:
         spark.sparkContext.setLogLevel(job.log_level)
     start = time.perf_counter()
-    problems = state.request_problems(job, request or StateRequest(), only)
-    if problems:
-        raise JobFailed(f"{name}: replay config: {'; '.join(problems)}; nothing was run")
     try:
         previous = state.committed(spark, job, depots, settings, name)
         result.run_number = previous.run_id + 1
@@ -378,33 +378,26 @@ RUN_TAG_RETAIN_DAYS = 30
 
 
 def _partitions_written(written: DataFrame, partition: PartitionSlice, lines: int) -> list[PartitionWritten]:
-    """Each partition's rows and first `lines` rows in the table just written, in one Spark job."""
+    """Each partition's rows and first `lines` rows in the table just written: one aggregate, and one
+    ranked query that Spark limits per partition before its shuffle."""
     types = {f.name.lower(): f.dataType for f in written.schema.fields}
     parts = partition.parts(types)
     index: Any = None
     for i, (_, condition) in enumerate(parts):
         index = F.when(condition, F.lit(i)) if index is None else index.when(condition, F.lit(i))
-    part, count, n = "__flare_part", "__flare_rows", "__flare_n"
+    part, n = "__flare_part", "__flare_n"
     tagged = written.withColumn(part, index).filter(F.col(part).isNotNull())
-    window = Window.partitionBy(part)
-    rows = (
-        tagged.select(
-            "*",
-            F.count(F.lit(1)).over(window).alias(count),
-            F.row_number().over(window.orderBy(F.lit(1))).alias(n),
-        )
-        .filter(F.col(n) <= max(lines, 1))
-        .collect()
-    )
-    found: dict[int, PartitionWritten] = {}
-    for row in rows:
-        values = row.asDict()
-        i, total = values.pop(part), values.pop(count)
-        values.pop(n)
-        entry = found.setdefault(i, PartitionWritten(parts[i][0], total))
-        if len(entry.preview) < lines:
-            entry.preview.append(values)
-    return [found.get(i, PartitionWritten(keys, 0)) for i, (keys, _) in enumerate(parts)]
+    counts = {row[0]: row[1] for row in tagged.groupBy(part).count().collect()}
+    previews: dict[int, list[dict[str, Any]]] = {}
+    if lines and counts:
+        ranked = tagged.withColumn(n, F.row_number().over(Window.partitionBy(part).orderBy(F.lit(1))))
+        for row in ranked.filter(F.col(n) <= lines).collect():
+            values = row.asDict()
+            values.pop(n)
+            previews.setdefault(values.pop(part), []).append(values)
+    return [
+        PartitionWritten(keys, counts.get(i, 0), previews.get(i, [])) for i, (keys, _) in enumerate(parts)
+    ]
 
 
 def _named_assertions(job: Job, output: Output) -> list[tuple[str, Assertion]]:
