@@ -411,3 +411,21 @@ def test_each_partition_reports_its_own_rows_and_a_backfill_names_empty_ones(
         assert all(other not in preview for other in by_day if other != day)
         assert meta["empty_partitions"].value == "2024-01-02"  # the run's own note, on every partition
         assert meta["table_rows"].value == len(sales)
+
+
+def test_a_local_day_layout_replays_exactly_in_a_non_utc_zone(settings: Settings, tmp_path: Path) -> None:
+    """The layout validate suggests for daily slices in New York (identity on a local-date column)."""
+    sales = [(date(2024, 1, 1), "a", 1), (date(2024, 1, 2), "a", 2), (date(2024, 1, 2), "b", 3)]
+    load_sales(settings, ", ".join(f"(date'{d}', '{u}', {a})" for d, u, a in sales))
+    dims = [{**DAILY[0], "timezone": "America/New_York"}]
+    doc = with_spec(manifest("ny-days", dims, BY_DAY), [{"type": "identity", "column": "day"}])
+    defs = defs_for(settings, tmp_path, doc)
+    run(defs, tags={**RANGE, "dagster/asset_partition_range_end": "2024-01-02"})
+    get_session(settings).sql(
+        "UPDATE lakehouse.src.sales SET amount = amount * 10 WHERE day = date'2024-01-02'"
+    )
+    run(defs, partition_key="2024-01-02")
+    totals: dict[date, list[int]] = {}
+    for d, _, a in sales:
+        totals.setdefault(d, []).append(a * (10 if d == date(2024, 1, 2) else 1))
+    assert table_rows(settings, "out.ny_days") == sorted((d, sum(v), len(v)) for d, v in totals.items())
