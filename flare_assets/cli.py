@@ -169,14 +169,33 @@ def cmd_partitions(args: argparse.Namespace) -> int:
     """Adds keys to a dynamic partitions dimension, checked as runs check them."""
     from dagster import DagsterInstance
 
+    from flare_assets.depots import load_depots
+    from flare_assets.spec.loader import load_jobs
     from flare_assets.spec.model import partition_key
 
+    settings = Settings.from_env()
     try:
         keys = [partition_key(k) for k in args.keys]
+        jobs = load_jobs([settings.pipelines], load_depots(settings.depots))
     except ValueError as exc:
         print(f"flare partitions: {exc}", file=sys.stderr)
         return 2
-    os.environ.update(dagster_env(Settings.from_env()))
+    dimensions = sorted(
+        {
+            d.name
+            for lj in jobs
+            for d in (lj.dag_job.job.partitions.dimensions if lj.dag_job.job.partitions else [])
+            if d.type == "dynamic"
+        }
+    )
+    if args.dimension not in dimensions:
+        print(
+            f"flare partitions: {args.dimension!r} is no dynamic partition dimension of the manifests in "
+            f"{settings.pipelines}; allowed: {', '.join(dimensions) or '(none)'}",
+            file=sys.stderr,
+        )
+        return 2
+    os.environ.update(dagster_env(settings))
     with DagsterInstance.get() as instance:
         instance.add_dynamic_partitions(args.dimension, keys)
         known = instance.get_dynamic_partitions(args.dimension)

@@ -16,7 +16,7 @@ from dagster import (
 
 from flare_assets.defs.housekeeping import housekeeping_metadata
 from flare_assets.engine.assertions import AssertionResult
-from flare_assets.engine.results import JobResult, OutputResult
+from flare_assets.engine.results import JobResult, OutputResult, PartitionWritten
 
 _TAG_KEY = re.compile(r"[^A-Za-z0-9_.\-/]")
 
@@ -67,7 +67,14 @@ def output_metadata(out: OutputResult, job: JobResult) -> dict[str, Any]:
         meta["plans"] = MetadataValue.md("\n\n".join(f"**{n}**\n```\n{p}\n```" for n, p in job.plans.items()))
     if out.housekeeping is not None:
         meta.update(housekeeping_metadata(out.housekeeping))
-    if out.total_rows is not None:
+    if out.slice_rows is not None:  # a partitioned run: its slice's rows, and which partitions had none
+        meta["dagster/row_count"] = MetadataValue.int(out.slice_rows)
+        empty = [partition_label(p) for p in out.partitions if not p.rows]
+        if empty:
+            meta["empty_partitions"] = MetadataValue.text(", ".join(empty))
+        if out.total_rows is not None:
+            meta["table_rows"] = MetadataValue.int(out.total_rows)
+    elif out.total_rows is not None:
         meta["dagster/row_count"] = MetadataValue.int(out.total_rows)
     if out.snapshot_id is not None:
         meta["snapshot_id"] = MetadataValue.text(str(out.snapshot_id))
@@ -93,6 +100,20 @@ def output_metadata(out: OutputResult, job: JobResult) -> dict[str, Any]:
         ):
             meta[key.replace("-", "_")] = MetadataValue.int(out.counter(key))
     return meta
+
+
+def partition_label(part: PartitionWritten) -> str:
+    return "|".join(part.keys.values())
+
+
+def partition_metadata(part: PartitionWritten) -> dict[str, Any]:
+    """What one partition of a run wrote; shown on that partition's materialization."""
+    return {
+        "rows_written": MetadataValue.int(part.rows),
+        "dagster/row_count": MetadataValue.int(part.rows),
+        "preview": MetadataValue.md(_markdown_table(part.preview)),
+        "partition_empty": MetadataValue.bool(not part.rows),
+    }
 
 
 def run_metadata(job: JobResult) -> dict[str, Any]:

@@ -181,6 +181,8 @@ CONFLICTS = (
     "org.apache.iceberg.exceptions.CommitFailedException",
 )
 WRITE_ATTEMPTS = 8
+# Validation failures of the write itself, not of a concurrent commit: a retry fails the same way.
+NOT_CONFLICTS = ("Cannot delete file where some, but not all, rows match filter",)
 
 
 def _with_retries(commit: Callable[[], None]) -> None:
@@ -189,9 +191,16 @@ def _with_retries(commit: Callable[[], None]) -> None:
             commit()
             return
         except SPARK_ERRORS as exc:
-            if attempt == WRITE_ATTEMPTS - 1 or not set(java_causes(exc)) & set(CONFLICTS):
+            if attempt == WRITE_ATTEMPTS - 1 or not is_conflict(exc):
                 raise
             time.sleep(random.uniform(0.5, 1.5) * min(2**attempt, 8))
+
+
+def is_conflict(exc: BaseException) -> bool:
+    """Whether a failed commit lost to another writer's commit, so running it again can succeed."""
+    if not set(java_causes(exc)) & set(CONFLICTS):
+        return False
+    return not any(text in str(exc) for text in NOT_CONFLICTS)
 
 
 def _commit(

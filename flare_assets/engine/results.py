@@ -10,6 +10,16 @@ from flare_assets.engine.housekeeping import HousekeepingResult
 
 
 @dataclass
+class PartitionWritten:
+    """One partition of a partitioned run: its key per dimension, its rows after the write (all of
+    them written by this run, which replaced the slice) and the first of them."""
+
+    keys: dict[str, str]
+    rows: int
+    preview: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
 class OutputResult:
     name: str
     dataset: str
@@ -32,6 +42,12 @@ class OutputResult:
     checks: list[AssertionResult] = field(default_factory=list)
     housekeeping: HousekeepingResult | None = None
     seconds: float = 0.0
+    partitions: list[PartitionWritten] = field(default_factory=list)  # partitioned runs: each partition
+
+    @property
+    def slice_rows(self) -> int | None:
+        """Rows of the run's slice (partitioned runs), as opposed to the table's total."""
+        return sum(p.rows for p in self.partitions) if self.partitions else None
 
     @property
     def total_rows(self) -> int | None:

@@ -12,6 +12,7 @@ from typing import Any
 from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.window import Window
 
 from flare_assets.depots import DepotMap
 from flare_assets.engine import assertions, housekeeping, iceberg, incremental, io, state
@@ -21,7 +22,7 @@ from flare_assets.engine.housekeeping import HousekeepingContext
 from flare_assets.engine.layout import with_run_id
 from flare_assets.engine.params import escape, substitute
 from flare_assets.engine.partitions import PartitionSlice
-from flare_assets.engine.results import JobResult, OutputResult
+from flare_assets.engine.results import JobResult, OutputResult, PartitionWritten
 from flare_assets.engine.state import StateRequest
 from flare_assets.settings import Settings
 from flare_assets.spec.model import Assertion, Job, Output, placeholders
@@ -47,6 +48,9 @@ def run_job(
     partition column the result lacks; outputs with housekeeping are tidied once every write and
     the run's state are committed. `inputs_read` are inputs already read (a stream's micro-batch);
     `snapshot_properties` go into every Iceberg commit's summary."""
+    problems = state.request_problems(job, request or StateRequest(), only)
+    if problems:
+        raise JobFailed(f"{name}: replay config: {'; '.join(problems)}; nothing was run")
     result = JobResult(outputs=[], sql=[], timings={})
     cached: list[str] = []
     held: list[DataFrame] = []
@@ -74,6 +78,8 @@ def run_job(
             params.update({k: escape(v) for k, v in p.keys.items()})
         _run_steps(spark, job, name, result, cached, params)
         selected = [o for o in job.outputs if only is None or o.name in only]
+        if (request and request.reset) or any(p.refresh for p in progress):
+            selected = [_replacing(o) for o in selected]
         frames = {o.name: with_run_id(spark.table(o.name), o, result.run_number) for o in selected}
         measured: dict[str, dict[str, dict[str, Any]]] = {}
         if len(selected) > 1:
@@ -105,6 +111,7 @@ def run_job(
                 props,
                 slices[o.name],
                 measured.get(o.name),
+                partition,
             )
             for o in selected
         ]
@@ -151,7 +158,9 @@ def _read_inputs(
             elif item.incremental_read is not None and io.is_iceberg(item.address, depots):
                 frame, info = incremental.iceberg_appends(spark, item, previous, request.reset)
             elif item.incremental_read is not None:
-                frame, info = incremental.new_files(spark, item, depots, settings, previous, run_number, name)
+                frame, info = incremental.new_files(
+                    spark, item, depots, settings, previous, run_number, name, request.reset
+                )
             else:
                 written = {o.address.table for o in job.outputs}
                 frame = io.read_input(spark, item, depots, settings, pin=item.address.table in written)
@@ -170,6 +179,16 @@ def _read_inputs(
                 f"{name}: input {item.name!r} ({item.dataset}) could not be read: {short(exc)}"
             ) from exc
     return progress
+
+
+def _replacing(output: Output) -> Output:
+    """An append output of a run that read its inputs from scratch (a reset, or a full refresh after
+    an upstream rewrite): the run's rows replace the table in one commit, as a first run's would."""
+    if output.options.write_mode != "append":
+        return output
+    replaced = output.model_copy(deep=True)
+    replaced.options.save_mode = "overwrite"
+    return replaced
 
 
 def _anything_new(spark: SparkSession, progress: list[incremental.Progress]) -> bool:
@@ -284,6 +303,7 @@ def _write(
     properties: dict[str, str],
     slice_condition: Column | None,
     measured: dict[str, dict[str, Any]] | None,
+    partition: PartitionSlice | None = None,
 ) -> OutputResult:
     """`measured` (held results only): the output's column assertion metrics, taken from its rows
     before the write."""
@@ -352,13 +372,39 @@ def _write(
     if to_iceberg and run_id and result.snapshot_id and result.published is not False:
         result.snapshot_tag = f"run_{_run_tag(run_id)}"
         iceberg.tag_snapshot(spark, target, result.snapshot_id, result.snapshot_tag, RUN_TAG_RETAIN_DAYS)
-    if job.show_preview_lines:
+    if partition is not None and slice_condition is not None:
+        result.partitions = _partitions_written(written, partition, job.show_preview_lines)
+        result.preview = [r for p in result.partitions for r in p.preview][: job.show_preview_lines]
+    elif job.show_preview_lines:
         result.preview = [r.asDict() for r in written.limit(job.show_preview_lines).collect()]
     result.seconds = time.perf_counter() - t0
     return result
 
 
 RUN_TAG_RETAIN_DAYS = 30
+
+
+def _partitions_written(written: DataFrame, partition: PartitionSlice, lines: int) -> list[PartitionWritten]:
+    """Each partition's rows and first `lines` rows in the table just written: one aggregate, and one
+    ranked query that Spark limits per partition before its shuffle."""
+    types = {f.name.lower(): f.dataType for f in written.schema.fields}
+    parts = partition.parts(types)
+    index: Any = None
+    for i, (_, condition) in enumerate(parts):
+        index = F.when(condition, F.lit(i)) if index is None else index.when(condition, F.lit(i))
+    part, n = "__flare_part", "__flare_n"
+    tagged = written.withColumn(part, index).filter(F.col(part).isNotNull())
+    counts = {row[0]: row[1] for row in tagged.groupBy(part).count().collect()}
+    previews: dict[int, list[dict[str, Any]]] = {}
+    if lines and counts:
+        ranked = tagged.withColumn(n, F.row_number().over(Window.partitionBy(part).orderBy(F.lit(1))))
+        for row in ranked.filter(F.col(n) <= lines).collect():
+            values = row.asDict()
+            values.pop(n)
+            previews.setdefault(values.pop(part), []).append(values)
+    return [
+        PartitionWritten(keys, counts.get(i, 0), previews.get(i, [])) for i, (keys, _) in enumerate(parts)
+    ]
 
 
 def _named_assertions(job: Job, output: Output) -> list[tuple[str, Assertion]]:

@@ -17,6 +17,7 @@ from flare_assets.spec.model import (
     TIME_WINDOWS,
     DagJob,
     IcebergOptions,
+    Job,
     Manifest,
     Output,
     PartitionField,
@@ -315,7 +316,29 @@ def check_incremental(lj: LoadedJob, depots: Any) -> list[str]:
             problems.append(
                 f"{base}.inputs[{i}].incrementalRead: an incremental read cannot also time travel"
             )
+    refreshing = [
+        i
+        for i, item in enumerate(job.inputs)
+        if item.incremental_read and item.incremental_read.on_rewrite != "fail"
+    ]
+    others = [item.name for item in job.inputs if item.incremental or item.incremental_read]
+    for i in refreshing if len(others) > 1 else []:
+        problems.append(
+            f"{base}.inputs[{i}].incrementalRead.onRewrite: a full refresh replaces the outputs, so the "
+            f"job's other incremental inputs ({', '.join(n for n in others if n != job.inputs[i].name)}) "
+            "would lose what earlier runs read; allowed: fail, or make it the job's only incremental input"
+        )
     if job.partitions is not None:
+        for i, item in enumerate(job.inputs):
+            if item.incremental or item.incremental_read:
+                key = "incremental" if item.incremental else "incrementalRead"
+                problems.append(
+                    f"{base}.inputs[{i}].{key}: a partitioned job cannot read incrementally: the input's "
+                    "state covers the whole table, so a run of one partition would move it past the rows of "
+                    "the others and replays would read nothing; select each slice's rows with the partition "
+                    "placeholders ($|DIM_start|, $|DIM_end|, $|DIM_in|) instead"
+                )
+        problems += _check_slice_layout(job, base)
         for oi, output in enumerate(job.outputs):
             where = f"{base}.outputs[{oi}]"
             if depots is not None and output.address.depot in depots.depots:
@@ -327,6 +350,64 @@ def check_incremental(lj: LoadedJob, depots: Any) -> list[str]:
                     "allowed: overwrite (or a merge)"
                 )
     return problems
+
+
+TRANSFORM_GRAIN = {"identity": 0, "hour": 1, "day": 2, "month": 3, "year": 4}
+SLICE_GRAIN = {"hourly": 1, "daily": 2, "monthly": 3}
+
+
+def _check_slice_layout(job: Job, base: str) -> list[str]:
+    """Replacing a slice deletes whole data files, so every file must lie inside or outside any
+    slice: the output's partition spec cuts the slice column at least as finely as the slices, at the
+    same instants (Iceberg's hours, days and months are cut in UTC)."""
+    problems = []
+    for oi, output in enumerate(job.outputs):
+        spec = output.options.iceberg.partition_spec if output.options.iceberg else None
+        where = f"{base}.outputs[{oi}].options.iceberg.partitionSpec"
+        for di, dim in enumerate(job.partitions.dimensions if job.partitions else []):
+            fields = [f for f in spec or [] if f.column.lower() == dim.column.lower()]
+            grains = sorted(TRANSFORM_GRAIN[f.type] for f in fields if f.type in TRANSFORM_GRAIN)
+            shown = ", ".join(f.term for f in fields) or "nothing"
+            if dim.type not in SLICE_GRAIN:
+                if 0 not in grains:
+                    problems.append(
+                        f"{where}: partitions {dim.column!r} by {shown}, which does not keep the keys of "
+                        f"{dim.type} dimension {dim.name!r} in files of their own, so replacing one key "
+                        f"would fail; allowed: an identity field on {dim.column}"
+                    )
+                continue
+            if not grains or grains[0] > SLICE_GRAIN[dim.type]:
+                allowed = [t for t, g in TRANSFORM_GRAIN.items() if g <= SLICE_GRAIN[dim.type]]
+                problems.append(
+                    f"{where}: partitions {dim.column!r} by {shown}, coarser than the {dim.type} slices of "
+                    f"dimension {dim.name!r}, so replacing one slice would fail (Iceberg deletes whole "
+                    f"files); allowed on {dim.column}: {', '.join(allowed)}"
+                )
+            elif grains[0] > 0 and not _cuts_like_utc(dim.timezone, dim.type):
+                problems.append(
+                    f"{base}.partitions.dimensions[{di}].timezone: {dim.type} slices in {dim.timezone} do "
+                    f"not line up with {shown}, which Iceberg cuts at UTC boundaries, so replacing one slice "
+                    f"would fail; allowed: timezone UTC, or a column holding the local "
+                    f"{'hour' if dim.type == 'hourly' else 'date'} partitioned with identity "
+                    f"(partitionSpec: [{{type: identity, column: {dim.column}}}])"
+                )
+    return problems
+
+
+def _cuts_like_utc(zone: str, kind: str) -> bool:
+    """Whether the zone's offset is always a whole number of the slice's own boundaries: whole hours
+    for hourly slices, zero for daily and monthly ones (sampled at both seasons of 1970-2069)."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo(zone)
+    unit = 3600 if kind == "hourly" else 24 * 3600 * 366
+    for year in range(1970, 2070):
+        for month in (1, 7):
+            offset = datetime(year, month, 1, tzinfo=tz).utcoffset()
+            if offset is not None and offset.total_seconds() % unit:
+                return False
+    return True
 
 
 def check_dag(jobs: list[LoadedJob]) -> list[str]:
