@@ -15,16 +15,23 @@ from flare_assets.spec.errors import ManifestError
 def cmd_validate(args: argparse.Namespace) -> int:
     from flare_assets.catalog import table_exists
     from flare_assets.depots import load_depots
-    from flare_assets.spec.loader import load_jobs, metadata_only_warnings
+    from flare_assets.spec.loader import load_manifests, metadata_only_warnings
 
     settings = Settings.from_env()
     try:
         depots = load_depots(Path(args.depots) if args.depots else settings.depots)
-        jobs = load_jobs([Path(p) for p in args.paths], depots, lambda t: table_exists(t, settings))
+        loaded = load_manifests([Path(p) for p in args.paths], depots, lambda t: table_exists(t, settings))
     except ManifestError as exc:
         for line in exc.problems:
             print(line, file=sys.stderr)
         return 1
+    for line in loaded.ignored:
+        print(f"warning: {line}", file=sys.stderr)
+    if loaded.broken:
+        for line in loaded.problems:
+            print(line, file=sys.stderr)
+        return 1
+    jobs = loaded.jobs
     for line in metadata_only_warnings(jobs):
         print(f"warning: {line}", file=sys.stderr)
     outputs = sum(len(lj.dag_job.job.outputs) for lj in jobs)

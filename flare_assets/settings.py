@@ -35,6 +35,7 @@ class Settings:
     extra_jars: list[str] = field(default_factory=list)
     extra_packages: list[str] = field(default_factory=list)
     jvm_archive: Path | None = None
+    strict: bool = False
 
     @property
     def catalog_kind(self) -> str:
@@ -79,6 +80,7 @@ class Settings:
             extra_jars=[j for j in env.get("FLARE_EXTRA_JARS", "").split(",") if j.strip()],
             extra_packages=[p for p in env.get("FLARE_EXTRA_PACKAGES", "").split(",") if p.strip()],
             jvm_archive=_archive_folder(env.get("FLARE_JVM_ARCHIVE")),
+            strict=_flag(env.get("FLARE_STRICT")),
         )
 
     def resolve(self, path: str | Path) -> Path:
