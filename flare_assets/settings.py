@@ -10,6 +10,29 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 DEMO_DIR = PACKAGE_DIR / "demo"
 
 
+class HomeError(RuntimeError):
+    """FLARE_HOME (or a folder of state under it) is missing, cannot be created or is read-only."""
+
+
+def writable_folder(path: Path, what: str = "FLARE_HOME") -> Path:
+    """`path`, created if missing; HomeError naming it when it cannot be created or written."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise HomeError(
+            f"{what} {path} does not exist and cannot be created: {exc.strerror}; "
+            "set FLARE_HOME to a writable folder"
+        ) from None
+    if not path.is_dir():
+        raise HomeError(f"{what} {path} is not a folder; set FLARE_HOME to a writable folder")
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise HomeError(
+            f"{what} {path} is read-only: runs keep their catalog, tables and state there; "
+            "set FLARE_HOME to a writable folder"
+        )
+    return path
+
+
 def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
@@ -82,6 +105,19 @@ class Settings:
             jvm_archive=_archive_folder(env.get("FLARE_JVM_ARCHIVE")),
             strict=_flag(env.get("FLARE_STRICT")),
         )
+
+    def writable_home(self) -> Path:
+        """FLARE_HOME, created if missing; HomeError naming the path when it cannot hold state."""
+        return writable_folder(self.home)
+
+    def existing_home(self) -> Path:
+        """FLARE_HOME for commands that read what runs wrote: HomeError when it does not exist."""
+        if not self.home.is_dir():
+            raise HomeError(
+                f"FLARE_HOME {self.home} does not exist: nothing has run there yet; set FLARE_HOME to "
+                "the folder your runs use, or materialize something first"
+            )
+        return self.home
 
     def resolve(self, path: str | Path) -> Path:
         """Relative paths (depot folders, checkpoints) live under FLARE_HOME."""
