@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from dagster import Definitions, in_process_executor
+from dagster import Definitions
 
 from flare_assets.catalog import table_exists
 from flare_assets.defs.assets import job_assets, partitioned_job, schedules, source_specs
 from flare_assets.defs.broken import broken_assets
 from flare_assets.defs.housekeeping import housekeeping_jobs
 from flare_assets.defs.maintenance import maintenance_definitions
+from flare_assets.defs.pools import dead_runs_sensor, flare_executor
 from flare_assets.defs.resources import SparkResource
 from flare_assets.defs.streams import stream_assets, stream_sensor
 from flare_assets.depots import load_depots
@@ -53,8 +54,13 @@ def build_definitions(settings: Settings | None = None, pipelines: list[Path] | 
             *housekeeping_jobs(writers, depots),
             *maintenance["jobs"],
         ],
-        sensors=[*maintenance["sensors"], *(stream_sensor(lj, depots) for lj in streams)],
+        sensors=[
+            *maintenance["sensors"],
+            *(stream_sensor(lj, depots) for lj in streams),
+            dead_runs_sensor(),
+        ],
         resources={"spark": SparkResource()},
         # Spark steps share the run's one JVM: a process per step would start a JVM per step.
-        executor=in_process_executor,
+        # The executor also reports pool waits and frees slots held by dead runs (defs/pools.py).
+        executor=flare_executor,
     )
