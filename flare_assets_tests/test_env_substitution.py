@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from flare_assets.depots import load_depots
-from flare_assets.spec.env import sql_literal
+from flare_assets.spec.env import sql_literal, substitute
 from flare_assets.spec.errors import ManifestError
 from flare_assets.spec.loader import LoadedJob, load_jobs
 from flare_assets_tests.conftest import DEMO_DEPOTS, write_manifest
@@ -124,3 +124,14 @@ def test_sql_literal_escapes() -> None:
     assert sql_literal("O'Hara") == "'O\\'Hara'"
     assert sql_literal("a\\b") == "'a\\\\b'"
     assert sql_literal("x}\ny") == "'x}\\ny'"
+
+
+def test_housekeeping_expressions_reach_sql_too() -> None:
+    env = {"V": "1' OR '1'='1", "OK": "7"}
+    data = {"housekeeping": {"retentionCondition": "x = '${V}'", "archivePartitionExpression": "${OK}"}}
+    out, problems = substitute(data, Path("m.yaml"), env)
+    (problem,) = problems
+    assert problem.startswith("m.yaml: housekeeping.retentionCondition: ${V} goes into SQL")
+    assert out["housekeeping"]["archivePartitionExpression"] == "7"
+    out, problems = substitute({"description": "x = '${V}'"}, Path("m.yaml"), env)
+    assert problems == [] and out == {"description": "x = '1' OR '1'='1'"}

@@ -3,7 +3,8 @@
 - `${VAR}` is the variable's value, `${VAR:-default}` falls back to `default` when it is unset.
 - `${VAR:literal}` is the value as a quoted Spark SQL string literal (`O'Hara` -> `'O\\'Hara'`).
 - A plain `${VAR}` in a value that reaches SQL text (`sql`, `query`, `filter`, `where`, `deleteWhere`,
-  `onClause`, `whenClause`, `expression`, `sortOrder`) is refused when the value holds a quote, a
+  `onClause`, `whenClause`, `expression`, `sortOrder`, housekeeping's `retentionCondition` and
+  `...PartitionExpression`) is refused when the value holds a quote, a
   backtick, a semicolon, a line break or a comment marker: it would change the statement, not fill it.
 """
 
@@ -21,6 +22,9 @@ ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*)|:(literal))?\}")
 SQL_KEYS = frozenset(
     {"sql", "query", "filter", "where", "deleteWhere", "onClause", "whenClause", "expression", "sortOrder"}
 )
+
+# housekeeping's retentionCondition, archivePartitionExpression, compactPartitionExpression ...
+SQL_KEY_ENDINGS = ("Condition", "PartitionExpression", "Clause", "Where")
 
 UNSAFE_IN_SQL = {"'": "a quote", '"': "a quote", "`": "a backtick", ";": "a semicolon", "\n": "a line break"}
 UNSAFE_IN_SQL |= {"\r": "a line break", "--": "a comment marker", "/*": "a comment marker"}
@@ -41,7 +45,7 @@ def _where(path: list[Any]) -> str:
 
 def _reaches_sql(path: list[Any]) -> bool:
     keys = [p for p in path if isinstance(p, str)]
-    return bool(keys) and keys[-1] in SQL_KEYS
+    return bool(keys) and (keys[-1] in SQL_KEYS or keys[-1].endswith(SQL_KEY_ENDINGS))
 
 
 def substitute(data: Any, file: Path, env: Mapping[str, str] | None = None) -> tuple[Any, list[str]]:
