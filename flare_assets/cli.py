@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from flare_assets.settings import HomeError, Settings, writable_folder
+from flare_assets.settings import HomeError, Settings, SettingsError, writable_folder
 from flare_assets.spec.errors import ManifestError
 
 
@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
-    except (HomeError, ManifestError) as exc:  # expected conditions: the reason, no traceback
+    except (HomeError, ManifestError, SettingsError) as exc:  # expected: the reason, no traceback
         print(f"flare {args.command}: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:

@@ -14,6 +14,10 @@ class HomeError(RuntimeError):
     """FLARE_HOME (or a folder of state under it) is missing, cannot be created or is read-only."""
 
 
+class SettingsError(ValueError):
+    """A setting's value is not one the runtime takes; the message names the variable."""
+
+
 def writable_folder(path: Path, what: str = "FLARE_HOME") -> Path:
     """`path`, created if missing; HomeError naming it when it cannot be created or written."""
     try:
@@ -68,7 +72,7 @@ class Settings:
                 return kind
         if self.catalog_uri.startswith(("http://", "https://")):
             return "rest"
-        raise ValueError(
+        raise SettingsError(
             f"FLARE_CATALOG_URI={self.catalog_uri!r}: allowed: jdbc:sqlite:PATH, "
             "jdbc:postgresql://HOST:PORT/DB or http(s)://REST-CATALOG"
         )
@@ -96,10 +100,12 @@ class Settings:
             iceberg_jar=env.get("FLARE_ICEBERG_JAR") or None,
             jdbc_jar=env.get("FLARE_JDBC_JAR") or None,
             allow_maven=_flag(env.get("FLARE_MAVEN")),
-            spark_conf=parse_conf(env.get("FLARE_SPARK_CONF", "")),
+            spark_conf=parse_conf(env.get("FLARE_SPARK_CONF", ""), "FLARE_SPARK_CONF"),
             catalog_user=env.get("FLARE_CATALOG_USER") or None,
             catalog_password=env.get("FLARE_CATALOG_PASSWORD") or None,
-            catalog_properties=parse_conf(env.get("FLARE_CATALOG_PROPERTIES", "")),
+            catalog_properties=parse_conf(
+                env.get("FLARE_CATALOG_PROPERTIES", ""), "FLARE_CATALOG_PROPERTIES"
+            ),
             extra_jars=[j for j in env.get("FLARE_EXTRA_JARS", "").split(",") if j.strip()],
             extra_packages=[p for p in env.get("FLARE_EXTRA_PACKAGES", "").split(",") if p.strip()],
             jvm_archive=_archive_folder(env.get("FLARE_JVM_ARCHIVE")),
@@ -135,10 +141,10 @@ def _archive_folder(value: str | None) -> Path | None:
     return Path(cache) / "flare_assets" / "jvm"
 
 
-def parse_conf(text: str) -> dict[str, str]:
+def parse_conf(text: str, name: str = "the value") -> dict[str, str]:
     """`k=v,k2=v2` as a dict; used for FLARE_SPARK_CONF and FLARE_CATALOG_PROPERTIES."""
     pairs = [item.split("=", 1) for item in text.split(",") if item.strip()]
     bad = [p[0] for p in pairs if len(p) != 2]
     if bad:
-        raise ValueError(f"expected key=value pairs separated by commas, got {bad}")
+        raise SettingsError(f"{name}: expected key=value pairs separated by commas, got {bad}")
     return {k.strip(): v.strip() for k, v in pairs}

@@ -93,3 +93,12 @@ def test_writable_home_is_created(tmp_path: Path) -> None:
     assert settings.writable_home().is_dir()
     with pytest.raises(HomeError, match="does not exist: nothing has run there yet"):
         Settings.from_env({"FLARE_HOME": str(tmp_path / "other")}).existing_home()
+
+
+def test_bad_setting_is_named_without_traceback(tmp_path: Path) -> None:
+    out = run(flare("demo-data"), tmp_path / "home", FLARE_SPARK_CONF="spark.driver.memory")
+    assert (out.returncode, "Traceback" in out.stderr) == (1, False)
+    assert out.stderr.strip() == (
+        "flare demo-data: FLARE_SPARK_CONF: expected key=value pairs separated by commas, "
+        "got ['spark.driver.memory']"
+    )
