@@ -64,7 +64,7 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
 def _folder(tmp_path: Path) -> Path:
     folder = tmp_path / "pipelines"
     write_manifest(folder, "good", MANIFEST.format(name="good", collection="good", mode="append"))
-    write_manifest(folder, "bad", MANIFEST.format(name="bad", collection="bad", mode="upsert"))
+    write_manifest(folder, "bad-copy", MANIFEST.format(name="bad", collection="bad", mode="upsert"))
     (folder / "docker-compose.yml").write_text(COMPOSE)
     # a backup copy in a subfolder: same workflow, same output as the file it copies
     write_manifest(folder / "old", "good", MANIFEST.format(name="good", collection="good", mode="append"))
@@ -82,7 +82,7 @@ def test_broken_manifest_leaves_the_others_loaded(
     assert AssetKey(["lakehouse", "good", "things"]) in keys
     assert AssetKey(["lakehouse", "bad", "things"]) not in keys
     assert {k for k in keys if k.path[0] == "manifest_errors"} == {
-        AssetKey(["manifest_errors", "bad"]),
+        AssetKey(["manifest_errors", "bad_copy"]),
         AssetKey(["manifest_errors", "old_good"]),
     }
     logged = [(r.levelname, r.getMessage()) for r in caplog.records]
@@ -91,7 +91,7 @@ def test_broken_manifest_leaves_the_others_loaded(
         f"{folder / 'docker-compose.yml'}: not a Flare manifest (no `type: workflow`); ignored",
     ) in logged
     assert any(
-        level == "ERROR" and "bad.yaml: workflow.dag[0]" in m and "'upsert'" in m for level, m in logged
+        level == "ERROR" and "bad-copy.yaml: workflow.dag[0]" in m and "'upsert'" in m for level, m in logged
     )
     # the copy in old/ is the duplicate, the file at the top stays
     assert any(
@@ -103,11 +103,11 @@ def test_broken_manifest_leaves_the_others_loaded(
 def test_broken_manifest_asset_shows_and_fails_with_its_problems(settings: Settings, tmp_path: Path) -> None:
     defs = build_definitions(settings, [_folder(tmp_path)])
     graph = defs.resolve_asset_graph()
-    node = graph.get(AssetKey(["manifest_errors", "bad"]))
+    node = graph.get(AssetKey(["manifest_errors", "bad_copy"]))
     assert node.group_name == "bad"
     assert "saveMode: got 'upsert'; allowed: append, overwrite" in (node.description or "")
     (broken,) = [
-        a for a in defs.assets or [] if AssetKey(["manifest_errors", "bad"]) in getattr(a, "keys", ())
+        a for a in defs.assets or [] if AssetKey(["manifest_errors", "bad_copy"]) in getattr(a, "keys", ())
     ]
     result = materialize([broken], raise_on_error=False)
     assert not result.success
@@ -133,9 +133,9 @@ def test_validate_reports_broken_and_ignores_other_yaml(tmp_path: Path) -> None:
         f"warning: {folder / 'docker-compose.yml'}: not a Flare manifest (no `type: workflow`); ignored"
         in lines
     )
-    assert any(line.startswith(f"{folder / 'bad.yaml'}: workflow.dag[0]") for line in lines)
+    assert any(line.startswith(f"{folder / 'bad-copy.yaml'}: workflow.dag[0]") for line in lines)
     assert "Traceback" not in out.stderr
-    (folder / "bad.yaml").unlink()
+    (folder / "bad-copy.yaml").unlink()
     (folder / "old" / "good.yaml").unlink()
     ok = subprocess.run(
         [sys.executable, "-m", "flare_assets.cli", "validate", str(folder)], capture_output=True, text=True

@@ -429,6 +429,9 @@ def load_manifests(paths: list[Path], depots: Any = None, table_exists: TableExi
             manifest = parse_manifest(file)
         except ManifestError as exc:
             loaded.broken[file] = exc.problems
+            name = _declared_name(file)
+            if name:
+                loaded.workflows[file] = name
             continue
         loaded.workflows[file] = manifest.name
         by_file[file] = [LoadedJob(file, manifest, i) for i in range(len(manifest.workflow.dag))]
@@ -442,6 +445,16 @@ def load_manifests(paths: list[Path], depots: Any = None, table_exists: TableExi
             by_file.pop(file, None)
     loaded.jobs = [lj for jobs in by_file.values() for lj in jobs]
     return loaded
+
+
+def _declared_name(file: Path) -> str | None:
+    """The workflow name a manifest that did not validate gives, if it can be read at all."""
+    try:
+        data = yaml.safe_load(file.read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    name = data.get("name") if isinstance(data, dict) else None
+    return name if isinstance(name, str) and re.fullmatch(r"[a-z][a-z0-9_-]*", name) else None
 
 
 def _check(
