@@ -86,15 +86,23 @@ def test_sensor_fails_a_dead_run_and_frees_its_slot(tmp_path: Path) -> None:
             job_name="job", run_id=str(uuid.uuid4()), status=DagsterRunStatus.STARTED,
             tags={WORKER_TAG: worker_identity()},
         )  # fmt: skip
-        for run in (dead, alive):
+        ended = DagsterRun(
+            job_name="job", run_id=str(uuid.uuid4()), status=DagsterRunStatus.CANCELED,
+            tags={WORKER_TAG: dead.tags[WORKER_TAG]},
+        )  # fmt: skip
+        for run in (dead, alive, ended):
             instance.add_run(run)
         assert storage.claim_concurrency_slot("writers", dead.run_id, "load").is_claimed
+        storage.set_concurrency_slots("other", 1)
+        assert storage.claim_concurrency_slot("other", ended.run_id, "load").is_claimed
         assert worker_alive(dead.tags[WORKER_TAG]) is False and worker_alive(alive.tags[WORKER_TAG])
         result = dead_runs_sensor()(build_sensor_context(instance=instance))
         assert f"run {dead.run_id}: its worker" in result.skip_message
         assert instance.get_run_by_id(dead.run_id).status == DagsterRunStatus.FAILURE
         assert instance.get_run_by_id(alive.run_id).status == DagsterRunStatus.STARTED
         assert storage.get_concurrency_info("writers").claimed_slots == []
+        assert storage.get_concurrency_info("other").claimed_slots == []
+        assert f"run {ended.run_id} ended (CANCELED) but held pool slots: freed them" in result.skip_message
 
 
 def _env(tmp_path: Path) -> dict[str, str]:

@@ -86,6 +86,8 @@ def reap(instance: DagsterInstance, run_id: str) -> str | None:
     run = instance.get_run_by_id(run_id)
     storage = instance.event_log_storage
     if run is None or run.status in FINISHED_STATUSES:
+        if run is not None and worker_alive(run.tags.get(WORKER_TAG)):
+            return None  # ended (canceled, say) while its process still runs: it frees its own
         storage.free_concurrency_slots_for_run(run_id)
         status = run.status.value if run else "deleted"
         return f"run {run_id} ended ({status}) but held pool slots: freed them"
