@@ -8,23 +8,30 @@ import os
 import sys
 from pathlib import Path
 
-from flare_assets.settings import Settings
+from flare_assets.settings import HomeError, Settings, SettingsError, writable_folder
 from flare_assets.spec.errors import ManifestError
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from flare_assets.catalog import table_exists
     from flare_assets.depots import load_depots
-    from flare_assets.spec.loader import load_jobs, metadata_only_warnings
+    from flare_assets.spec.loader import load_manifests, metadata_only_warnings
 
     settings = Settings.from_env()
     try:
         depots = load_depots(Path(args.depots) if args.depots else settings.depots)
-        jobs = load_jobs([Path(p) for p in args.paths], depots, lambda t: table_exists(t, settings))
+        loaded = load_manifests([Path(p) for p in args.paths], depots, lambda t: table_exists(t, settings))
     except ManifestError as exc:
         for line in exc.problems:
             print(line, file=sys.stderr)
         return 1
+    for line in loaded.ignored:
+        print(f"warning: {line}", file=sys.stderr)
+    if loaded.broken:
+        for line in loaded.problems:
+            print(line, file=sys.stderr)
+        return 1
+    jobs = loaded.jobs
     for line in metadata_only_warnings(jobs):
         print(f"warning: {line}", file=sys.stderr)
     outputs = sum(len(lj.dag_job.job.outputs) for lj in jobs)
@@ -50,10 +57,18 @@ def _read(path: Path) -> str | None:
     return path.read_text() if path.is_file() else None
 
 
+def _home_for_reads(settings: Settings) -> None:
+    """The embedded catalog lives in FLARE_HOME: reading from a FLARE_HOME that does not exist would
+    create an empty one and report every table missing."""
+    if settings.embedded_catalog:
+        settings.existing_home()
+
+
 def cmd_query(args: argparse.Namespace) -> int:
     from flare_assets.query import read_rows
 
     try:
+        _home_for_reads(Settings.from_env())
         rows = read_rows(args.table, branch=args.branch, snapshot_id=args.snapshot, limit=args.limit)
     except Exception as exc:  # a missing table, branch or snapshot: one line, no traceback
         print(f"flare query: {exc}", file=sys.stderr)
@@ -72,6 +87,7 @@ def cmd_health(args: argparse.Namespace) -> int:
     from flare_assets.health import health_report
 
     try:
+        _home_for_reads(Settings.from_env())
         lines = health_report(args.table, as_json=args.format == "json")
     except Exception as exc:  # a missing table or catalog: one line, no traceback
         print(f"flare health: {exc}", file=sys.stderr)
@@ -84,7 +100,8 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
     from flare_assets.demo.data import generate
 
     settings = Settings.from_env()
-    landing = settings.resolve("landing")
+    settings.writable_home()
+    landing = writable_folder(settings.resolve("landing"), "the landing folder")
     counts = generate(landing, customers=args.customers, orders=args.orders, seed=args.seed)
     print(f"demo data in {landing}: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
     return 0
@@ -108,8 +125,8 @@ def cmd_drop_events(args: argparse.Namespace) -> int:
 def dagster_env(settings: Settings) -> dict[str, str]:
     """Runs and their history live under FLARE_HOME unless DAGSTER_HOME says otherwise."""
     env = dict(os.environ)
-    home = Path(env.get("DAGSTER_HOME") or settings.home / "dagster")
-    home.mkdir(parents=True, exist_ok=True)
+    settings.writable_home()
+    home = writable_folder(Path(env.get("DAGSTER_HOME") or settings.home / "dagster"), "DAGSTER_HOME")
     env["DAGSTER_HOME"] = str(home)
     env["FLARE_HOME"] = str(settings.home)
     return env
@@ -275,7 +292,15 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_demo)
 
     args = parser.parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except (HomeError, ManifestError, SettingsError) as exc:  # expected: the reason, no traceback
+        print(f"flare {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"flare {args.command}: cannot use{where}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

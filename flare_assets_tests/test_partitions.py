@@ -185,7 +185,7 @@ def test_two_dimensions_and_dynamic_keys_are_checked(settings: Settings, tmp_pat
     [
         ({"timezone": "Mars/Olympus"}, "'Mars/Olympus' is not a time zone"),
         ({"start": None}, "a daily dimension needs start"),
-        ({"type": "weekly"}, "'hourly', 'daily', 'monthly', 'static' or 'dynamic'"),
+        ({"type": "weekly"}, "got 'weekly'; allowed: hourly, daily, monthly, static, dynamic"),
     ],
 )
 def test_bad_partitions_are_reported_at_load(tmp_path: Path, change: dict, expected: str) -> None:

@@ -3,6 +3,7 @@ exactly-once across a killed run, and a continuous run that reports each micro-b
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -153,12 +154,12 @@ def test_stream_manifest_errors_at_load_time(tmp_path: Path, change: dict, expec
     assert expected_error in problem
 
 
-def test_missing_schema_fails_loading_the_code_location(settings: Settings, tmp_path: Path) -> None:
+def test_missing_schema_fails_a_strict_code_location(settings: Settings, tmp_path: Path) -> None:
     doc = yaml.safe_load(manifest("noschema"))
     del doc["workflow"]["dag"][0]["spec"]["stackSpec"]["job"]["inputs"][0]["schemaString"]
     write_manifest(tmp_path, "noschema", yaml.safe_dump(doc))
     with pytest.raises(ManifestError) as info:
-        build_definitions(settings, [tmp_path])
+        build_definitions(dataclasses.replace(settings, strict=True), [tmp_path])
     assert "inputs[0]: a file stream needs a schema" in str(info.value)
     assert "target: the target table lakehouse.noschema.clean, which does not exist yet" in str(info.value)
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import BaseModel
 
 from flare_assets.spec.address import parse_address
@@ -54,15 +57,36 @@ class LoadedJob:
 
 
 def manifest_files(paths: list[Path]) -> list[Path]:
+    """YAML files named, or found under the folders named: shallowest first, then by path, so a
+    backup copy in a subfolder is the one reported as the duplicate."""
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*") if p.suffix in MANIFEST_SUFFIXES))
+            found = [p for p in path.rglob("*") if p.suffix in MANIFEST_SUFFIXES and p.is_file()]
+            files.extend(sorted(found, key=lambda p: (len(p.relative_to(path).parts), str(p))))
         elif path.exists():
             files.append(path)
         else:
             raise ManifestError(f"{path}: no such file or folder")
     return files
+
+
+# A file that declares a Flare workflow says so at the top level, even when the rest does not parse.
+WORKFLOW_DECLARED = re.compile(r"^type:\s*['\"]?workflow\b", re.MULTILINE)
+
+
+def declares_workflow(file: Path) -> bool:
+    """Whether a YAML file found in a folder is a Flare manifest (`type: workflow` at the top);
+    other YAML (a docker-compose file, a depot map, CI config) is not."""
+    try:
+        text = file.read_text()
+    except (OSError, UnicodeDecodeError):
+        return True  # reported as unreadable by the parse
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return bool(WORKFLOW_DECLARED.search(text))
+    return isinstance(data, dict) and str(data.get("type", "")).lower() == "workflow"
 
 
 def parse_manifest(file: Path) -> Manifest:
@@ -486,29 +510,84 @@ def _depots_known(lj: LoadedJob, depots: Any) -> bool:
     return depots is None or all(i.address.depot in depots.depots for i in [*job.inputs, *job.outputs])
 
 
-def load_jobs(
-    paths: list[Path], depots: Any = None, table_exists: TableExists | None = None
-) -> list[LoadedJob]:
-    """`table_exists(catalog.namespace.table)` lets a file stream without a schema take its target's."""
-    problems: list[str] = []
-    jobs: list[LoadedJob] = []
-    names: dict[str, Path] = {}
+@dataclass
+class Loaded:
+    """What a set of manifests gave: the jobs of every valid manifest, the problems of each broken
+    file (a file is loaded whole or not at all), and the YAML files that are not manifests."""
+
+    jobs: list[LoadedJob] = dataclasses.field(default_factory=list)
+    broken: dict[Path, list[str]] = dataclasses.field(default_factory=dict)
+    ignored: list[str] = dataclasses.field(default_factory=list)
+    workflows: dict[Path, str] = dataclasses.field(default_factory=dict)
+
+    @property
+    def problems(self) -> list[str]:
+        return [p for lines in self.broken.values() for p in lines]
+
+
+def load_manifests(paths: list[Path], depots: Any = None, table_exists: TableExists | None = None) -> Loaded:
+    """Every manifest under `paths`, each valid one loaded and each broken one reported with its
+    problems. Problems between files (two writers of one output, one workflow name twice) break the
+    later file (deeper, then by path). `table_exists(catalog.namespace.table)` lets a file stream
+    without a schema take its target's."""
+    loaded = Loaded()
+    named = {p for p in paths if not p.is_dir()}
+    files = []
     for file in manifest_files(paths):
+        if file in named or declares_workflow(file):
+            files.append(file)
+        else:
+            loaded.ignored.append(f"{file}: not a Flare manifest (no `type: workflow`); ignored")
+    by_file: dict[Path, list[LoadedJob]] = {}
+    for file in files:
         try:
             manifest = parse_manifest(file)
         except ManifestError as exc:
-            problems.extend(exc.problems)
+            loaded.broken[file] = exc.problems
+            name = _declared_name(file)
+            if name:
+                loaded.workflows[file] = name
             continue
-        if manifest.name in names:
-            problems.append(
-                f"{file}: name: workflow {manifest.name!r} is also defined in {names[manifest.name]}"
-            )
-        names[manifest.name] = file
-        loaded = [LoadedJob(file, manifest, i) for i in range(len(manifest.workflow.dag))]
+        loaded.workflows[file] = manifest.name
+        by_file[file] = [LoadedJob(file, manifest, i) for i in range(len(manifest.workflow.dag))]
+    # Checks across files run again without the files they broke, until the rest is clean.
+    while by_file:
+        problems = _check(by_file, depots, table_exists)
+        if not problems:
+            break
+        for file, lines in problems.items():
+            loaded.broken.setdefault(file, []).extend(lines)
+            by_file.pop(file, None)
+    loaded.jobs = [lj for jobs in by_file.values() for lj in jobs]
+    return loaded
+
+
+def _declared_name(file: Path) -> str | None:
+    """The workflow name a manifest that did not validate gives, if it can be read at all."""
+    try:
+        data = yaml.safe_load(file.read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    name = data.get("name") if isinstance(data, dict) else None
+    return name if isinstance(name, str) and re.fullmatch(r"[a-z][a-z0-9_-]*", name) else None
+
+
+def _check(
+    by_file: dict[Path, list[LoadedJob]], depots: Any, table_exists: TableExists | None
+) -> dict[Path, list[str]]:
+    """Problems of the loaded files, by the file each names first."""
+    problems: list[str] = []
+    names: dict[str, Path] = {}
+    for file, loaded in by_file.items():
+        name = loaded[0].manifest.name if loaded else None
+        if name in names:
+            problems.append(f"{file}: name: workflow {name!r} is also defined in {names[name]}")
+        elif name is not None:
+            names[name] = file
         for lj in loaded:
             problems.extend(resolve_schema_paths(lj, depots) + resolve_sql_files(lj))
             problems.extend(check_incremental(lj, depots) + check_functions(lj))
-        jobs.extend(loaded)
+    jobs = [lj for loaded in by_file.values() for lj in loaded]
     problems.extend(check_depots(jobs, depots))
     problems.extend(check_action_inputs(jobs, depots))
     mapped = [lj for lj in jobs if _depots_known(lj, depots)]
@@ -517,6 +596,20 @@ def load_jobs(
     problems.extend(p for lj in mapped for p in check_stream(lj, depots, table_exists))
     problems.extend(check_views(jobs))
     problems.extend(check_dag(jobs))
-    if problems:
-        raise ManifestError(problems)
-    return jobs
+    out: dict[Path, list[str]] = {}
+    for line in dict.fromkeys(problems):  # a rerun repeats the per-file lines: keep one of each
+        file = next((f for f in by_file if line.startswith(f"{f}: ")), None)
+        if file is None:
+            raise ManifestError(problems)
+        out.setdefault(file, []).append(line)
+    return out
+
+
+def load_jobs(
+    paths: list[Path], depots: Any = None, table_exists: TableExists | None = None
+) -> list[LoadedJob]:
+    """All manifests or none: every problem of every file raised as one ManifestError."""
+    loaded = load_manifests(paths, depots, table_exists)
+    if loaded.broken:
+        raise ManifestError(loaded.problems)
+    return loaded.jobs
