@@ -41,7 +41,9 @@ from flare_assets.defs.partitions import backfill_policy, partitions_definition,
 from flare_assets.defs.resources import SparkResource
 from flare_assets.depots import DepotMap
 from flare_assets.engine import run_job
+from flare_assets.engine.idempotence import run_properties
 from flare_assets.engine.maintenance import run_actions
+from flare_assets.engine.partitions import PartitionSlice
 from flare_assets.engine.state import StateRequest
 from flare_assets.engine.tuning import job_conf
 from flare_assets.settings import Settings
@@ -173,6 +175,7 @@ def job_assets(lj: LoadedJob, jobs: list[LoadedJob], depots: DepotMap) -> Assets
                     f"{key} is a static Spark conf and the run's JVM was already started without it, so it "
                     "does not apply to this job. Run the job alone, or set it in FLARE_SPARK_CONF."
                 )
+            partition = run_slice(context, job.partitions) if job.partitions else None
             result = run_job(
                 session,
                 job,
@@ -181,8 +184,9 @@ def job_assets(lj: LoadedJob, jobs: list[LoadedJob], depots: DepotMap) -> Assets
                 name=label,
                 only=only,
                 run_id=context.run_id,
-                partition=run_slice(context, job.partitions) if job.partitions else None,
+                partition=partition,
                 request=StateRequest(reset=config.reset_state, values=dict(config.state)),
+                snapshot_properties=run_identity(context, label, partition),
             )
             for done in run_actions(session, job, depots, Settings.from_env(), name=label):
                 context.log.info(f"{done.action} on {done.table}: {done.counters or done.rows_matched}")
@@ -207,6 +211,15 @@ def job_assets(lj: LoadedJob, jobs: list[LoadedJob], depots: DepotMap) -> Assets
             yield MaterializeResult(asset_key=key, metadata=meta, check_results=check_results)
 
     return _compute
+
+
+def run_identity(
+    context: AssetExecutionContext, step: str, partition: PartitionSlice | None
+) -> dict[str, str]:
+    """The run's identity for the snapshots it commits: a re-execution keeps the root run id."""
+    run = context.run
+    root = run.root_run_id or run.tags.get("dagster/root_run_id") or context.run_id
+    return run_properties(root, context.run_id, step, partition.describe() if partition else None)
 
 
 def schedules(jobs: list[LoadedJob]) -> list[ScheduleDefinition]:

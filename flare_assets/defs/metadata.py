@@ -73,6 +73,11 @@ def output_metadata(out: OutputResult, job: JobResult) -> dict[str, Any]:
         meta["snapshot_id"] = MetadataValue.text(str(out.snapshot_id))
         meta["previous_snapshot_id"] = MetadataValue.text(str(out.previous_snapshot_id or ""))
         meta["branch"] = out.branch
+        if out.committed_earlier:
+            meta["committed_by_earlier_attempt"] = MetadataValue.text(
+                f"{out.counter('added-records')} rows committed by an earlier attempt of this run as "
+                f"snapshot {out.snapshot_id}; not written again"
+            )
         if out.snapshot_tag:
             meta["snapshot_tag"] = out.snapshot_tag
         if out.published is not None:

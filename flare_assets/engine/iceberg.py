@@ -149,7 +149,8 @@ def write(
     branch = branch or options.branch
     target = table
     if branch:
-        spark.sql(f"ALTER TABLE {table} CREATE BRANCH IF NOT EXISTS {quote(branch)}")
+        statement = f"ALTER TABLE {table} CREATE BRANCH IF NOT EXISTS {quote(branch)}"
+        metadata_commit(spark, table, "branch", lambda: spark.sql(statement))
         target = f"{table}.{quote('branch_' + branch)}"
     commit_by = options.commit_by
     props = properties or {}
@@ -183,7 +184,7 @@ CONFLICTS = (
 WRITE_ATTEMPTS = 8
 
 
-def _with_retries(commit: Callable[[], None]) -> None:
+def _with_retries(commit: Callable[[], None], refresh: Callable[[], None] | None = None) -> None:
     for attempt in range(WRITE_ATTEMPTS):
         try:
             commit()
@@ -192,6 +193,31 @@ def _with_retries(commit: Callable[[], None]) -> None:
             if attempt == WRITE_ATTEMPTS - 1 or not set(java_causes(exc)) & set(CONFLICTS):
                 raise
             time.sleep(random.uniform(0.5, 1.5) * min(2**attempt, 8))
+            if refresh is not None:
+                refresh()
+
+
+# Called with (table, what) before every attempt of a metadata commit: a place for diagnostics and
+# for tests to inject a concurrent commit or a fault between a data commit and the commits after it.
+METADATA_COMMIT_HOOKS: list[Callable[[str, str], None]] = []
+
+
+def refresh(spark: SparkSession, table: str) -> None:
+    """Drops Spark's cached copy of the table, so the next statement starts from its latest metadata."""
+    spark.sql(f"REFRESH TABLE {table}")
+    _java_table(spark, table).refresh()
+
+
+def metadata_commit(spark: SparkSession, table: str, what: str, commit: Callable[[], None]) -> None:
+    """A commit that changes metadata only (a tag, a branch, table properties) after a data commit:
+    on a conflict with another writer it refreshes the table and tries again, as data commits do."""
+
+    def attempt() -> None:
+        for hook in METADATA_COMMIT_HOOKS:
+            hook(table, what)
+        commit()
+
+    _with_retries(attempt, refresh=lambda: refresh(spark, table))
 
 
 def _commit(
@@ -301,11 +327,15 @@ def store_column_tags(spark: SparkSession, table: str, tags: dict[str, list[str]
     wanted = {f"flare.column-tags.{c}": ",".join(t) for c, t in tags.items()}
     if not wanted:
         return
-    current = _java_table(spark, table).properties()
-    changed = {k: v for k, v in wanted.items() if current.get(k) != v}
-    if changed:
-        props = ", ".join(f"{literal(k)}={literal(v)}" for k, v in changed.items())
-        spark.sql(f"ALTER TABLE {table} SET TBLPROPERTIES ({props})")
+
+    def commit() -> None:
+        current = _java_table(spark, table).properties()
+        changed = {k: v for k, v in wanted.items() if current.get(k) != v}
+        if changed:
+            props = ", ".join(f"{literal(k)}={literal(v)}" for k, v in changed.items())
+            spark.sql(f"ALTER TABLE {table} SET TBLPROPERTIES ({props})")
+
+    metadata_commit(spark, table, "column tags", commit)
 
 
 TIME_TRAVEL_ALIASES = {
@@ -371,27 +401,30 @@ def time_travel(spark: SparkSession, table: str, options: dict[str, object]) -> 
 
 def tag_snapshot(spark: SparkSession, table: str, snapshot_id: int, tag: str, retain_days: int) -> None:
     """Names a snapshot so it can be read back (and is kept by expiry for `retain_days`)."""
-    spark.sql(
+    statement = (
         f"ALTER TABLE {table} CREATE TAG IF NOT EXISTS {quote(tag)} AS OF VERSION {snapshot_id} "
         f"RETAIN {retain_days} DAYS"
     )
+    metadata_commit(spark, table, "tag", lambda: spark.sql(statement))
 
 
 def create_audit_branch(spark: SparkSession, table: str, name: str, base: str) -> None:
     """A branch at the head of `base` (or an empty one on a table with no snapshot yet)."""
     head_id = head(spark, table, base)[0] if spark.catalog.tableExists(table) else None
     version = f" AS OF VERSION {head_id}" if head_id is not None else ""
-    spark.sql(f"ALTER TABLE {table} CREATE BRANCH {quote(name)}{version}")
+    statement = f"ALTER TABLE {table} CREATE BRANCH {quote(name)}{version}"
+    metadata_commit(spark, table, "branch", lambda: spark.sql(statement))
 
 
 def publish(spark: SparkSession, table: str, audit: str, target: str) -> None:
     """Fast-forwards `target` to the audit branch; fails, naming both, when `target` moved meanwhile."""
     catalog, namespace, name = table.split(".", 2)
+    statement = (
+        f"CALL {catalog}.system.fast_forward(table => {literal(namespace + '.' + name)}, "
+        f"branch => {literal(target)}, to => {literal(audit)})"
+    )
     try:
-        spark.sql(
-            f"CALL {catalog}.system.fast_forward(table => {literal(namespace + '.' + name)}, "
-            f"branch => {literal(target)}, to => {literal(audit)})"
-        )
+        metadata_commit(spark, table, "publish", lambda: spark.sql(statement))
     except SPARK_ERRORS as exc:
         raise ValueError(
             f"cannot publish branch {audit!r} into {target!r} of {table}: {short(exc)} ({target} received "
@@ -400,4 +433,5 @@ def publish(spark: SparkSession, table: str, audit: str, target: str) -> None:
 
 
 def drop_branch(spark: SparkSession, table: str, name: str) -> None:
-    spark.sql(f"ALTER TABLE {table} DROP BRANCH IF EXISTS {quote(name)}")
+    statement = f"ALTER TABLE {table} DROP BRANCH IF EXISTS {quote(name)}"
+    metadata_commit(spark, table, "branch", lambda: spark.sql(statement))

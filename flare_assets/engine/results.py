@@ -22,6 +22,7 @@ class OutputResult:
     audit_branch: str | None = None
     published: bool | None = None  # write-audit-publish: None when the output does not use it
     snapshot_tag: str | None = None
+    committed_earlier: bool = False  # an earlier attempt of the same Dagster run committed the rows
     previous_snapshot_id: int | None = None
     summary: dict[str, str] = field(default_factory=dict)
     partition_spec: str = ""

@@ -7,6 +7,7 @@ every output at its previous snapshot; each write is then one atomic Iceberg com
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from pyspark import StorageLevel
@@ -14,7 +15,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from flare_assets.depots import DepotMap
-from flare_assets.engine import assertions, housekeeping, iceberg, incremental, io, state
+from flare_assets.engine import assertions, housekeeping, iceberg, idempotence, incremental, io, state
 from flare_assets.engine.errors import SPARK_ERRORS, JobFailed, short
 from flare_assets.engine.functions import apply_functions
 from flare_assets.engine.housekeeping import HousekeepingContext
@@ -46,7 +47,10 @@ def run_job(
     finds nothing new writes nothing. The run's number (`result.run_number`) fills a run_id
     partition column the result lacks; outputs with housekeeping are tidied once every write and
     the run's state are committed. `inputs_read` are inputs already read (a stream's micro-batch);
-    `snapshot_properties` go into every Iceberg commit's summary."""
+    `snapshot_properties` go into every Iceberg commit's summary. When they name a Dagster run
+    (engine/idempotence.py), an output whose branch already holds a commit of that run (an earlier
+    attempt of a re-executed run) is reported from that snapshot instead of written again; when all
+    are, nothing is read or computed."""
     result = JobResult(outputs=[], sql=[], timings={})
     cached: list[str] = []
     held: list[DataFrame] = []
@@ -57,6 +61,13 @@ def run_job(
         previous = state.committed(spark, job, depots, settings, name)
         result.run_number = previous.run_id + 1
         result.partition = partition.describe() if partition else None
+        landed = _landed(spark, job, depots, only, snapshot_properties)
+        if landed and len(landed) == len([o for o in job.outputs if only is None or o.name in only]):
+            result.outputs = [
+                _replay(spark, o, landed[o.name], job, name, run_id) for o in job.outputs if o.name in landed
+            ]
+            result.run_number = int(next(iter(landed.values()))[1].get(state.RUN_ID, result.run_number))
+            return result
         progress = _read_inputs(
             spark, job, depots, settings, name, previous, result.run_number, request, inputs_read or {}
         )
@@ -92,7 +103,9 @@ def run_job(
             props.update(p.properties)
         slices = {o.name: _slice(frames[o.name], o, partition, name) for o in selected}
         result.outputs = [
-            _write(
+            _replay(spark, o, landed[o.name], job, name, run_id)
+            if o.name in landed
+            else _write(
                 spark,
                 frames[o.name],
                 o,
@@ -309,7 +322,6 @@ def _write(
                 slice_condition=slice_condition,
                 private=audit is not None,
             )
-            iceberg.store_column_tags(spark, address.table, column_tags)
             target = address.table
         else:
             target = io.write_files(df, output, depots, settings)
@@ -335,6 +347,7 @@ def _write(
         result.branch = audit or branch
         result.rows_written = result.counter("added-records")
         result.partition_spec = ", ".join(iceberg.partition_terms(spark, target)) or "unpartitioned"
+        _after_commit(result, name, lambda: iceberg.store_column_tags(spark, target, column_tags))
     else:
         result.rows_written = df.count()
     written = spark.read.option("snapshot-id", result.snapshot_id).table(target) if result.snapshot_id else df
@@ -348,8 +361,7 @@ def _write(
     if audit and wap:
         _publish(spark, result, audit, branch, keep=wap.keep_branch, name=name)
     if to_iceberg and run_id and result.snapshot_id and result.published is not False:
-        result.snapshot_tag = f"run_{_run_tag(run_id)}"
-        iceberg.tag_snapshot(spark, target, result.snapshot_id, result.snapshot_tag, RUN_TAG_RETAIN_DAYS)
+        _tag_run(spark, result, run_id, name)
     if job.show_preview_lines:
         result.preview = [r.asDict() for r in written.limit(job.show_preview_lines).collect()]
     result.seconds = time.perf_counter() - t0
@@ -357,6 +369,91 @@ def _write(
 
 
 RUN_TAG_RETAIN_DAYS = 30
+
+
+def _tag_run(spark: SparkSession, result: OutputResult, run_id: str, name: str) -> None:
+    assert result.snapshot_id is not None
+    tag = f"run_{_run_tag(run_id)}"
+    _after_commit(
+        result,
+        name,
+        lambda: iceberg.tag_snapshot(spark, result.target, result.snapshot_id, tag, RUN_TAG_RETAIN_DAYS),
+    )
+    result.snapshot_tag = tag
+
+
+def _after_commit(result: OutputResult, name: str, commit: Callable[[], None]) -> None:
+    """A metadata commit after the rows landed (column tags, the run's tag). It retries conflicts
+    itself; a failure still ends the run, saying the rows are in, so a re-execution of the run
+    finds them (engine/idempotence.py) and finishes this step without writing them twice."""
+    try:
+        commit()
+    except Exception as exc:  # whatever broke, the message must say the rows are committed
+        raise JobFailed(
+            f"{name}: output {result.name!r} ({result.dataset}): rows committed as snapshot "
+            f"{result.snapshot_id}; tagging failed: {short(exc)}. Re-execute the run: it finds its "
+            "committed rows and does not write them again"
+        ) from exc
+
+
+def _landed(
+    spark: SparkSession,
+    job: Job,
+    depots: DepotMap,
+    only: set[str] | None,
+    snapshot_properties: dict[str, str] | None,
+) -> dict[str, tuple[int, dict[str, str]]]:
+    """Outputs an earlier attempt of this Dagster run committed: name -> (snapshot id, summary)."""
+    ident = idempotence.identity(snapshot_properties)
+    if not ident:
+        return {}
+    found = {}
+    for output in job.outputs:
+        if (only is None or output.name in only) and io.is_iceberg(output.address, depots):
+            hit = idempotence.landed(spark, output.address.table, output.options.branch or "main", ident)
+            if hit is not None:
+                found[output.name] = hit
+    return found
+
+
+def _replay(
+    spark: SparkSession,
+    output: Output,
+    landed: tuple[int, dict[str, str]],
+    job: Job,
+    name: str,
+    run_id: str | None,
+) -> OutputResult:
+    """The result of a write an earlier attempt of this run committed: its snapshot, checks on it, and
+    the metadata commits that attempt may not have finished (column tags, the run's tag)."""
+    t0 = time.perf_counter()
+    snapshot_id, summary = landed
+    table = output.address.table
+    written = spark.read.option("snapshot-id", snapshot_id).table(table)
+    tags = iceberg.resolve_column_tags(output, written.columns)
+    result = OutputResult(
+        name=output.name,
+        dataset=output.dataset,
+        target=table,
+        format="iceberg",
+        save_mode=output.options.write_mode,
+        rows_written=0,
+        snapshot_id=snapshot_id,
+        branch=output.options.branch or "main",
+        summary=summary,
+        schema=[(f.name, f.dataType.simpleString()) for f in written.schema.fields],
+        column_tags=tags,
+        partition_spec=", ".join(iceberg.partition_terms(spark, table)) or "unpartitioned",
+        committed_earlier=True,
+    )
+    _after_commit(result, name, lambda: iceberg.store_column_tags(spark, table, tags))
+    result.checks = assertions.evaluate_all(spark, written, _named_assertions(job, output), None)
+    if run_id:
+        _tag_run(spark, result, run_id, name)
+    if job.show_preview_lines:
+        result.preview = [r.asDict() for r in written.limit(job.show_preview_lines).collect()]
+    result.seconds = time.perf_counter() - t0
+    return result
 
 
 def _named_assertions(job: Job, output: Output) -> list[tuple[str, Assertion]]:

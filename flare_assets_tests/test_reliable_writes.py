@@ -1,0 +1,128 @@
+"""Writes that never repeat, never lose and never silently change data: a re-executed run finds its
+own committed rows, lossy type changes are refused before any commit, a lost catalog is loud. Run
+through Dagster, read back with pyiceberg."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from dagster import materialize
+
+from flare_assets.catalog import load_catalog
+from flare_assets.engine import iceberg
+from flare_assets.settings import Settings
+from flare_assets_tests.conftest import build_definitions, failure_message, shared_spark
+
+
+def manifest(name: str, sql: str, target: str, options: dict[str, Any], **output: Any) -> dict[str, Any]:
+    job = {
+        "steps": [{"sequence": [{"name": "result", "sql": sql}]}],
+        "outputs": [
+            {"name": "result", "dataset": f"dataos://lakehouse:rel/{target}", "options": options, **output}
+        ],
+    }
+    return {
+        "version": "v1",
+        "name": name,
+        "type": "workflow",
+        "workflow": {"dag": [{"name": "write", "spec": {"stackSpec": {"job": job}}}]},
+    }
+
+
+def run(settings: Settings, folder: Path, doc: dict[str, Any], tags: dict[str, str] | None = None):  # noqa: ANN201
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "m.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    defs = build_definitions(settings, [folder])
+    return materialize(
+        list(defs.assets or []), resources={"spark": shared_spark()}, raise_on_error=False, tags=tags
+    )
+
+
+def ids(settings: Settings, table: str) -> Counter[int]:
+    rows = load_catalog(settings=settings).load_table(table).scan().to_arrow().to_pylist()
+    return Counter(r["id"] for r in rows)
+
+
+@pytest.fixture
+def fault_on_tag() -> Iterator[None]:
+    """Every attempt to tag the run's snapshot fails, as a commit that keeps losing to other writers."""
+
+    def fail(table: str, what: str) -> None:
+        if what == "tag":
+            raise RuntimeError(f"injected fault tagging {table}")
+
+    iceberg.METADATA_COMMIT_HOOKS.append(fail)
+    yield
+    if fail in iceberg.METADATA_COMMIT_HOOKS:
+        iceberg.METADATA_COMMIT_HOOKS.remove(fail)
+
+
+ROWS_SQL = "SELECT id, concat('n', id) AS name FROM range(1, 1001)"
+
+
+def test_a_re_executed_run_finds_its_committed_rows_and_does_not_write_them_twice(
+    settings: Settings, tmp_path: Path, fault_on_tag: None
+) -> None:
+    doc = manifest("idem", ROWS_SQL, "idem", {"saveMode": "append"}, tags=["pii"])
+    first = run(settings, tmp_path, doc)
+    assert not first.success
+    table = load_catalog(settings=settings).load_table("rel.idem")
+    landed = table.current_snapshot()
+    assert landed is not None
+    message = failure_message(first)
+    assert f"rows committed as snapshot {landed.snapshot_id}; tagging failed: " in message
+    assert "injected fault tagging lakehouse.rel.idem" in message
+    assert landed.summary["flare.dagster.root-run-id"] == first.run_id
+    assert set(ids(settings, "rel.idem").values()) == {1}
+
+    iceberg.METADATA_COMMIT_HOOKS.clear()  # the conflict is over; Dagster re-executes the run
+    again = run(settings, tmp_path, doc, tags={"dagster/root_run_id": first.run_id})
+    assert again.success
+    counted = ids(settings, "rel.idem")
+    assert len(counted) == 1000 and set(counted.values()) == {1}  # not doubled
+    table = load_catalog(settings=settings).load_table("rel.idem")
+    assert [s.snapshot_id for s in table.snapshots()] == [landed.snapshot_id]
+    tag = f"run_{again.run_id.split('-')[0]}"
+    assert table.metadata.refs[tag].snapshot_id == landed.snapshot_id
+    (mat,) = again.get_asset_materialization_events()
+    meta = mat.materialization.metadata
+    assert meta["committed_by_earlier_attempt"].value == (
+        f"1000 rows committed by an earlier attempt of this run as snapshot {landed.snapshot_id}; "
+        "not written again"
+    )
+    assert meta["rows_written"].value == 0 and meta["dagster/row_count"].value == 1000
+
+    # a new run (not a re-execution) appends, as it always did
+    fresh = run(settings, tmp_path, doc)
+    assert fresh.success
+    assert set(ids(settings, "rel.idem").values()) == {2}
+
+
+def test_a_concurrent_commit_before_tagging_is_retried(settings: Settings, tmp_path: Path) -> None:
+    """Another writer commits between the data commit and the run's tag: the tag still lands."""
+    seen: list[str] = []
+
+    def concurrent(table: str, what: str) -> None:
+        if what == "tag" and not seen:
+            seen.append(table)
+            other = load_catalog(settings=settings).load_table("rel.busy")
+            with other.transaction() as tx:
+                tx.set_properties({"other.writer": "was here"})
+
+    iceberg.METADATA_COMMIT_HOOKS.append(concurrent)
+    try:
+        result = run(settings, tmp_path, manifest("busy", ROWS_SQL, "busy", {"saveMode": "append"}))
+    finally:
+        iceberg.METADATA_COMMIT_HOOKS.remove(concurrent)
+    assert result.success, failure_message(result)
+    table = load_catalog(settings=settings).load_table("rel.busy")
+    assert table.properties["other.writer"] == "was here"
+    tag = f"run_{result.run_id.split('-')[0]}"
+    assert table.metadata.refs[tag].snapshot_id == table.current_snapshot().snapshot_id
+    assert set(ids(settings, "rel.busy").values()) == {1}
+
