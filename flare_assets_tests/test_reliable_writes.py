@@ -126,3 +126,77 @@ def test_a_concurrent_commit_before_tagging_is_retried(settings: Settings, tmp_p
     assert table.metadata.refs[tag].snapshot_id == table.current_snapshot().snapshot_id
     assert set(ids(settings, "rel.busy").values()) == {1}
 
+
+TYPED = (
+    "SELECT CAST(id AS BIGINT) AS id, CAST(id * 10 AS BIGINT) AS amount, DATE '2024-01-01' AS day, "
+    "CAST(1.25 AS DECIMAL(10,2)) AS price, CAST(id AS INT) AS n, CAST(0.5 AS FLOAT) AS f, "
+    "CAST(2.50 AS DECIMAL(10,2)) AS d FROM range(1, 4)"
+)
+
+
+def schema_of(settings: Settings, table: str) -> tuple[int, list[tuple[str, str]]]:
+    meta = load_catalog(settings=settings).load_table(table).metadata
+    return len(meta.schemas), [(f.name, str(f.field_type)) for f in meta.schema().fields]
+
+
+def test_lossy_type_changes_are_refused_before_anything_is_committed(
+    settings: Settings, tmp_path: Path
+) -> None:
+    append = {"saveMode": "append"}
+    assert run(settings, tmp_path, manifest("types", TYPED, "types", append)).success
+    before = schema_of(settings, "rel.types")
+    head = load_catalog(settings=settings).load_table("rel.types").current_snapshot().snapshot_id
+    lossy = (
+        "SELECT CAST(id AS BIGINT) AS id, 10.75D AS amount, TIMESTAMP '2024-01-01 10:30:00' AS day, "
+        "CAST(1.255 AS DECIMAL(10,3)) AS price, 'n/a' AS n, 'new' AS extra FROM range(4, 6)"
+    )
+    result = run(settings, tmp_path, manifest("types", lossy, "types", append))
+    assert not result.success
+    message = failure_message(result)
+    for expected in (
+        "column 'amount' is bigint in the table and double in the result; writing it would drop the "
+        "fractional part of its values",
+        "column 'day' is date in the table and timestamp in the result; writing it would drop the time of day",
+        "column 'price' is decimal(10,2) in the table and decimal(10,3) in the result; writing it would round "
+        "its values to 2 decimal places",
+        "column 'n' is int in the table and string in the result; writing it would turn every value that is "
+        "not a int into null",
+        "Nothing was committed",
+    ):
+        assert expected in message
+    table = load_catalog(settings=settings).load_table("rel.types")
+    assert schema_of(settings, "rel.types") == before  # no `extra` column, no new schema in the history
+    assert table.current_snapshot().snapshot_id == head
+
+    # a result that fails to compute adds no column either
+    failing = TYPED.replace(
+        " FROM range", ", CASE WHEN id = 2 THEN raise_error('bad row') END AS extra FROM range"
+    )
+    result = run(settings, tmp_path, manifest("types", failing, "types", append))
+    assert not result.success and "bad row" in failure_message(result)
+    assert schema_of(settings, "rel.types") == before
+
+    # widening is a lossless schema change, committed with the rows it was for
+    wide = (
+        "SELECT CAST(id AS BIGINT) AS id, CAST(id AS BIGINT) AS amount, DATE '2024-01-02' AS day, "
+        "CAST(1.5 AS DECIMAL(10,2)) AS price, 3000000000 AS n, CAST(0.1 AS DOUBLE) AS f, "
+        "CAST(12345678901.25 AS DECIMAL(13,2)) AS d FROM range(7, 8)"
+    )
+    assert run(settings, tmp_path, manifest("types", wide, "types", append)).success
+    _, columns = schema_of(settings, "rel.types")
+    assert dict(columns) == {
+        "id": "long",
+        "amount": "long",
+        "day": "date",
+        "price": "decimal(10, 2)",
+        "n": "long",
+        "f": "double",
+        "d": "decimal(13, 2)",
+    }
+    rows = {
+        r["id"]: r
+        for r in load_catalog(settings=settings).load_table("rel.types").scan().to_arrow().to_pylist()
+    }
+    assert sorted(rows) == [1, 2, 3, 7]
+    assert rows[7]["n"] == 3000000000 and rows[7]["f"] == 0.1 and str(rows[7]["d"]) == "12345678901.25"
+    assert rows[1]["n"] == 1 and rows[1]["f"] == 0.5

@@ -12,9 +12,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, DataFrameWriterV2, SparkSession
 from pyspark.sql import functions as F
 
+from flare_assets.engine import schema_changes
 from flare_assets.engine.errors import SPARK_ERRORS, java_causes, short
 from flare_assets.spec.model import Output, PartitionField
 
@@ -25,19 +27,6 @@ def quote(name: str) -> str:
 
 def literal(value: object) -> str:
     return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def add_new_columns(spark: SparkSession, table: str, df: DataFrame) -> list[str]:
-    """Schema evolution: columns the step added become nullable table columns before the write.
-    Changed types are left to the write, which fails without committing."""
-    existing = {f.name.lower() for f in spark.table(table).schema.fields}
-    new = [f for f in df.schema.fields if f.name.lower() not in existing]
-    if not new:
-        return []
-    cols = ", ".join(f"{quote(f.name)} {f.dataType.simpleString()}" for f in new)
-    statement = f"ALTER TABLE {table} ADD COLUMNS ({cols})"
-    spark.sql(statement)
-    return [statement]
 
 
 def fill_missing_columns(spark: SparkSession, table: str, df: DataFrame) -> DataFrame:
@@ -137,13 +126,41 @@ def write(
     branch is the run's own (an audit branch), so several commits there are still one publish."""
     table = output.address.table
     options = output.options
-    spec = options.iceberg.partition_spec if options.iceberg else None
     created = not spark.catalog.tableExists(table)
+    schema_ddl: list[str] = []
+    if not created and options.write_mode != "merge":  # refused before anything is committed
+        schema_ddl = schema_changes.plan(table, spark.table(table).schema, df.schema)
+    if not schema_ddl or df.is_cached:
+        return _write(spark, df, output, created, schema_ddl, branch, properties, slice_condition, private)
+    # the rows are computed before the schema changes: a result that fails to compute changes nothing
+    held = df.persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        held.count()
+        return _write(spark, held, output, created, schema_ddl, branch, properties, slice_condition, private)
+    finally:
+        held.unpersist()
+
+
+def _write(
+    spark: SparkSession,
+    df: DataFrame,
+    output: Output,
+    created: bool,
+    schema_ddl: list[str],
+    branch: str | None,
+    properties: dict[str, str] | None,
+    slice_condition: Column | None,
+    private: bool,
+) -> list[str]:
+    table = output.address.table
+    options = output.options
+    spec = options.iceberg.partition_spec if options.iceberg else None
     if created:
         create_table(spark, df, output)
     ddl = evolve_partitions(spark, table, spec) if spec is not None else []
-    if not created and options.write_mode != "merge":
-        ddl += add_new_columns(spark, table, df)
+    for statement in schema_ddl:
+        spark.sql(statement)
+    ddl += schema_ddl
     if not created:
         df = fill_missing_columns(spark, table, df)
     branch = branch or options.branch
