@@ -114,6 +114,17 @@ def run_metadata(job: JobResult) -> dict[str, Any]:
             meta["incremental_state"] = MetadataValue.json(state)
     if job.archived:
         meta["files_archived"] = MetadataValue.int(job.archived)
+    if job.bad_records:
+        meta["malformed_records"] = MetadataValue.int(sum(b.count for b in job.bad_records))
+        meta["quarantined_records"] = MetadataValue.int(
+            sum(b.count for b in job.bad_records if b.table is not None)
+        )
+        tables = sorted({b.table for b in job.bad_records if b.table})
+        if tables:
+            meta["quarantine_table"] = ", ".join(tables)
+            meta["malformed_examples"] = MetadataValue.md(
+                "\n".join(f"- **{b.input}**: {e}" for b in job.bad_records for e in b.examples)
+            )
     return meta
 
 

@@ -56,3 +56,4 @@ class JobResult:
     incremental: list[Any] = field(default_factory=list)  # engine.incremental.Progress per input
     skipped: str | None = None  # why nothing was written (no new data)
     archived: int = 0  # input files moved to their archive folder
+    bad_records: list[Any] = field(default_factory=list)  # engine.bad_records.BadRecords per file input

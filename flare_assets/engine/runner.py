@@ -15,7 +15,16 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from flare_assets.depots import DepotMap
-from flare_assets.engine import assertions, housekeeping, iceberg, idempotence, incremental, io, state
+from flare_assets.engine import (
+    assertions,
+    bad_records,
+    housekeeping,
+    iceberg,
+    idempotence,
+    incremental,
+    io,
+    state,
+)
 from flare_assets.engine.errors import SPARK_ERRORS, JobFailed, short
 from flare_assets.engine.functions import apply_functions
 from flare_assets.engine.housekeeping import HousekeepingContext
@@ -68,8 +77,22 @@ def run_job(
             ]
             result.run_number = int(next(iter(landed.values()))[1].get(state.RUN_ID, result.run_number))
             return result
+        rejected: list[bad_records.Rejected] = []
         progress = _read_inputs(
-            spark, job, depots, settings, name, previous, result.run_number, request, inputs_read or {}
+            spark,
+            job,
+            depots,
+            settings,
+            name,
+            previous,
+            result.run_number,
+            request,
+            inputs_read or {},
+            rejected,
+        )
+        held += [r.frame for r in rejected]
+        result.bad_records = _settle(
+            spark, rejected, job, depots, name, result.run_number, snapshot_properties
         )
         result.incremental = progress
         result.timings["read_inputs_s"] = time.perf_counter() - start
@@ -153,7 +176,10 @@ def _read_inputs(
     run_number: int,
     request: StateRequest | None,
     inputs_read: dict[str, DataFrame],
+    rejected: list[bad_records.Rejected],
 ) -> list[incremental.Progress]:
+    """Reads every input as a temp view; JSON and CSV file inputs leave their malformed records in
+    `rejected` (engine/bad_records.py)."""
     request = request or StateRequest()
     progress: list[incremental.Progress] = []
     for item in job.inputs:
@@ -165,6 +191,10 @@ def _read_inputs(
                 frame, info = incremental.iceberg_appends(spark, item, previous, request.reset)
             elif item.incremental_read is not None:
                 frame, info = incremental.new_files(spark, item, depots, settings, previous, run_number, name)
+            elif bad_records.applies(item, depots):
+                frame, bad = bad_records.read(spark, item, depots, settings)
+                rejected.append(bad)
+                info = None
             else:
                 frame, info = io.read_input(spark, item, depots, settings), None
             if item.incremental is not None and frame is not None:
@@ -181,6 +211,21 @@ def _read_inputs(
                 f"{name}: input {item.name!r} ({item.dataset}) could not be read: {short(exc)}"
             ) from exc
     return progress
+
+
+def _settle(
+    spark: SparkSession,
+    rejected: list[bad_records.Rejected],
+    job: Job,
+    depots: DepotMap,
+    name: str,
+    run_number: int,
+    snapshot_properties: dict[str, str] | None,
+) -> list[bad_records.BadRecords]:
+    try:
+        return bad_records.settle(spark, rejected, job, depots, name, run_number, snapshot_properties)
+    except (*SPARK_ERRORS, ValueError) as exc:
+        raise JobFailed(f"{name}: malformed input records could not be quarantined: {short(exc)}") from exc
 
 
 def _anything_new(spark: SparkSession, progress: list[incremental.Progress]) -> bool:
