@@ -77,8 +77,42 @@ def evolve_partitions(spark: SparkSession, table: str, declared: list[PartitionF
     return ddl
 
 
+def lost_metadata(spark: SparkSession, table: str) -> str | None:
+    """The newest Iceberg metadata file at the table's default location (`<warehouse>/<ns>/<table>`),
+    when there is one: a table the catalog does not list but whose files are still there."""
+    catalog, namespace, name = table.split(".", 2)
+    warehouse = spark.conf.get(f"spark.sql.catalog.{catalog}.warehouse", None)
+    if not warehouse or "/" not in warehouse:  # a REST catalog's warehouse is a name, not a place
+        return None
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    location = f"{warehouse.rstrip('/')}/{namespace.replace('.', '/')}/{name}/metadata"
+    folder = jvm.org.apache.hadoop.fs.Path(location)
+    fs = folder.getFileSystem(spark._jsc.hadoopConfiguration())
+    if not fs.exists(folder):
+        return None
+    found = fs.globStatus(jvm.org.apache.hadoop.fs.Path(location + "/*.metadata.json")) or []
+
+    def version(status: Any) -> tuple[int, int]:
+        prefix = str(status.getPath().getName()).split("-", 1)[0]
+        return (int(prefix) if prefix.isdigit() else -1, int(status.getModificationTime()))
+
+    newest = max(found, key=version, default=None)
+    if newest is None:
+        return None
+    return str(newest.getPath().toUri().getPath()) if "://" not in warehouse else str(newest.getPath())
+
+
 def create_table(spark: SparkSession, df: DataFrame, output: Output) -> None:
     address = output.address
+    lost = lost_metadata(spark, address.table)
+    if lost is not None:
+        raise ValueError(
+            f"{address.table} is not in the catalog, but its location already holds Iceberg metadata "
+            f"({lost}): the catalog lost the table, and creating it again would hide its rows and history. "
+            f"Register it to bring them back: flare register {address.table} {lost} (or move that folder "
+            "away to start a new table)"
+        )
     props = output.options.table_properties
     columns = df._jdf.schema().toDDL()
     spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {address.depot}.{quote(address.collection)}")
