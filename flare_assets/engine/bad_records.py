@@ -56,9 +56,12 @@ class BadRecords:
 
 
 def applies(item: Input, depots: DepotMap) -> bool:
+    """A JSON or CSV file input whose policy is not `permissive`, and whose options do not choose
+    Spark's parse mode themselves (`mode`, `columnNameOfCorruptRecord`)."""
     depot = depots.depots[item.address.depot]
     fmt = (item.format or depot.format or "parquet").lower()
-    return depot.type != "iceberg" and fmt in FORMATS and item.on_bad_records != "permissive"
+    chosen = {k.lower() for k in [*depot.options, *item.options]} & {"mode", "columnnameofcorruptrecord"}
+    return depot.type != "iceberg" and fmt in FORMATS and item.on_bad_records != "permissive" and not chosen
 
 
 def read(
