@@ -106,7 +106,9 @@ def lost_metadata(spark: SparkSession, table: str) -> str | None:
 def create_table(spark: SparkSession, df: DataFrame, output: Output) -> None:
     address = output.address
     lost = lost_metadata(spark, address.table)
-    if lost is not None:
+    if lost is not None:  # unless another writer is creating the table this very moment
+        time.sleep(2)
+    if lost is not None and not spark.catalog.tableExists(address.table):
         raise ValueError(
             f"{address.table} is not in the catalog, but its location already holds Iceberg metadata "
             f"({lost}): the catalog lost the table, and creating it again would hide its rows and history. "
