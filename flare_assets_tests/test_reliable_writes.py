@@ -16,6 +16,7 @@ from dagster import materialize
 from flare_assets.catalog import load_catalog
 from flare_assets.engine import iceberg
 from flare_assets.settings import Settings
+from flare_assets.spark import get_session
 from flare_assets_tests.conftest import build_definitions, failure_message, shared_spark
 
 
@@ -103,16 +104,29 @@ def test_a_re_executed_run_finds_its_committed_rows_and_does_not_write_them_twic
     assert set(ids(settings, "rel.idem").values()) == {2}
 
 
-def test_a_concurrent_commit_before_tagging_is_retried(settings: Settings, tmp_path: Path) -> None:
-    """Another writer commits between the data commit and the run's tag: the tag still lands."""
-    seen: list[str] = []
+def test_a_tag_commit_that_loses_to_a_concurrent_commit_is_retried(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Another writer commits between the data commit and the run's tag, and the tag's first commit
+    fails on Iceberg's own conflict check (CommitFailedException): the table is refreshed, the tag
+    committed on the second attempt, the rows written once."""
+    attempts: list[str] = []
 
     def concurrent(table: str, what: str) -> None:
-        if what == "tag" and not seen:
-            seen.append(table)
-            other = load_catalog(settings=settings).load_table("rel.busy")
-            with other.transaction() as tx:
-                tx.set_properties({"other.writer": "was here"})
+        if what != "tag":
+            return
+        attempts.append(table)
+        if len(attempts) > 1:
+            return
+        spark = get_session(settings)
+        ops = iceberg._java_table(spark, table).operations()
+        base = ops.current()
+        other = load_catalog(settings=settings).load_table("rel.busy")
+        with other.transaction() as tx:  # the other writer wins the race
+            tx.set_properties({"other.writer": "was here"})
+        jvm = spark.sparkContext._jvm
+        stale = jvm.org.apache.iceberg.TableMetadata.buildFrom(base).setProperties({"late": "x"}).build()
+        ops.commit(base, stale)  # raises CommitFailedException: the table moved underneath
 
     iceberg.METADATA_COMMIT_HOOKS.append(concurrent)
     try:
@@ -120,8 +134,9 @@ def test_a_concurrent_commit_before_tagging_is_retried(settings: Settings, tmp_p
     finally:
         iceberg.METADATA_COMMIT_HOOKS.remove(concurrent)
     assert result.success, failure_message(result)
+    assert attempts == ["lakehouse.rel.busy", "lakehouse.rel.busy"]
     table = load_catalog(settings=settings).load_table("rel.busy")
-    assert table.properties["other.writer"] == "was here"
+    assert table.properties["other.writer"] == "was here" and "late" not in table.properties
     tag = f"run_{result.run_id.split('-')[0]}"
     assert table.metadata.refs[tag].snapshot_id == table.current_snapshot().snapshot_id
     assert set(ids(settings, "rel.busy").values()) == {1}
