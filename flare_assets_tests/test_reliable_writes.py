@@ -4,6 +4,7 @@ through Dagster, read back with pyiceberg."""
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +12,18 @@ from typing import Any
 
 import pytest
 import yaml
-from dagster import materialize
+from dagster import (
+    AssetSelection,
+    DagsterInstance,
+    Definitions,
+    JobDefinition,
+    ReexecutionOptions,
+    define_asset_job,
+    execute_job,
+    in_process_executor,
+    materialize,
+    reconstructable,
+)
 
 from flare_assets.catalog import load_catalog
 from flare_assets.engine import iceberg
@@ -102,6 +114,44 @@ def test_a_re_executed_run_finds_its_committed_rows_and_does_not_write_them_twic
     fresh = run(settings, tmp_path, doc)
     assert fresh.success
     assert set(ids(settings, "rel.idem").values()) == {2}
+
+
+def idem_job() -> JobDefinition:
+    """The job a reconstructable run of this module executes: the manifests in FLARE_TEST_PIPELINES,
+    on the test process's JVM."""
+    defs = build_definitions(Settings.from_env(), [Path(os.environ["FLARE_TEST_PIPELINES"])])
+    job = define_asset_job("idem_job", selection=AssetSelection.all())
+    return Definitions(
+        assets=defs.assets, jobs=[job], resources={"spark": shared_spark()}, executor=in_process_executor
+    ).resolve_job_def("idem_job")
+
+
+def test_dagster_re_execution_from_failure_keeps_the_rows_once(
+    settings: Settings, tmp_path: Path, fault_on_tag: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same, through Dagster's own re-execution (ReexecutionOptions.from_failure)."""
+    folder = tmp_path / "pipelines"
+    folder.mkdir()
+    (folder / "m.yaml").write_text(
+        yaml.safe_dump(manifest("reexec", ROWS_SQL, "reexec", {"saveMode": "append"}), sort_keys=False)
+    )
+    monkeypatch.setenv("FLARE_TEST_PIPELINES", str(folder))
+    job = reconstructable(idem_job)
+    with DagsterInstance.ephemeral() as instance:
+        with execute_job(job, instance, raise_on_error=False) as first:
+            assert not first.success
+        landed = load_catalog(settings=settings).load_table("rel.reexec").current_snapshot()
+        iceberg.METADATA_COMMIT_HOOKS.clear()
+        options = ReexecutionOptions.from_failure(first.run_id, instance)
+        with execute_job(job, instance, reexecution_options=options, raise_on_error=False) as again:
+            assert again.success
+            assert again.dagster_run.root_run_id == first.run_id
+            (mat,) = again.get_asset_materialization_events()
+            assert (
+                str(landed.snapshot_id) in mat.materialization.metadata["committed_by_earlier_attempt"].value
+            )
+    counted = ids(settings, "rel.reexec")
+    assert len(counted) == 1000 and set(counted.values()) == {1}
 
 
 def test_a_tag_commit_that_loses_to_a_concurrent_commit_is_retried(
