@@ -137,3 +137,23 @@ def test_on_bad_records_fail_names_them_and_writes_nothing(settings: Settings, t
     assert "input 'strict': 1 malformed record(s)" in message and "id: 'n/a' is not int" in message
     assert "(onBadRecords: fail); nothing was written" in message
     assert not load_catalog(settings=settings).table_exists("fbad.strict")
+
+
+def test_which_inputs_are_checked_for_malformed_records() -> None:
+    """JSON and CSV files unless the policy or a Spark parse mode in the options says otherwise (no JVM)."""
+    from flare_assets.depots import load_depots
+    from flare_assets.engine.bad_records import applies
+    from flare_assets.spec.model import Input
+    from flare_assets_tests.conftest import DEMO_DEPOTS
+
+    depots = load_depots(DEMO_DEPOTS)
+
+    def item(**fields: Any) -> Input:
+        return Input.model_validate({"name": "i", "dataset": "dataos://landing:bad/x", **fields})
+
+    assert applies(item(), depots)  # the landing depot's format is json
+    assert applies(item(format="csv", onBadRecords="FAIL"), depots)
+    assert not applies(item(format="parquet"), depots)
+    assert not applies(item(onBadRecords="permissive"), depots)
+    assert not applies(item(options={"mode": "DROPMALFORMED"}), depots)
+    assert not applies(Input.model_validate({"name": "i", "dataset": "dataos://lakehouse:a/b"}), depots)
