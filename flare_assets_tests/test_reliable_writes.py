@@ -141,6 +141,7 @@ def test_dagster_re_execution_from_failure_keeps_the_rows_once(
         with execute_job(job, instance, raise_on_error=False) as first:
             assert not first.success
         landed = load_catalog(settings=settings).load_table("rel.reexec").current_snapshot()
+        assert int(landed.summary["flare.dagster.root-run-created-ms"]) <= landed.timestamp_ms
         iceberg.METADATA_COMMIT_HOOKS.clear()
         options = ReexecutionOptions.from_failure(first.run_id, instance)
         with execute_job(job, instance, reexecution_options=options, raise_on_error=False) as again:

@@ -219,7 +219,9 @@ def run_identity(
     """The run's identity for the snapshots it commits: a re-execution keeps the root run id."""
     run = context.run
     root = run.root_run_id or run.tags.get("dagster/root_run_id") or context.run_id
-    return run_properties(root, context.run_id, step, partition.describe() if partition else None)
+    record = context.instance.get_run_record_by_id(root)
+    created = int(record.create_timestamp.timestamp() * 1000) if record and record.create_timestamp else None
+    return run_properties(root, context.run_id, step, partition.describe() if partition else None, created)
 
 
 def schedules(jobs: list[LoadedJob]) -> list[ScheduleDefinition]:
