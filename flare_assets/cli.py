@@ -83,6 +83,43 @@ def cmd_query(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_register(args: argparse.Namespace) -> int:
+    """Puts a table whose catalog entry was lost back into the catalog, from its metadata file."""
+    from flare_assets.catalog import load_catalog
+    from flare_assets.query import table_identifier
+
+    settings = Settings.from_env()
+    try:
+        depot, ident = table_identifier(args.table, settings)
+        metadata = args.metadata_file or newest_metadata(settings, ident)
+        catalog = load_catalog(depot, settings)
+        catalog.create_namespace_if_not_exists(ident.rsplit(".", 1)[0])
+        table = catalog.register_table(ident, metadata)
+    except Exception as exc:  # a missing file, a table that exists: one line, no traceback
+        print(f"flare register: {exc}", file=sys.stderr)
+        return 1
+    snapshot = table.current_snapshot()
+    rows = snapshot.summary.get("total-records") if snapshot and snapshot.summary else "0"
+    print(
+        f"registered {depot}.{ident} from {metadata}: {len(table.snapshots())} snapshot(s), {rows} row(s)"
+        + (f", current snapshot {snapshot.snapshot_id}" if snapshot else "")
+    )
+    return 0
+
+
+def newest_metadata(settings: Settings, ident: str) -> str:
+    """The newest `*.metadata.json` at the table's default location in a local warehouse."""
+    if "://" in settings.warehouse:
+        raise ValueError(
+            f"the warehouse {settings.warehouse} is not local: name the metadata file to register"
+        )
+    folder = Path(settings.warehouse, *ident.split(".")) / "metadata"
+    found = sorted(folder.glob("*.metadata.json"), key=lambda p: (p.name.split("-", 1)[0], p.stat().st_mtime))
+    if not found:
+        raise ValueError(f"no Iceberg metadata in {folder}: name the metadata file to register")
+    return str(found[-1])
+
+
 def cmd_health(args: argparse.Namespace) -> int:
     from flare_assets.health import health_report
 
@@ -255,6 +292,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=int, default=20)
     p.add_argument("--format", choices=["table", "json"], default="table")
     p.set_defaults(func=cmd_query)
+
+    p = sub.add_parser(
+        "register", help="put a table the catalog lost back into it, from its Iceberg metadata file"
+    )
+    p.add_argument("table", help="collection.dataset or depot.collection.dataset")
+    p.add_argument(
+        "metadata_file", nargs="?", help="the metadata file (default: the newest at the table's location)"
+    )
+    p.set_defaults(func=cmd_register)
 
     p = sub.add_parser("partitions", help="add keys to a dynamic partitions dimension (its name)")
     p.add_argument("dimension")

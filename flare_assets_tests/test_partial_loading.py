@@ -163,7 +163,9 @@ def test_two_writers_of_one_output_break_the_later_file(settings: Settings, tmp_
     defs = build_definitions(settings, [folder])
     graph = defs.resolve_asset_graph()
     node = graph.get(AssetKey(["manifest_errors", "b_second"]))
-    assert "dataos://lakehouse:same/things (asset lakehouse/same/things) is already written by" in (node.description or "")
+    assert "dataos://lakehouse:same/things (asset lakehouse/same/things) is already written by" in (
+        node.description or ""
+    )
     assert graph.get(AssetKey(["lakehouse", "same", "things"])).group_name == "first"
 
 

@@ -45,7 +45,9 @@ from flare_assets.defs.runs import IN_FLIGHT
 from flare_assets.depots import DepotMap
 from flare_assets.engine import run_job
 from flare_assets.engine.errors import JobFailed
+from flare_assets.engine.idempotence import run_properties
 from flare_assets.engine.maintenance import run_actions
+from flare_assets.engine.partitions import PartitionSlice
 from flare_assets.engine.results import PartitionWritten
 from flare_assets.engine.state import StateRequest, request_problems
 from flare_assets.engine.tuning import job_conf
@@ -185,6 +187,7 @@ def job_assets(lj: LoadedJob, jobs: list[LoadedJob], depots: DepotMap) -> Assets
                     f"{key} is a static Spark conf and the run's JVM was already started without it, so it "
                     "does not apply to this job. Run the job alone, or set it in FLARE_SPARK_CONF."
                 )
+            partition = run_slice(context, job.partitions) if job.partitions else None
             result = run_job(
                 session,
                 job,
@@ -195,6 +198,7 @@ def job_assets(lj: LoadedJob, jobs: list[LoadedJob], depots: DepotMap) -> Assets
                 run_id=context.run_id,
                 partition=partition,
                 request=request,
+                snapshot_properties=run_identity(context, label, partition),
             )
             for done in run_actions(session, job, depots, Settings.from_env(), name=label):
                 context.log.info(f"{done.action} on {done.table}: {done.counters or done.rows_matched}")
@@ -231,6 +235,17 @@ def job_assets(lj: LoadedJob, jobs: list[LoadedJob], depots: DepotMap) -> Assets
 def partition_key_of(part: PartitionWritten, job: Job) -> str:
     keys = part.keys
     return keys[job.partitions.dimensions[0].name] if len(keys) == 1 else MultiPartitionKey(keys)  # type: ignore[union-attr]
+
+
+def run_identity(
+    context: AssetExecutionContext, step: str, partition: PartitionSlice | None
+) -> dict[str, str]:
+    """The run's identity for the snapshots it commits: a re-execution keeps the root run id."""
+    run = context.run
+    root = run.root_run_id or run.tags.get("dagster/root_run_id") or context.run_id
+    record = context.instance.get_run_record_by_id(root)
+    created = int(record.create_timestamp.timestamp() * 1000) if record and record.create_timestamp else None
+    return run_properties(root, context.run_id, step, partition.describe() if partition else None, created)
 
 
 def schedules(jobs: list[LoadedJob]) -> list[ScheduleDefinition]:

@@ -80,6 +80,11 @@ def output_metadata(out: OutputResult, job: JobResult) -> dict[str, Any]:
         meta["snapshot_id"] = MetadataValue.text(str(out.snapshot_id))
         meta["previous_snapshot_id"] = MetadataValue.text(str(out.previous_snapshot_id or ""))
         meta["branch"] = out.branch
+        if out.committed_earlier:
+            meta["committed_by_earlier_attempt"] = MetadataValue.text(
+                f"{out.counter('added-records')} rows committed by an earlier attempt of this run as "
+                f"snapshot {out.snapshot_id}; not written again"
+            )
         if out.snapshot_tag:
             meta["snapshot_tag"] = out.snapshot_tag
         if out.published is not None:
@@ -130,6 +135,17 @@ def run_metadata(job: JobResult) -> dict[str, Any]:
             meta["incremental_state"] = MetadataValue.json(state)
     if job.archived:
         meta["files_archived"] = MetadataValue.int(job.archived)
+    if job.bad_records:
+        meta["malformed_records"] = MetadataValue.int(sum(b.count for b in job.bad_records))
+        meta["quarantined_records"] = MetadataValue.int(
+            sum(b.count for b in job.bad_records if b.table is not None)
+        )
+        tables = sorted({b.table for b in job.bad_records if b.table})
+        if tables:
+            meta["quarantine_table"] = ", ".join(tables)
+            meta["malformed_examples"] = MetadataValue.md(
+                "\n".join(f"- **{b.input}**: {e}" for b in job.bad_records for e in b.examples)
+            )
     return meta
 
 

@@ -12,9 +12,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, DataFrameWriterV2, SparkSession
 from pyspark.sql import functions as F
 
+from flare_assets.engine import schema_changes
 from flare_assets.engine.errors import SPARK_ERRORS, java_causes, short
 from flare_assets.spec.model import Output, PartitionField
 
@@ -25,19 +27,6 @@ def quote(name: str) -> str:
 
 def literal(value: object) -> str:
     return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def add_new_columns(spark: SparkSession, table: str, df: DataFrame) -> list[str]:
-    """Schema evolution: columns the step added become nullable table columns before the write.
-    Changed types are left to the write, which fails without committing."""
-    existing = {f.name.lower() for f in spark.table(table).schema.fields}
-    new = [f for f in df.schema.fields if f.name.lower() not in existing]
-    if not new:
-        return []
-    cols = ", ".join(f"{quote(f.name)} {f.dataType.simpleString()}" for f in new)
-    statement = f"ALTER TABLE {table} ADD COLUMNS ({cols})"
-    spark.sql(statement)
-    return [statement]
 
 
 def fill_missing_columns(spark: SparkSession, table: str, df: DataFrame) -> DataFrame:
@@ -88,8 +77,44 @@ def evolve_partitions(spark: SparkSession, table: str, declared: list[PartitionF
     return ddl
 
 
+def lost_metadata(spark: SparkSession, table: str) -> str | None:
+    """The newest Iceberg metadata file at the table's default location (`<warehouse>/<ns>/<table>`),
+    when there is one: a table the catalog does not list but whose files are still there."""
+    catalog, namespace, name = table.split(".", 2)
+    warehouse = spark.conf.get(f"spark.sql.catalog.{catalog}.warehouse", None)
+    if not warehouse or "/" not in warehouse:  # a REST catalog's warehouse is a name, not a place
+        return None
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    location = f"{warehouse.rstrip('/')}/{namespace.replace('.', '/')}/{name}/metadata"
+    folder = jvm.org.apache.hadoop.fs.Path(location)
+    fs = folder.getFileSystem(spark._jsc.hadoopConfiguration())
+    if not fs.exists(folder):
+        return None
+    found = fs.globStatus(jvm.org.apache.hadoop.fs.Path(location + "/*.metadata.json")) or []
+
+    def version(status: Any) -> tuple[int, int]:
+        prefix = str(status.getPath().getName()).split("-", 1)[0]
+        return (int(prefix) if prefix.isdigit() else -1, int(status.getModificationTime()))
+
+    newest = max(found, key=version, default=None)
+    if newest is None:
+        return None
+    return str(newest.getPath().toUri().getPath()) if "://" not in warehouse else str(newest.getPath())
+
+
 def create_table(spark: SparkSession, df: DataFrame, output: Output) -> None:
     address = output.address
+    lost = lost_metadata(spark, address.table)
+    if lost is not None:  # unless another writer is creating the table this very moment
+        time.sleep(2)
+    if lost is not None and not spark.catalog.tableExists(address.table):
+        raise ValueError(
+            f"{address.table} is not in the catalog, but its location already holds Iceberg metadata "
+            f"({lost}): the catalog lost the table, and creating it again would hide its rows and history. "
+            f"Register it to bring them back: flare register {address.table} {lost} (or move that folder "
+            "away to start a new table)"
+        )
     props = output.options.table_properties
     columns = df._jdf.schema().toDDL()
     spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {address.depot}.{quote(address.namespace)}")
@@ -137,19 +162,48 @@ def write(
     branch is the run's own (an audit branch), so several commits there are still one publish."""
     table = output.address.table
     options = output.options
-    spec = options.iceberg.partition_spec if options.iceberg else None
     created = not spark.catalog.tableExists(table)
+    schema_ddl: list[str] = []
+    if not created and options.write_mode != "merge":  # refused before anything is committed
+        schema_ddl = schema_changes.plan(table, spark.table(table).schema, df.schema)
+    if not schema_ddl or df.is_cached:
+        return _write(spark, df, output, created, schema_ddl, branch, properties, slice_condition, private)
+    # the rows are computed before the schema changes: a result that fails to compute changes nothing
+    held = df.persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        held.count()
+        return _write(spark, held, output, created, schema_ddl, branch, properties, slice_condition, private)
+    finally:
+        held.unpersist()
+
+
+def _write(
+    spark: SparkSession,
+    df: DataFrame,
+    output: Output,
+    created: bool,
+    schema_ddl: list[str],
+    branch: str | None,
+    properties: dict[str, str] | None,
+    slice_condition: Column | None,
+    private: bool,
+) -> list[str]:
+    table = output.address.table
+    options = output.options
+    spec = options.iceberg.partition_spec if options.iceberg else None
     if created:
         create_table(spark, df, output)
     ddl = evolve_partitions(spark, table, spec) if spec is not None else []
-    if not created and options.write_mode != "merge":
-        ddl += add_new_columns(spark, table, df)
+    for statement in schema_ddl:
+        spark.sql(statement)
+    ddl += schema_ddl
     if not created:
         df = fill_missing_columns(spark, table, df)
     branch = branch or options.branch
     target = table
     if branch:
-        spark.sql(f"ALTER TABLE {table} CREATE BRANCH IF NOT EXISTS {quote(branch)}")
+        statement = f"ALTER TABLE {table} CREATE BRANCH IF NOT EXISTS {quote(branch)}"
+        metadata_commit(spark, table, "branch", lambda: spark.sql(statement))
         target = f"{table}.{quote('branch_' + branch)}"
     commit_by = options.commit_by
     props = properties or {}
@@ -185,7 +239,7 @@ WRITE_ATTEMPTS = 8
 NOT_CONFLICTS = ("Cannot delete file where some, but not all, rows match filter",)
 
 
-def _with_retries(commit: Callable[[], None]) -> None:
+def _with_retries(commit: Callable[[], None], refresh: Callable[[], None] | None = None) -> None:
     for attempt in range(WRITE_ATTEMPTS):
         try:
             commit()
@@ -194,6 +248,31 @@ def _with_retries(commit: Callable[[], None]) -> None:
             if attempt == WRITE_ATTEMPTS - 1 or not is_conflict(exc):
                 raise
             time.sleep(random.uniform(0.5, 1.5) * min(2**attempt, 8))
+            if refresh is not None:
+                refresh()
+
+
+# Called with (table, what) before every attempt of a metadata commit: a place for diagnostics and
+# for tests to inject a concurrent commit or a fault between a data commit and the commits after it.
+METADATA_COMMIT_HOOKS: list[Callable[[str, str], None]] = []
+
+
+def refresh(spark: SparkSession, table: str) -> None:
+    """Drops Spark's cached copy of the table, so the next statement starts from its latest metadata."""
+    spark.sql(f"REFRESH TABLE {table}")
+    _java_table(spark, table).refresh()
+
+
+def metadata_commit(spark: SparkSession, table: str, what: str, commit: Callable[[], None]) -> None:
+    """A commit that changes metadata only (a tag, a branch, table properties) after a data commit:
+    on a conflict with another writer it refreshes the table and tries again, as data commits do."""
+
+    def attempt() -> None:
+        for hook in METADATA_COMMIT_HOOKS:
+            hook(table, what)
+        commit()
+
+    _with_retries(attempt, refresh=lambda: refresh(spark, table))
 
 
 def is_conflict(exc: BaseException) -> bool:
@@ -310,11 +389,15 @@ def store_column_tags(spark: SparkSession, table: str, tags: dict[str, list[str]
     wanted = {f"flare.column-tags.{c}": ",".join(t) for c, t in tags.items()}
     if not wanted:
         return
-    current = _java_table(spark, table).properties()
-    changed = {k: v for k, v in wanted.items() if current.get(k) != v}
-    if changed:
-        props = ", ".join(f"{literal(k)}={literal(v)}" for k, v in changed.items())
-        spark.sql(f"ALTER TABLE {table} SET TBLPROPERTIES ({props})")
+
+    def commit() -> None:
+        current = _java_table(spark, table).properties()
+        changed = {k: v for k, v in wanted.items() if current.get(k) != v}
+        if changed:
+            props = ", ".join(f"{literal(k)}={literal(v)}" for k, v in changed.items())
+            spark.sql(f"ALTER TABLE {table} SET TBLPROPERTIES ({props})")
+
+    metadata_commit(spark, table, "column tags", commit)
 
 
 TIME_TRAVEL_ALIASES = {
@@ -380,27 +463,30 @@ def time_travel(spark: SparkSession, table: str, options: dict[str, object]) -> 
 
 def tag_snapshot(spark: SparkSession, table: str, snapshot_id: int, tag: str, retain_days: int) -> None:
     """Names a snapshot so it can be read back (and is kept by expiry for `retain_days`)."""
-    spark.sql(
+    statement = (
         f"ALTER TABLE {table} CREATE TAG IF NOT EXISTS {quote(tag)} AS OF VERSION {snapshot_id} "
         f"RETAIN {retain_days} DAYS"
     )
+    metadata_commit(spark, table, "tag", lambda: spark.sql(statement))
 
 
 def create_audit_branch(spark: SparkSession, table: str, name: str, base: str) -> None:
     """A branch at the head of `base` (or an empty one on a table with no snapshot yet)."""
     head_id = head(spark, table, base)[0] if spark.catalog.tableExists(table) else None
     version = f" AS OF VERSION {head_id}" if head_id is not None else ""
-    spark.sql(f"ALTER TABLE {table} CREATE BRANCH {quote(name)}{version}")
+    statement = f"ALTER TABLE {table} CREATE BRANCH {quote(name)}{version}"
+    metadata_commit(spark, table, "branch", lambda: spark.sql(statement))
 
 
 def publish(spark: SparkSession, table: str, audit: str, target: str) -> None:
     """Fast-forwards `target` to the audit branch; fails, naming both, when `target` moved meanwhile."""
     catalog, namespace, name = table.split(".", 2)
+    statement = (
+        f"CALL {catalog}.system.fast_forward(table => {literal(namespace + '.' + name)}, "
+        f"branch => {literal(target)}, to => {literal(audit)})"
+    )
     try:
-        spark.sql(
-            f"CALL {catalog}.system.fast_forward(table => {literal(namespace + '.' + name)}, "
-            f"branch => {literal(target)}, to => {literal(audit)})"
-        )
+        metadata_commit(spark, table, "publish", lambda: spark.sql(statement))
     except SPARK_ERRORS as exc:
         raise ValueError(
             f"cannot publish branch {audit!r} into {target!r} of {table}: {short(exc)} ({target} received "
@@ -409,4 +495,5 @@ def publish(spark: SparkSession, table: str, audit: str, target: str) -> None:
 
 
 def drop_branch(spark: SparkSession, table: str, name: str) -> None:
-    spark.sql(f"ALTER TABLE {table} DROP BRANCH IF EXISTS {quote(name)}")
+    statement = f"ALTER TABLE {table} DROP BRANCH IF EXISTS {quote(name)}"
+    metadata_commit(spark, table, "branch", lambda: spark.sql(statement))

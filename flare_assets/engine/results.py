@@ -32,6 +32,7 @@ class OutputResult:
     audit_branch: str | None = None
     published: bool | None = None  # write-audit-publish: None when the output does not use it
     snapshot_tag: str | None = None
+    committed_earlier: bool = False  # an earlier attempt of the same Dagster run committed the rows
     previous_snapshot_id: int | None = None
     summary: dict[str, str] = field(default_factory=dict)
     partition_spec: str = ""
@@ -71,3 +72,4 @@ class JobResult:
     incremental: list[Any] = field(default_factory=list)  # engine.incremental.Progress per input
     skipped: str | None = None  # why nothing was written (no new data)
     archived: int = 0  # input files moved to their archive folder
+    bad_records: list[Any] = field(default_factory=list)  # engine.bad_records.BadRecords per file input

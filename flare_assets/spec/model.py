@@ -165,10 +165,14 @@ class Input(Model):
     is_stream: bool = False
     incremental: Incremental | None = None
     incremental_read: IncrementalRead | None = None
+    # malformed JSON/CSV records: kept in a quarantine table (default), failing the run, or left to
+    # Spark's own PERMISSIVE parsing (nulls, a _corrupt_record column) on purpose
+    on_bad_records: Literal["quarantine", "fail", "permissive"] = "quarantine"
 
     _name = field_validator("name")(_identifier)
     _dataset = field_validator("dataset")(_address)
     _schema_type = field_validator("schema_type", mode="before")(lowercase)
+    _policy = field_validator("on_bad_records", mode="before")(lowercase)
 
     @model_validator(mode="after")
     def _schema_and_branch(self) -> Input:
