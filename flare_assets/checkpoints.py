@@ -39,6 +39,14 @@ def last_commit(checkpoint: Path) -> int | None:
     return ids[-1] if ids else None
 
 
+def replayed_batch(checkpoint: Path) -> int | None:
+    """The batch a restart runs again: the last one with offsets and no commit (None if none)."""
+    started = _batch_ids(checkpoint / "offsets")
+    if not started or started[-1] == last_commit(checkpoint):
+        return None
+    return started[-1]
+
+
 def _lines(path: Path) -> list[str]:
     return [line for line in path.read_text().splitlines()[1:] if line.strip()]  # line 0: log version
 

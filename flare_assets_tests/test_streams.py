@@ -25,6 +25,7 @@ from dagster import (
     materialize,
 )
 
+from flare_assets import spark as sparklib
 from flare_assets.catalog import load_catalog
 from flare_assets.defs.streams import STREAM_TAG
 from flare_assets.depots import load_depots
@@ -331,6 +332,142 @@ def test_run_killed_mid_batch_then_rerun_gives_every_row_once(settings: Settings
     rows = table_rows(settings, "killed.clean")
     assert len(rows) == len(set(rows)) == 40
     assert checksum(rows) == checksum(expected(range(1, 41)))
+
+
+# --- merge streams: committed means reachable from the target branch's head -------------------
+
+MERGE_SQL = "SELECT id, first(payload) AS payload, sum(amount) AS amount FROM events GROUP BY id"
+ADD_AMOUNTS = {
+    "onClause": "old.id = new.id",
+    "whenClause": "WHEN MATCHED THEN UPDATE SET amount = old.amount + new.amount WHEN NOT MATCHED THEN INSERT *",
+}
+KEYS = range(1, 11)
+
+
+def setup_merge_job(settings: Settings, tmp_path: Path, name: str):  # noqa: ANN201
+    doc = yaml.safe_load(manifest(name, sql=MERGE_SQL))
+    output = doc["workflow"]["dag"][0]["spec"]["stackSpec"]["job"]["outputs"][0]
+    output["options"] = {"saveMode": "append", "iceberg": {"merge": ADD_AMOUNTS}}
+    write_manifest(tmp_path / name, name, yaml.safe_dump(doc, sort_keys=False))
+    defs = build_definitions(settings, [tmp_path / name])
+    return defs, settings.resolve("landing") / name / "events"
+
+
+def land_amounts(folder: Path, name: str, amount: float) -> None:
+    """Every key once, with `amount`: each batch adds it to every key's total."""
+    folder.mkdir(parents=True, exist_ok=True)
+    hidden = folder / f".{name}"
+    hidden.write_text(
+        "".join(json.dumps({"id": i, "payload": f"p{i}", "amount": amount}) + "\n" for i in KEYS)
+    )
+    os.replace(hidden, folder / name)
+
+
+def totals(settings: Settings, table: str) -> dict[int, float]:
+    rows = load_catalog(settings=settings).load_table(table).scan().to_arrow().to_pylist()
+    assert len(rows) == len({r["id"] for r in rows}), "a key is in the table twice"
+    return {r["id"]: r["amount"] for r in rows}
+
+
+def stage_branches(settings: Settings, table: str) -> list[str]:
+    return [
+        r for r in load_catalog(settings=settings).load_table(table).refs() if r.startswith("flare_stage_")
+    ]
+
+
+def staged_batches(settings: Settings, table: str) -> list[str]:
+    """The stream batches whose commits sit at the head of a stage branch."""
+    ice = load_catalog(settings=settings).load_table(table)
+    heads = [
+        ice.snapshot_by_id(ref.snapshot_id)
+        for name, ref in ice.refs().items()
+        if name.startswith("flare_stage_")
+    ]
+    return [
+        s.summary["flare.stream-batch"]
+        for s in heads
+        if s and "flare.stream-batch" in s.summary.additional_properties
+    ]
+
+
+def run_log(instance: DagsterInstance, run_id: str) -> list[str]:
+    return [e.user_message for e in instance.all_logs(run_id) if e.user_message]
+
+
+def test_merge_batch_whose_publish_failed_runs_again(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The merge of batch 1 is committed on its stage branch and the publish fails (as 8 failed
+    fast-forwards end): the stage is dropped, and the batch's marker, left in an unreferenced
+    snapshot, must not make the next run skip the batch."""
+    defs, folder = setup_merge_job(settings, tmp_path, "unpublished")
+    land_amounts(folder, "a.json", 90.0)
+    assert run_stream(defs, "unpublished").success
+    land_amounts(folder, "b.json", 10.0)
+    monkeypatch.setenv("FLARE_FAULT", "stage-committed:raise")
+    assert not run_stream(defs, "unpublished", raise_on_error=False).success
+    monkeypatch.delenv("FLARE_FAULT")
+    assert totals(settings, "unpublished.clean") == dict.fromkeys(KEYS, 90.0)
+    assert stage_branches(settings, "unpublished.clean") == []
+
+    assert run_stream(defs, "unpublished").success
+    assert totals(settings, "unpublished.clean") == dict.fromkeys(KEYS, 100.0)
+
+
+def _run_until_stage_committed(tmp_path: Path, name: str, settings: Settings) -> None:
+    """Runs the stream in a subprocess that stops between the stage commit and the publish, and
+    kills it there (its process group: the Python process and its JVM)."""
+    (tmp_path / "dagster").mkdir(exist_ok=True)
+    env = {
+        **os.environ,
+        "FLARE_PIPELINES": str(tmp_path / name),
+        "DAGSTER_HOME": str(tmp_path / "dagster"),
+        "FLARE_SPARK_MASTER": "local[1]",
+        "FLARE_FAULT": "stage-committed:hang",
+    }
+    select = f"lakehouse/{name}/clean"
+    command = ["dagster", "asset", "materialize", "-m", "flare_assets.definitions", "--select", select]
+    proc = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    )
+    deadline = time.monotonic() + 180
+    while staged_batches(settings, f"{name}.clean") != ["1"]:
+        assert proc.poll() is None, proc.stderr.read().decode()[-3000:] if proc.stderr else ""
+        assert time.monotonic() < deadline, "the batch never reached its stage branch"
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("moved", [False, True], ids=["published", "dropped"])
+def test_merge_stream_killed_between_stage_commit_and_publish_loses_no_batch(
+    settings: Settings, tmp_path: Path, moved: bool
+) -> None:
+    name = "dropped" if moved else "published"
+    defs, folder = setup_merge_job(settings, tmp_path, name)
+    land_amounts(folder, "a.json", 90.0)
+    assert run_stream(defs, name).success
+    land_amounts(folder, "b.json", 10.0)
+    _run_until_stage_committed(tmp_path, name, settings)
+    (stage,) = stage_branches(settings, f"{name}.clean")
+    assert totals(settings, f"{name}.clean") == dict.fromkeys(KEYS, 90.0)  # batch 1 is not on main
+    want = dict.fromkeys(KEYS, 100.0)
+    if moved:  # main moves on: the stage is no longer the next batch on top of it
+        sparklib.get_session(settings).sql(f"INSERT INTO lakehouse.{name}.clean VALUES (999, 'other', 1.0)")
+        want[999] = 1.0
+
+    with DagsterInstance.ephemeral() as instance:
+        result = run_stream(defs, name, instance)
+        assert result.success
+        log = run_log(instance, result.run_id)
+    assert totals(settings, f"{name}.clean") == want
+    assert stage_branches(settings, f"{name}.clean") == []
+    said = [line for line in log if stage in line]
+    if moved:
+        assert len(said) == 1 and "dropped stage branch" in said[0] and "runs again" in said[0], log
+    else:
+        assert len(said) == 1 and "so it was published" in said[0], log
 
 
 # --- continuous mode ----------------------------------------------------------------------------

@@ -127,6 +127,7 @@ def stream_assets(lj: LoadedJob, depots: DepotMap) -> AssetsDefinition:
                 on_batch=report if mode.continuous else None,
                 should_stop=stop.is_set,
                 max_batches=config.max_batches,
+                log=context.log.warning,
             )
         context.log.info(
             f"{label}: {len(result.batches)} micro-batch(es), stopped: {result.stopped}; "

@@ -120,9 +120,8 @@ def collect(
             arrived_at=arrived,
             committed_at=started + progress.get("durationMs", {}).get("triggerExecution", 0) / 1000,
         )
-        found = iceberg.find_snapshot(
-            spark, output.address.table, {QUERY_ID: str(main.id), EPOCH_ID: str(batch_id)}
-        )
+        marker = {QUERY_ID: str(main.id), EPOCH_ID: str(batch_id)}
+        found = iceberg.find_snapshot(spark, output.address.table, marker, ordered_by=EPOCH_ID)
         if found:
             batch.snapshot_ids[output.name] = found[0]
             batch.rows_written[output.name] = int(found[1].get("added-records", 0))
