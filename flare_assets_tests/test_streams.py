@@ -27,6 +27,7 @@ from dagster import (
 
 from flare_assets import spark as sparklib
 from flare_assets.catalog import load_catalog
+from flare_assets.checkpoints import landing
 from flare_assets.defs.streams import STREAM_TAG
 from flare_assets.depots import load_depots
 from flare_assets.settings import Settings
@@ -234,6 +235,103 @@ def test_sensor_runs_each_batch_once_and_quarantines_malformed_records(
     assert set(quarantined["source_file"].to_pylist()) == {
         (folder / "a.json").as_uri().replace("file:///", "file:/")
     }
+
+
+# --- every landed file is read, or said not to be -----------------------------------------------
+
+
+def test_file_landed_with_an_old_modification_time_is_read(settings: Settings, tmp_path: Path) -> None:
+    """`cp -p`, `rsync -t` and `tar` keep a file's old mtime: Spark's file source would skip it
+    (maxFileAge, 7 days before the newest file read) and the run would succeed with 0 rows."""
+    defs, folder, checkpoint = setup_job(settings, tmp_path, "aged")
+    sensor = defs.get_sensor_def("aged__ingest_stream")
+    land(folder, "a.json", range(1, 11))
+    assert run_stream(defs, "aged").success
+    old = land(folder, "b.json", range(11, 21))
+    ten_days_ago = time.time() - 10 * 86400
+    os.utime(old, (ten_days_ago, ten_days_ago))
+    with DagsterInstance.ephemeral() as instance:
+        assert isinstance(tick(sensor, instance), RunRequest)
+        assert run_stream(defs, "aged").success
+        assert tick(sensor, instance).skip_message == "no new data since the last committed batch"
+    assert sorted(table_rows(settings, "aged.clean")) == expected(range(1, 21))
+
+    # a manifest that sets maxFileAge gets Spark's rule, and the files it excludes are named
+    land(folder, "c.json", range(21, 31))
+    os.utime(folder / "c.json", (ten_days_ago, ten_days_ago))
+    found = landing(folder, checkpoint, {"maxfileage": "7d"})
+    assert found.pending == [] and "maxFileAge (7d)" in found.unread[str(folder / "c.json")]
+
+
+def test_files_in_subfolders_are_read(settings: Settings, tmp_path: Path) -> None:
+    defs, folder, checkpoint = setup_job(settings, tmp_path, "nested")
+    sensor = defs.get_sensor_def("nested__ingest_stream")
+    land(folder, "a.json", range(1, 11))
+    land(folder / "2026" / "11", "b.json", range(11, 21))
+    with DagsterInstance.ephemeral() as instance:
+        request = tick(sensor, instance)
+        assert isinstance(request, RunRequest) and request.run_key.startswith("nested__ingest:files:2:")
+        assert run_stream(defs, "nested").success
+        assert tick(sensor, instance).skip_message == "no new data since the last committed batch"
+    assert sorted(table_rows(settings, "nested.clean")) == expected(range(1, 21))
+
+    # with recursiveFileLookup: false Spark reads key=value partition folders only: others are named
+    land(folder / "late", "c.json", range(21, 31))
+    found = landing(folder, checkpoint, {"recursivefilelookup": "false"})
+    assert found.pending == [] and "subfolder late" in found.unread[str(folder / "late" / "c.json")]
+
+
+def test_file_landed_again_under_a_name_already_read_is_reported(settings: Settings, tmp_path: Path) -> None:
+    defs, folder, checkpoint = setup_job(settings, tmp_path, "relanded")
+    sensor = defs.get_sensor_def("relanded__ingest_stream")
+    land(folder, "a.json", range(1, 11))
+    assert run_stream(defs, "relanded").success
+    again = land(folder, "a.json", range(11, 21))
+    later = time.time() + 5
+    os.utime(again, (later, later))
+    with DagsterInstance.ephemeral() as instance:
+        said = tick(sensor, instance).skip_message
+        assert f"{again}: landed again under a name the stream has already read" in said, said
+        land(folder, "b.json", range(21, 31))
+        result = run_stream(defs, "relanded", instance)
+        assert result.success
+        log = run_log(instance, result.run_id)
+    assert any(line.startswith(f"not read: {again}: landed again") for line in log), log
+    assert (
+        "landed again"
+        in result.get_asset_materialization_events()[0].materialization.metadata["run_notes"].value
+    )
+    assert sorted(table_rows(settings, "relanded.clean")) == expected([*range(1, 11), *range(21, 31)])
+
+
+def test_file_log_ahead_of_the_batches_is_counted_by_the_sensor_and_the_batch(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """A run killed after Spark listed new files (file-log entry 1) and before batch 1 started
+    leaves the file log one entry ahead of the batches; the next batch reads entries 1 and 2."""
+    direct = {"triggerMode": "AvailableNow", "forEachBatchMode": False}
+    defs, folder, checkpoint = setup_job(settings, tmp_path, "ahead", streaming=direct)
+    sensor = defs.get_sensor_def("ahead__ingest_stream")
+    land(folder, "a.json", range(1, 11))
+    assert run_stream(defs, "ahead").success
+    listed = land(folder, "b.json", range(11, 21))
+    log = checkpoint / "sources" / "0"
+    version = (log / "0").read_text().splitlines()[0]
+    entry = {"path": listed.as_uri(), "timestamp": int(listed.stat().st_mtime * 1000), "batchId": 1}
+    (log / "1").write_text(f"{version}\n{json.dumps(entry)}")
+    land(folder, "c.json", range(21, 31))
+    with DagsterInstance.ephemeral() as instance:
+        request = tick(sensor, instance)
+        assert (
+            isinstance(request, RunRequest) and request.tags["flare/batch"] == "2 new file(s): b.json, c.json"
+        )
+        result = run_stream(defs, "ahead", instance)
+        assert result.success
+        (event,) = result.get_asset_materialization_events()
+        meta = {k: getattr(v, "value", v) for k, v in event.materialization.metadata.items()}
+        assert (meta["files_read"], meta["rows_read"], meta["batch_ids"]) == (2, 20, "1")
+        assert tick(sensor, instance).skip_message == "no new data since the last committed batch"
+    assert sorted(table_rows(settings, "ahead.clean")) == expected(range(1, 31))
 
 
 # --- exactly-once -------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from dagster import (
 )
 from pydantic import Field
 
-from flare_assets.checkpoints import checkpoint_dir, pending_batch
+from flare_assets.checkpoints import checkpoint_dir, stream_news
 from flare_assets.defs.assets import output_spec
 from flare_assets.defs.resources import SparkResource
 from flare_assets.defs.stream_metadata import stream_metadata
@@ -143,6 +143,17 @@ def stream_assets(lj: LoadedJob, depots: DepotMap) -> AssetsDefinition:
     return _stream
 
 
+def _unread(notes: list[str]) -> str:
+    """Landed files the stream will not read, for a tick's message."""
+    if not notes:
+        return ""
+    return (
+        f"; {len(notes)} landed file(s) will not be read: "
+        + "; ".join(notes[:3])
+        + (" ..." if len(notes) > 3 else "")
+    )
+
+
 def stream_sensor(lj: LoadedJob, depots: DepotMap) -> SensorDefinition:
     job = lj.dag_job.job
     mode = streaming(job)
@@ -157,9 +168,9 @@ def stream_sensor(lj: LoadedJob, depots: DepotMap) -> SensorDefinition:
     )
     def _tick(context: SensorEvaluationContext) -> RunRequest | SkipReason:
         settings = Settings.from_env()
-        batch = pending_batch(job, lj.name, depots, settings)
+        batch, unread = stream_news(job, lj.name, depots, settings)
         if batch is None:
-            return SkipReason("no new data since the last committed batch")
+            return SkipReason("no new data since the last committed batch" + _unread(unread))
         in_flight = context.instance.get_run_records(
             RunsFilter(tags={STREAM_TAG: lj.name}, statuses=IN_FLIGHT), limit=1
         )

@@ -21,15 +21,16 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import DataStreamWriter, StreamingQuery
 
+from flare_assets.checkpoints import landing
 from flare_assets.depots import DepotMap
-from flare_assets.engine import iceberg, iceberg_sink, quarantine
+from flare_assets.engine import iceberg, iceberg_sink, io, quarantine
 from flare_assets.engine.errors import SPARK_ERRORS, JobFailed, short
 from flare_assets.engine.micro_batch import process_batch, settle_stages
 from flare_assets.engine.stream_results import BatchResult, StreamResult
 from flare_assets.engine.stream_source import read_stream
 from flare_assets.settings import Settings
 from flare_assets.spec.model import Job, Streaming
-from flare_assets.spec.streams import stream_input, streaming, target_output
+from flare_assets.spec.streams import stream_file_options, stream_input, streaming, target_output
 
 STOP_WAIT_S = 60.0
 
@@ -104,15 +105,20 @@ def _run_locked(
         trigger=mode.trigger_mode,
         quarantine_table=q_target.address.table if q_target else None,
     )
+    if source.fmt != "iceberg":  # landed files the stream will not read are said, never skipped silently
+        folder = Path(io.folder(stream_input(job).address, depots, settings))
+        landed = landing(folder, checkpoint, stream_file_options(job, depots))
+        result.notes += [f"not read: {note}" for note in landed.notes()]
     if mode.for_each_batch_mode:
         try:
             result.notes += settle_stages(spark, job, depots, checkpoint)
         except (*SPARK_ERRORS, ValueError) as exc:
             why = short(exc)
             raise JobFailed(f"{name}: an earlier run's stage branches could not be settled: {why}") from exc
+    if log is not None:
         for note in result.notes:
-            if log is not None:
-                log(note)
+            log(note)
+    if mode.for_each_batch_mode:
 
         def process(batch: DataFrame, batch_id: int) -> None:
             try:

@@ -17,6 +17,35 @@ PERMISSIVE_FORMATS = ("json", "csv")
 
 TableExists = Callable[[str], bool]
 
+# Spark's file source skips, without a word, files older than `maxFileAge` (7 days) before the
+# newest file it has read, and files in subfolders. A stream reads every file landed in its folder
+# unless the manifest's options say otherwise (`maxFileAge: 7d`, `recursiveFileLookup: false`).
+NO_AGE_LIMIT = "36500d"
+STREAM_FILE_DEFAULTS = {"maxFileAge": NO_AGE_LIMIT, "recursiveFileLookup": "true"}
+
+
+def stream_file_options(job: Job, depots: Any) -> dict[str, str]:
+    """The options a file stream is read with: the stream defaults, then the depot's, then the
+    input's; keys lowercased, as Spark takes them."""
+    item = stream_input(job)
+    depot = depots.depots[item.address.depot]
+    merged: dict[str, str] = {}
+    for options in (STREAM_FILE_DEFAULTS, depot.options or {}, item.options or {}):
+        for key, value in options.items():
+            merged[key.lower()] = str(value).lower() if isinstance(value, bool) else str(value)
+    return merged
+
+
+def duration_ms(text: str) -> int:
+    """A Spark time string (`7d`, `12h`, `30m`, `10s`, `500ms`; a bare number is milliseconds)."""
+    units = {"us": 0.001, "ms": 1, "s": 1000, "m": 60_000, "min": 60_000, "h": 3_600_000, "d": 86_400_000}
+    value = text.strip().lower()
+    number = value.rstrip("abcdefghijklmnopqrstuvwxyz")
+    unit = value[len(number) :] or "ms"
+    if not number or unit not in units:
+        raise ValueError(f"{text!r} is not a duration; allowed: a number with us, ms, s, m, min, h or d")
+    return int(float(number) * units[unit])
+
 
 def is_stream_job(job: Job) -> bool:
     return job.streaming is not None or any(i.is_stream for i in job.inputs)
