@@ -232,6 +232,7 @@ def test_sensor_runs_each_batch_once_and_quarantines_malformed_records(
         ("not json at all", "not a JSON object"),
         ('{"id": "x1", "payload": "p", "amount": 1}', "id: x1 is not bigint"),
     ]
+    assert quarantined["batch_id"].to_pylist() == [0, 0]
     assert set(quarantined["source_file"].to_pylist()) == {
         (folder / "a.json").as_uri().replace("file:///", "file:/")
     }
@@ -379,6 +380,7 @@ def test_direct_iceberg_sink_commits_each_epoch_once_and_quarantines(
     quarantined = load_catalog(settings=settings).load_table("direct.clean_quarantine").scan().to_arrow()
     assert quarantined["record"].to_pylist() == ["{broken"]
     assert quarantined["reason"].to_pylist() == ["not a JSON object"]
+    assert quarantined["batch_id"].to_pylist() == [0]
 
 
 SLOW_SQL = (
@@ -510,6 +512,23 @@ def test_merge_batch_whose_publish_failed_runs_again(
 
     assert run_stream(defs, "unpublished").success
     assert totals(settings, "unpublished.clean") == dict.fromkeys(KEYS, 100.0)
+
+
+def test_merge_stream_metadata_counts_the_merge_commit(settings: Settings, tmp_path: Path) -> None:
+    """A merge batch's commit is the MERGE then an empty append carrying the batch's markers: the
+    counts come from the MERGE's own snapshot, not the marker's."""
+    defs, folder = setup_merge_job(settings, tmp_path, "merged")
+    counts = []
+    for name, amount in (("a.json", 90.0), ("b.json", 10.0)):
+        land_amounts(folder, name, amount)
+        result = run_stream(defs, "merged")
+        assert result.success
+        (event,) = result.get_asset_materialization_events()
+        meta = {k: getattr(v, "value", v) for k, v in event.materialization.metadata.items()}
+        counts.append((meta["rows_written"], meta["added_records"], meta["deleted_records"]))
+    # the first batch inserts 10 keys; the second updates them (copy-on-write: 10 rows out, 10 in)
+    assert counts == [(10, 10, 0), (10, 10, 10)]
+    assert totals(settings, "merged.clean") == dict.fromkeys(KEYS, 100.0)
 
 
 def _run_until_stage_committed(tmp_path: Path, name: str, settings: Settings) -> None:

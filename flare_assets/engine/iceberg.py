@@ -21,6 +21,8 @@ from flare_assets.spec.model import Output, PartitionField
 
 # A stream micro-batch's commits carry these in their snapshot summary (engine/micro_batch.py).
 STREAM_ID, STREAM_BATCH = "flare.stream-id", "flare.stream-batch"
+# The marker append after a MERGE names the MERGE's own snapshot, whose summary counts its rows.
+MERGE_SNAPSHOT = "flare.merge-snapshot-id"
 STAGE_PREFIX = "flare_stage_"
 
 
@@ -215,10 +217,13 @@ def _commit(
         assert merge is not None
         view = f"__flare_merge_{output.name}"
         df.createOrReplaceTempView(view)
+        before = _ref_head(spark, target)
         spark.sql(f"MERGE INTO {target} AS old USING {view} AS new ON {merge.on_clause} {merge.when_clause}")
         spark.catalog.dropTempView(view)
         if properties:  # SQL takes no snapshot properties: an empty append right after carries them
-            _writer(df.limit(0), target, properties).append()
+            merged = _ref_head(spark, target)
+            marker = {**properties, MERGE_SNAPSHOT: str(merged)} if merged != before else properties
+            _writer(df.limit(0), target, marker).append()
         return
     writer = _writer(df, target, properties)
     if slice_condition is not None:
@@ -229,6 +234,12 @@ def _commit(
         writer.overwritePartitions()
     else:
         writer.overwrite(F.lit(True))
+
+
+def _ref_head(spark: SparkSession, target: str) -> int | None:
+    """The snapshot a write target (`table` or `table.`branch_x``) points at."""
+    table, _, ref = target.partition(".`branch_")
+    return head(spark, table, ref[:-1].replace("``", "`") if ref else "main")[0]
 
 
 def _writer(df: DataFrame, target: str, properties: dict[str, str]) -> DataFrameWriterV2:
@@ -302,6 +313,7 @@ def find_snapshot(
     if not spark.catalog.tableExists(table):
         return None
     ice = _java_table(spark, table)
+    ice.refresh()  # the catalog's current metadata, not this session's cached copy
     ref = ice.refs().get(branch)
     snapshot_id = ref.snapshotId() if ref is not None else None
     others = {k: v for k, v in summary.items() if k != ordered_by}
@@ -318,6 +330,22 @@ def find_snapshot(
                 return None
         snapshot_id = snapshot.parentId()
     return None
+
+
+def written(spark: SparkSession, table: str, branch: str = "main") -> tuple[int | None, dict[str, str]]:
+    """The head of a branch just written, with the summary of the commit that wrote its rows: after a
+    MERGE, the marker append at the head names the MERGE's snapshot, whose counters are the write's
+    (added-records, deleted-records, files); the totals are the head's."""
+    snapshot_id, summary = head(spark, table, branch)
+    merged = summary.get(MERGE_SNAPSHOT)
+    if merged is None:
+        return snapshot_id, summary
+    snapshot = _java_table(spark, table).snapshot(int(merged))
+    if snapshot is None:
+        return snapshot_id, summary
+    own = snapshot.summary()
+    counters = {str(k): str(own.get(k)) for k in own.keySet() if not str(k).startswith("total-")}
+    return snapshot_id, {**summary, **counters}
 
 
 def settle_stages(
