@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -183,6 +184,35 @@ def landing(folder: Path, checkpoint: Path, options: dict[str, str]) -> Landing:
         else:
             result.pending.append(path)
     return result
+
+
+def _runner_file(checkpoint: Path) -> Path:
+    return checkpoint.parent / f".{checkpoint.name}.run"
+
+
+def record_runner(checkpoint: Path, run_id: str) -> None:
+    """Notes which run (process and host) is processing the stream, for `runner_gone`."""
+    checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    runner = {"run_id": run_id, "pid": os.getpid(), "host": socket.gethostname()}
+    _runner_file(checkpoint).write_text(json.dumps(runner))
+
+
+def runner_gone(checkpoint: Path, run_id: str) -> str | None:
+    """Why run `run_id` is known to be dead (its process, on this host, no longer exists), or None:
+    alive, or not known here (it never reached the stream, or runs on another host)."""
+    try:
+        runner = json.loads(_runner_file(checkpoint).read_text())
+    except (OSError, ValueError):
+        return None
+    if runner.get("run_id") != run_id or runner.get("host") != socket.gethostname():
+        return None
+    try:
+        os.kill(int(runner["pid"]), 0)
+    except ProcessLookupError:
+        return f"its process (pid {runner['pid']} on {runner['host']}) is gone"
+    except PermissionError:
+        return None
+    return None
 
 
 @dataclass

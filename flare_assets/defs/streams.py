@@ -4,9 +4,11 @@ per job that launches a run when there is new data.
 The sensor looks without a JVM (new landing files against the checkpoint's committed file log, or
 the upstream table's current snapshot through pyiceberg), names the batch in the run key, and
 launches nothing while a run of the job is in flight, so two ticks never start two runs for one
-batch. Once and AvailableNow runs process what is there and end; a ProcessingTime run keeps going,
-reporting each committed micro-batch as an asset materialization, until it is terminated: then the
-query stops between batches and a later run resumes from the checkpoint."""
+batch. A run in flight whose process is gone (killed with its daemon, say) is marked failed and the
+next run resumes the stream from its checkpoint, under a new run key. Once and AvailableNow runs
+process what is there and end; a ProcessingTime run keeps going, reporting each committed
+micro-batch as an asset materialization, until it is terminated: then the query stops between
+batches and a later run resumes from the checkpoint."""
 
 import signal
 import threading
@@ -32,7 +34,7 @@ from dagster import (
 )
 from pydantic import Field
 
-from flare_assets.checkpoints import checkpoint_dir, stream_news
+from flare_assets.checkpoints import checkpoint_dir, record_runner, runner_gone, stream_news
 from flare_assets.defs.assets import output_spec
 from flare_assets.defs.resources import SparkResource
 from flare_assets.defs.stream_metadata import stream_metadata
@@ -107,6 +109,11 @@ def stream_assets(lj: LoadedJob, depots: DepotMap) -> AssetsDefinition:
         session, ignored = spark.session_for(stack.static_conf())
         runtime = {k: v for k, v in stack.conf().items() if k not in stack.static_conf()}
         settings = Settings.from_env()
+        checkpoint = checkpoint_dir(job, lj.name, settings)
+        # the run says it processes the stream (the sensor waits for it) and where, so a sensor
+        # tick can tell when it died without ending
+        context.instance.add_run_tags(context.run_id, {STREAM_TAG: lj.name})
+        record_runner(checkpoint, context.run_id)
 
         def report(stream: StreamResult, batch: BatchResult) -> None:
             for output, key in keys.items():
@@ -123,7 +130,7 @@ def stream_assets(lj: LoadedJob, depots: DepotMap) -> AssetsDefinition:
                 depots,
                 settings,
                 name=label,
-                checkpoint=checkpoint_dir(job, lj.name, settings),
+                checkpoint=checkpoint,
                 on_batch=report if mode.continuous else None,
                 should_stop=stop.is_set,
                 max_batches=config.max_batches,
@@ -174,11 +181,21 @@ def stream_sensor(lj: LoadedJob, depots: DepotMap) -> SensorDefinition:
         in_flight = context.instance.get_run_records(
             RunsFilter(tags={STREAM_TAG: lj.name}, statuses=IN_FLIGHT), limit=1
         )
+        run_key = batch.key
         if in_flight:
-            run_id = in_flight[0].dagster_run.run_id
-            return SkipReason(f"run {run_id} is processing this stream; {batch.description} waits for it")
+            run = in_flight[0].dagster_run
+            gone = runner_gone(checkpoint_dir(job, lj.name, settings), run.run_id)
+            if run.status != DagsterRunStatus.STARTED or gone is None:
+                return SkipReason(
+                    f"run {run.run_id} is processing this stream; {batch.description} waits for it"
+                )
+            # the run died without ending (its process was killed): fail it, and resume the stream
+            # from its checkpoint under a new run key (its own was used by the dead run)
+            context.instance.report_run_failed(run, f"{lj.name}: run {run.run_id} died: {gone}")
+            context.log.warning(f"run {run.run_id} died ({gone}); marked failed, the stream resumes")
+            run_key = f"{batch.key}:resumed:{run.run_id[:8]}"
         return RunRequest(
-            run_key=batch.key,
+            run_key=run_key,
             asset_selection=keys,
             tags={STREAM_TAG: lj.name, BATCH_TAG: batch.description[:200]},
         )
