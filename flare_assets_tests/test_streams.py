@@ -428,7 +428,16 @@ def test_run_killed_mid_batch_then_rerun_gives_every_row_once(settings: Settings
     assert not (checkpoint / "commits" / "0").exists()
 
     land(folder, "b.json", range(31, 41))
-    assert run_stream(defs, "killed").success
+    with DagsterInstance.from_config(str(tmp_path / "dagster")) as instance:
+        (dead,) = instance.get_runs()
+        assert dead.status == DagsterRunStatus.STARTED  # nothing ended it
+        # the sensor sees its process is gone: it fails the run and launches the next one
+        request = tick(defs.get_sensor_def("killed__ingest_stream"), instance)
+        assert isinstance(request, RunRequest), request.skip_message
+        assert request.run_key.endswith(f":resumed:{dead.run_id[:8]}")
+        assert instance.get_run_by_id(dead.run_id).status == DagsterRunStatus.FAILURE
+        tags = {**request.tags, "dagster/run_key": request.run_key}
+        assert run_stream(defs, "killed", instance, tags=tags).success
     rows = table_rows(settings, "killed.clean")
     assert len(rows) == len(set(rows)) == 40
     assert checksum(rows) == checksum(expected(range(1, 41)))
