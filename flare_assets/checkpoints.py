@@ -159,8 +159,8 @@ def landing(folder: Path, checkpoint: Path, options: dict[str, str]) -> Landing:
     recursive = options.get("recursivefilelookup", "false") == "true"
     max_age = options.get("maxfileage")
     oldest = max(listed.values()) - duration_ms(max_age) if max_age and listed else None
-    for path, mtime in sorted(landed.items()):
-        millis = int(mtime * 1000)
+    for path in sorted(landed):
+        millis = os.stat(path).st_mtime_ns // 1_000_000  # as Java's File.lastModified, which Spark logs
         if path in listed:
             if listed[path] != millis:
                 result.unread[path] = (

@@ -318,7 +318,7 @@ def test_file_log_ahead_of_the_batches_is_counted_by_the_sensor_and_the_batch(
     listed = land(folder, "b.json", range(11, 21))
     log = checkpoint / "sources" / "0"
     version = (log / "0").read_text().splitlines()[0]
-    entry = {"path": listed.as_uri(), "timestamp": int(listed.stat().st_mtime * 1000), "batchId": 1}
+    entry = {"path": listed.as_uri(), "timestamp": listed.stat().st_mtime_ns // 1_000_000, "batchId": 1}
     (log / "1").write_text(f"{version}\n{json.dumps(entry)}")
     land(folder, "c.json", range(21, 31))
     with DagsterInstance.ephemeral() as instance:
