@@ -139,6 +139,7 @@ def run_stream(defs, name: str, instance: DagsterInstance | None = None, max_bat
         ),
         ({"streaming": {"checkpoint": "x"}}, "streaming.checkpoint: unknown key; allowed: triggerMode"),
         ({"format": "text"}, "inputs[0].format: 'text' cannot be streamed; allowed: json, csv, parquet, orc"),
+        ({"options": {"maxFileAge": "a week"}}, "inputs[0].options.maxFileAge: 'a week' is not a duration"),
     ],
 )
 def test_stream_manifest_errors_at_load_time(tmp_path: Path, change: dict, expected_error: str) -> None:

@@ -382,6 +382,8 @@ def settle_stages(
                 why = str(exc)
         elif batch is None:
             why = f"it is not one batch of this stream on top of {branch}'s head"
+        elif committed:
+            why = f"batch {batch} is on {branch} already"
         else:
             why = f"it holds batch {batch}, and the batch to run is {next_batch}"
         drop_branch(spark, table, name)
