@@ -557,13 +557,16 @@ def _run_until_stage_committed(tmp_path: Path, name: str, settings: Settings) ->
     proc = subprocess.Popen(
         command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
     )
-    deadline = time.monotonic() + 180
-    while staged_batches(settings, f"{name}.clean") != ["1"]:
-        assert proc.poll() is None, proc.stderr.read().decode()[-3000:] if proc.stderr else ""
-        assert time.monotonic() < deadline, "the batch never reached its stage branch"
-        time.sleep(0.2)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=30)
+    try:
+        deadline = time.monotonic() + 180
+        while staged_batches(settings, f"{name}.clean") != ["1"]:
+            assert proc.poll() is None, proc.stderr.read().decode()[-3000:] if proc.stderr else ""
+            assert time.monotonic() < deadline, "the batch never reached its stage branch"
+            time.sleep(0.2)
+    finally:  # the run waits at the fault point until killed: never leave it behind
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
 
 
 @pytest.mark.slow
