@@ -18,7 +18,14 @@ from pyspark.sql import functions as F
 
 from flare_assets.engine import schema_changes
 from flare_assets.engine.errors import SPARK_ERRORS, java_causes, short
+from flare_assets.engine.faults import fault_point
 from flare_assets.spec.model import Output, PartitionField
+
+# A stream micro-batch's commits carry these in their snapshot summary (engine/micro_batch.py).
+STREAM_ID, STREAM_BATCH = "flare.stream-id", "flare.stream-batch"
+# The marker append after a MERGE names the MERGE's own snapshot, whose summary counts its rows.
+MERGE_SNAPSHOT = "flare.merge-snapshot-id"
+STAGE_PREFIX = "flare_stage_"
 
 
 def quote(name: str) -> str:
@@ -298,10 +305,13 @@ def _commit(
         assert merge is not None
         view = f"__flare_merge_{output.name}"
         df.createOrReplaceTempView(view)
+        before = _ref_head(spark, target)
         spark.sql(f"MERGE INTO {target} AS old USING {view} AS new ON {merge.on_clause} {merge.when_clause}")
         spark.catalog.dropTempView(view)
         if properties:  # SQL takes no snapshot properties: an empty append right after carries them
-            _writer(df.limit(0), target, properties).append()
+            merged = _ref_head(spark, target)
+            marker = {**properties, MERGE_SNAPSHOT: str(merged)} if merged != before else properties
+            _writer(df.limit(0), target, marker).append()
         return
     writer = _writer(df, target, properties)
     if slice_condition is not None:
@@ -312,6 +322,12 @@ def _commit(
         writer.overwritePartitions()
     else:
         writer.overwrite(F.lit(True))
+
+
+def _ref_head(spark: SparkSession, target: str) -> int | None:
+    """The snapshot a write target (`table` or `table.`branch_x``) points at."""
+    table, _, ref = target.partition(".`branch_")
+    return head(spark, table, ref[:-1].replace("``", "`") if ref else "main")[0]
 
 
 def _writer(df: DataFrame, target: str, properties: dict[str, str]) -> DataFrameWriterV2:
@@ -326,11 +342,12 @@ def _staged_merge(
 ) -> None:
     """A MERGE and its properties land on a private branch, then `branch` fast-forwards to it: one
     atomic move, so readers never see the rows without the state that goes with them."""
-    stage = f"flare_stage_{random.getrandbits(40):x}"
     for attempt in range(WRITE_ATTEMPTS):
+        stage = stage_name(props) + f"{random.getrandbits(40):x}"
         create_audit_branch(spark, table, stage, branch)
         try:
             _commit(spark, df, output, f"{table}.{quote('branch_' + stage)}", False, props, None)
+            fault_point("stage-committed")
             publish(spark, table, stage, branch)
             return
         except ValueError:
@@ -339,6 +356,14 @@ def _staged_merge(
             time.sleep(random.uniform(0.5, 1.5) * min(2**attempt, 8))
         finally:
             drop_branch(spark, table, stage)
+
+
+def stage_name(props: dict[str, str]) -> str:
+    """The start of a merge's private stage branch name: a stream batch's names its stream and batch
+    (`flare_stage_<stream>_<batch>_`), so a later run of that stream knows a stage left behind."""
+    if STREAM_ID in props and STREAM_BATCH in props:
+        return f"{STAGE_PREFIX}{props[STREAM_ID].replace('-', '')[:16]}_{props[STREAM_BATCH]}_"
+    return STAGE_PREFIX
 
 
 def _java_table(spark: SparkSession, table: str) -> Any:
@@ -362,16 +387,122 @@ def head(spark: SparkSession, table: str, branch: str = "main") -> tuple[int | N
 
 
 def find_snapshot(
-    spark: SparkSession, table: str, summary: dict[str, str]
+    spark: SparkSession,
+    table: str,
+    summary: dict[str, str],
+    branch: str = "main",
+    ordered_by: str | None = None,
 ) -> tuple[int, dict[str, str]] | None:
-    """The id and summary of a snapshot whose summary holds all of `summary` (None if none does)."""
+    """The id and summary of a snapshot whose summary holds all of `summary` (None if none does),
+    among those readers of `branch` see: its head and the head's ancestors by parent id. Snapshots
+    on other branches, or left unreferenced by a failed publish, do not count. `ordered_by`: a key
+    of `summary` whose integer value grows along the branch among snapshots sharing the others, so
+    the walk stops at a smaller one."""
     if not spark.catalog.tableExists(table):
         return None
-    for snapshot in _java_table(spark, table).snapshots():
+    ice = _java_table(spark, table)
+    ice.refresh()  # the catalog's current metadata, not this session's cached copy
+    ref = ice.refs().get(branch)
+    snapshot_id = ref.snapshotId() if ref is not None else None
+    others = {k: v for k, v in summary.items() if k != ordered_by}
+    while snapshot_id is not None:
+        snapshot = ice.snapshot(snapshot_id)
+        if snapshot is None:  # expired: nothing older is readable
+            return None
         props = snapshot.summary()
-        if all(str(props.get(k)) == v for k, v in summary.items()):
-            return int(snapshot.snapshotId()), {str(k): str(props.get(k)) for k in props.keySet()}
+        if all(str(props.get(k)) == v for k, v in others.items()):
+            if ordered_by is None or str(props.get(ordered_by)) == summary[ordered_by]:
+                return int(snapshot.snapshotId()), {str(k): str(props.get(k)) for k in props.keySet()}
+            value = props.get(ordered_by)
+            if value is not None and str(value).isdigit() and int(str(value)) < int(summary[ordered_by]):
+                return None
+        snapshot_id = snapshot.parentId()
     return None
+
+
+def written(spark: SparkSession, table: str, branch: str = "main") -> tuple[int | None, dict[str, str]]:
+    """The head of a branch just written, with the summary of the commit that wrote its rows: after a
+    MERGE, the marker append at the head names the MERGE's snapshot, whose counters are the write's
+    (added-records, deleted-records, files); the totals are the head's."""
+    snapshot_id, summary = head(spark, table, branch)
+    merged = summary.get(MERGE_SNAPSHOT)
+    if merged is None:
+        return snapshot_id, summary
+    snapshot = _java_table(spark, table).snapshot(int(merged))
+    if snapshot is None:
+        return snapshot_id, summary
+    own = snapshot.summary()
+    counters = {str(k): str(own.get(k)) for k in own.keySet() if not str(k).startswith("total-")}
+    return snapshot_id, {**summary, **counters}
+
+
+def settle_stages(
+    spark: SparkSession, table: str, branch: str, stream: str, next_batch: int | None
+) -> list[str]:
+    """Stage branches a stream's earlier run left (it stopped between a merge's commit on its stage
+    and the publish): the one holding exactly `next_batch` on top of `branch`'s head is published,
+    others are dropped (their batch runs again). Returns what was done, for the run's log."""
+    if not spark.catalog.tableExists(table):
+        return []
+    ice = _java_table(spark, table)
+    ice.refresh()  # another process (the run that stopped) wrote the branches
+    prefix = stage_name({STREAM_ID: stream, STREAM_BATCH: ""})[:-1]
+    refs = ice.refs()
+    names = sorted(str(n) for n in refs.keySet() if str(n).startswith(prefix))
+    target_ref = refs.get(branch)
+    target = int(target_ref.snapshotId()) if target_ref is not None else None
+    notes = []
+    for name in names:
+        batch = _stage_batch(ice, int(refs.get(name).snapshotId()), target, stream)
+        committed = next_batch is not None and find_snapshot(
+            spark, table, {STREAM_ID: stream, STREAM_BATCH: str(next_batch)}, branch, STREAM_BATCH
+        )
+        if batch is not None and batch == next_batch and not committed:
+            try:
+                publish(spark, table, name, branch)
+                drop_branch(spark, table, name)
+                notes.append(
+                    f"{table}: stage branch {name} held batch {batch}, committed but not published by the "
+                    f"run that stopped; it is exactly the next batch on top of {branch}, so it was published"
+                )
+                continue
+            except ValueError as exc:
+                why = str(exc)
+        elif batch is None:
+            why = f"it is not one batch of this stream on top of {branch}'s head"
+        elif committed:
+            why = f"batch {batch} is on {branch} already"
+        else:
+            why = f"it holds batch {batch}, and the batch to run is {next_batch}"
+        drop_branch(spark, table, name)
+        notes.append(f"{table}: dropped stage branch {name} ({why}); its batch runs again")
+    return notes
+
+
+def _stage_batch(ice: Any, stage_head: int, target: int | None, stream: str) -> int | None:
+    """The batch a stage branch holds when its commits are one batch of `stream` right on top of
+    `target` (the head must carry the batch's markers), else None."""
+    batches: set[int] = set()
+    snapshot_id: int | None = stage_head
+    marked = False
+    while snapshot_id != target:
+        if snapshot_id is None:
+            return None  # the stage does not descend from the target's head: the target moved on
+        snapshot = ice.snapshot(snapshot_id)
+        if snapshot is None:
+            return None
+        props = snapshot.summary()
+        owner, batch = props.get(STREAM_ID), props.get(STREAM_BATCH)
+        if owner is not None:
+            if str(owner) != stream or batch is None or not str(batch).isdigit():
+                return None
+            batches.add(int(str(batch)))
+            marked = marked or snapshot_id == stage_head
+        elif snapshot_id == stage_head:
+            return None  # the merge landed, its markers did not
+        parent = snapshot.parentId()
+        snapshot_id = int(parent) if parent is not None else None
+    return batches.pop() if marked and len(batches) == 1 else None
 
 
 def resolve_column_tags(output: Output, columns: list[str]) -> dict[str, list[str]]:

@@ -410,7 +410,7 @@ def _write(
         audit_branch=audit,
     )
     if to_iceberg:
-        result.snapshot_id, result.summary = iceberg.head(spark, target, audit or branch)
+        result.snapshot_id, result.summary = iceberg.written(spark, target, audit or branch)
         result.branch = audit or branch
         result.rows_written = result.counter("added-records")
         result.partition_spec = ", ".join(iceberg.partition_terms(spark, target)) or "unpartitioned"
