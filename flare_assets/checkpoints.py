@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -27,6 +26,7 @@ from flare_assets.depots import DepotMap
 from flare_assets.settings import Settings
 from flare_assets.spec.model import Job
 from flare_assets.spec.streams import duration_ms, stream_file_options, stream_input, streaming
+from flare_assets.workers import worker_alive, worker_identity
 
 
 def checkpoint_dir(job: Job, name: str, settings: Settings) -> Path:
@@ -191,28 +191,22 @@ def _runner_file(checkpoint: Path) -> Path:
 
 
 def record_runner(checkpoint: Path, run_id: str) -> None:
-    """Notes which run (process and host) is processing the stream, for `runner_gone`."""
+    """Notes which run (its worker process) is processing the stream, for `runner_gone`."""
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
-    runner = {"run_id": run_id, "pid": os.getpid(), "host": socket.gethostname()}
+    runner = {"run_id": run_id, "worker": worker_identity()}
     _runner_file(checkpoint).write_text(json.dumps(runner))
 
 
 def runner_gone(checkpoint: Path, run_id: str) -> str | None:
-    """Why run `run_id` is known to be dead (its process, on this host, no longer exists), or None:
-    alive, or not known here (it never reached the stream, or runs on another host)."""
+    """Why run `run_id` is known to be dead (its worker process, on this host, no longer exists), or
+    None: alive, or not known here (it never reached the stream, or runs on another host)."""
     try:
         runner = json.loads(_runner_file(checkpoint).read_text())
     except (OSError, ValueError):
         return None
-    if runner.get("run_id") != run_id or runner.get("host") != socket.gethostname():
+    if runner.get("run_id") != run_id or worker_alive(runner.get("worker")) is not False:
         return None
-    try:
-        os.kill(int(runner["pid"]), 0)
-    except ProcessLookupError:
-        return f"its process (pid {runner['pid']} on {runner['host']}) is gone"
-    except PermissionError:
-        return None
-    return None
+    return f"its process ({runner['worker']}) is gone"
 
 
 @dataclass

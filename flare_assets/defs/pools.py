@@ -14,8 +14,6 @@ time), and:
 
 from __future__ import annotations
 
-import os
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -38,46 +36,13 @@ from dagster._core.execution.plan.plan import ExecutionPlan
 from dagster._core.executor.in_process import InProcessExecutor
 from dagster._core.storage.dagster_run import FINISHED_STATUSES
 
+from flare_assets.workers import worker_alive, worker_identity
+
 WORKER_TAG = "flare/worker"
 # the first message comes soon after a step starts waiting; then one a minute while it waits
 FIRST_NOTICE_S = 2.0
 CHECK_EVERY_S = 5.0
 REPEAT_NOTICE_S = 60.0
-
-
-def _start_ticks(pid: int) -> str | None:
-    """The process's start time in clock ticks since boot (Linux), which tells a reused pid apart."""
-    try:
-        stat = open(f"/proc/{pid}/stat").read()  # noqa: SIM115
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[1].split()
-    return None if fields[0] == "Z" else fields[19]  # a zombie has exited
-
-
-def worker_identity(pid: int | None = None) -> str:
-    pid = pid or os.getpid()
-    return f"{socket.gethostname()}:{pid}:{_start_ticks(pid) or ''}"
-
-
-def worker_alive(identity: str | None) -> bool | None:
-    """Whether the worker a run recorded still runs; None when it cannot be told from here (another
-    host, no record)."""
-    if not identity or identity.count(":") < 2:
-        return None
-    host, pid_text, ticks = identity.rsplit(":", 2)
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return None
-    pid = int(pid_text)
-    if ticks:
-        return _start_ticks(pid) == ticks
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def reap(instance: DagsterInstance, run_id: str) -> str | None:

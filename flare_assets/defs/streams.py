@@ -22,6 +22,7 @@ from dagster import (
     AssetsDefinition,
     Config,
     DagsterExecutionInterruptedError,
+    DagsterRunStatus,
     MaterializeResult,
     RunRequest,
     RunsFilter,
