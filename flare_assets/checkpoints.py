@@ -24,14 +24,19 @@ from urllib.parse import unquote, urlsplit
 
 from flare_assets.depots import DepotMap
 from flare_assets.settings import Settings
+from flare_assets.spec.address import parse_address
 from flare_assets.spec.model import Job
 from flare_assets.spec.streams import duration_ms, stream_file_options, stream_input, streaming
 from flare_assets.workers import worker_alive, worker_identity
 
 
 def checkpoint_dir(job: Job, name: str, settings: Settings) -> Path:
-    """streaming.checkpointLocation (relative paths under FLARE_HOME), or FLARE_HOME/checkpoints/<job>."""
+    """streaming.checkpointLocation (relative paths under FLARE_HOME; a dataos:// address is the
+    folder FLARE_HOME/checkpoints/<depot>/<collection>/<dataset>), or FLARE_HOME/checkpoints/<job>."""
     location = streaming(job).checkpoint_location
+    if location and location.startswith("dataos://"):
+        address = parse_address(location)
+        return settings.resolve("checkpoints") / address.depot / address.collection / address.dataset
     return settings.resolve(location) if location else settings.resolve("checkpoints") / name
 
 

@@ -124,7 +124,7 @@ def run_stream(defs, name: str, instance: DagsterInstance | None = None, max_bat
         ({"schemaString": None}, "inputs[0]: a file stream needs a schema; give schemaString or schemaPath"),
         (
             {"streaming": {"triggerMode": "Continuous"}},
-            "streaming.triggerMode: got 'Continuous'; allowed: Once, AvailableNow, ProcessingTime",
+            "streaming: triggerMode Continuous: Spark's continuous processing writes only to Kafka",
         ),
         (
             {"streaming": {"triggerMode": "ProcessingTime"}},
