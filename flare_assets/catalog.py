@@ -6,7 +6,7 @@ default is Iceberg's JDBC catalog schema in a SQLite file under FLARE_HOME. pyic
 SqlCatalog creates that schema (v1, with views); Spark's JdbcCatalog is told not to, because its
 table-creation check leaves a DatabaseMetaData result set open on a pooled connection, which holds a
 SQLite read lock for the life of the process and turns every other process's commit into
-SQLITE_BUSY. See README, "Embedded catalog".
+SQLITE_BUSY. See docs/operations.md, "Embedded catalog".
 """
 
 from __future__ import annotations

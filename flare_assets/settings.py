@@ -1,4 +1,4 @@
-"""Settings from environment variables, each with an embedded default (listed in the README)."""
+"""Settings from environment variables, each with an embedded default (listed in the README's configuration table)."""
 
 from __future__ import annotations
 
