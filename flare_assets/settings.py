@@ -1,4 +1,5 @@
-"""Settings from environment variables, each with an embedded default (listed in the README's configuration table)."""
+"""Settings from environment variables, each with an embedded default (the README's configuration
+table lists them)."""
 
 from __future__ import annotations
 

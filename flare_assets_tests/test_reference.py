@@ -33,3 +33,10 @@ def test_every_manifest_key_is_in_the_reference() -> None:
     for path in ("`workflow.dag[].spec.stackSpec.job.outputs[].options.saveMode`", "`workspace`"):
         assert path in page
     assert page.count("metadata only:") == len(METADATA_ONLY)
+
+
+def test_cli_reference_matches_the_parser() -> None:
+    from flare_assets.cli import cli_page
+
+    assert (DOCS / "cli.md").read_text() == cli_page(), "docs/reference/cli.md is stale: run `flare docs`"
+    assert "## `flare validate`" in cli_page() and "## `flare register`" in cli_page()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import types
 import typing
-from pathlib import Path
 from typing import Any, Literal
 
 import yaml
@@ -184,12 +183,3 @@ def functions_page() -> str:
 
 def pages() -> dict[str, str]:
     return {"manifest.md": manifest_page(), "functions.md": functions_page()}
-
-
-def write(folder: Path) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, text in pages().items():
-        (folder / name).write_text(text)
-        written.append(folder / name)
-    return written
