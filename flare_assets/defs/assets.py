@@ -232,7 +232,7 @@ def schedules(jobs: list[LoadedJob]) -> list[ScheduleDefinition]:
                 job=asset_job,
                 cron_schedule=schedule.cron,
                 execution_timezone=schedule.timezone or "UTC",
-                execution_fn=_tick(schedule, asset_job.name),
+                execution_fn=schedule_tick(schedule, asset_job.name),
             )
         )
     for lj in jobs:
@@ -251,7 +251,7 @@ IN_FLIGHT = [
 ]
 
 
-def _tick(
+def schedule_tick(
     schedule: Schedule, job_name: str
 ) -> Callable[[ScheduleEvaluationContext], RunRequest | SkipReason]:
     """A tick runs the workflow unless it is past `endOn`, or a run is in flight and the policy is

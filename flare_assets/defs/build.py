@@ -8,6 +8,7 @@ from dagster import Definitions, in_process_executor
 
 from flare_assets.catalog import table_exists
 from flare_assets.defs.assets import job_assets, partitioned_job, schedules, source_specs
+from flare_assets.defs.checks import is_quality_job, quality_checks, quality_jobs
 from flare_assets.defs.housekeeping import housekeeping_jobs
 from flare_assets.defs.maintenance import maintenance_definitions
 from flare_assets.defs.resources import SparkResource
@@ -25,17 +26,20 @@ def build_definitions(settings: Settings | None = None, pipelines: list[Path] | 
     maintenance = maintenance_definitions(jobs, depots)
     writers = [lj for lj in jobs if lj.dag_job.job.outputs]
     streams = [lj for lj in writers if is_stream_job(lj.dag_job.job)]
+    check_jobs, check_schedules = quality_jobs(jobs)
     return Definitions(
         assets=[
             *source_specs(jobs, depots),
             *(job_assets(lj, jobs, depots) for lj in writers if lj not in streams),
             *(stream_assets(lj, depots) for lj in streams),
         ],
-        schedules=schedules(writers) + maintenance["schedules"],
+        asset_checks=[quality_checks(lj, depots) for lj in jobs if is_quality_job(lj)],
+        schedules=schedules(writers) + maintenance["schedules"] + check_schedules,
         jobs=[
             *(partitioned_job(lj) for lj in writers if lj.dag_job.job.partitions),
             *housekeeping_jobs(writers, depots),
             *maintenance["jobs"],
+            *check_jobs,
         ],
         sensors=[*maintenance["sensors"], *(stream_sensor(lj, depots) for lj in streams)],
         resources={"spark": SparkResource()},

@@ -23,6 +23,7 @@ from flare_assets.spec.model import (
     Sequence,
     placeholders,
 )
+from flare_assets.spec.quality import check_quality_names
 from flare_assets.spec.sql import output_columns, referenced_views
 from flare_assets.spec.streams import TableExists, check_stream
 
@@ -403,6 +404,7 @@ def load_jobs(
     problems.extend(p for lj in mapped for p in check_stream(lj, depots, table_exists))
     problems.extend(check_views(jobs))
     problems.extend(check_dag(jobs))
+    problems.extend(check_quality_names(jobs))
     if problems:
         raise ManifestError(problems)
     return jobs
