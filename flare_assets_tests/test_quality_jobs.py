@@ -1,5 +1,5 @@
 """Data-quality jobs (inputs and assertions, no outputs) as asset checks on the datasets they check,
-and the format and length metrics."""
+the format and length metrics, and output assertions shaped like Flare's pre-sink example."""
 
 from __future__ import annotations
 
@@ -336,3 +336,76 @@ def test_a_check_on_a_written_dataset_attaches_to_its_asset(
     # the writer's own check and the data-quality job's checks live side by side on the asset
     keys = defs.resolve_asset_graph().asset_check_keys
     assert {AssetCheckKey(copy, "id_0"), AssetCheckKey(copy, "name_0")} <= keys
+
+
+def test_presink_assertions_on_outputs_sharing_one_view(
+    settings: Settings, flare_home: Path, tmp_path: Path
+) -> None:
+    """Flare's pre-sink example: one step written to three file outputs, the last one checked."""
+    landing = flare_home / "landing" / "geo" / "city"
+    landing.mkdir(parents=True, exist_ok=True)
+    (landing / "cities.csv").write_text(
+        "city_name,zip_code,state_code\nPrattville,36066,AL\nMobile,36601,AL\nAtlanta,30301,GA\n"
+    )
+    step = "SELECT *, date_format(now(), 'yyyyMMddHHmm') AS version FROM city_input"
+    outputs = [
+        {
+            "name": "cities",
+            "dataset": f"dataos://staging:geo/cities_{fmt}?acl=rw",
+            "format": fmt,
+            "options": {"saveMode": "overwrite", "partitionBy": ["version"]},
+        }
+        for fmt in ("csv", "json", "parquet")
+    ]
+    outputs[-1]["assertions"] = [
+        {"column": "zip_code", "tests": ["max < 40000", "distinct_count == 3", "missing_percentage < 0.5"]},
+        {"column": "zip_code", "filter": "state_code == 'AL'", "tests": ["avg > 36000"]},
+        {"column": "city_name", "validFormat": {"regex": "ville$"}, "tests": ["invalid_count == 2"]},
+        {
+            "sql": "SELECT max(zip_code) AS max_zip FROM cities WHERE state_code = 'AL'",
+            "tests": ["max_zip == 36601"],
+        },
+    ]
+    doc = {
+        "version": "v1",
+        "name": "presink",
+        "type": "workflow",
+        "workflow": {
+            "dag": [
+                {
+                    "name": "cities",
+                    "spec": {
+                        "stackSpec": {
+                            "job": {
+                                "inputs": [
+                                    {
+                                        "name": "city_input",
+                                        "dataset": "dataos://landing:geo/city",
+                                        "format": "csv",
+                                        "schemaString": "city_name STRING, zip_code INT, state_code STRING",
+                                    }
+                                ],
+                                "steps": [{"sequence": [{"name": "cities", "sql": step}]}],
+                                "outputs": outputs,
+                            }
+                        }
+                    },
+                }
+            ]
+        },
+    }
+    defs = build_definitions(settings, [_write(tmp_path, doc)])
+    keys = [AssetKey(["staging", "geo", f"cities_{fmt}"]) for fmt in ("csv", "json", "parquet")]
+    result = materialize_all(defs)
+    assert result.success
+    written = {e.asset_key for e in result.get_asset_materialization_events()}
+    assert written == set(keys)
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert {e.asset_key for e in checks.values()} == {keys[-1]}
+    assert all(e.passed for e in checks.values()), {n: e.metadata for n, e in checks.items()}
+    assert checks["city_name_2"].metadata["invalid_count"].value == 2.0
+    spark = get_session(settings)
+    for fmt in ("csv", "json", "parquet"):
+        folder = flare_home / "staging" / "geo" / f"cities_{fmt}"
+        rows = spark.read.format(fmt).option("header", "true").load(str(folder)).collect()
+        assert sorted(r["city_name"] for r in rows) == ["Atlanta", "Mobile", "Prattville"]

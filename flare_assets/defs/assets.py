@@ -154,7 +154,8 @@ def job_assets(lj: LoadedJob, jobs: list[LoadedJob], depots: DepotMap) -> Assets
         name=lj.name,
         specs=specs,
         check_specs=checks,
-        can_subset=True,
+        # outputs writing one view to several datasets (Flare's pre-sink example) are written together
+        can_subset=len(by_key) == len(set(by_key.values())),
         description=lj.dag_job.title or label,
         pool=lj.dag_job.pool,
         partitions_def=partitions_definition(job.partitions),
@@ -192,7 +193,7 @@ def job_assets(lj: LoadedJob, jobs: list[LoadedJob], depots: DepotMap) -> Assets
                 context.log_event(AssetObservation(asset_key=key, metadata=skipped_metadata(result)))
             return
         for out in result.outputs:
-            addr = next(o.address for o in job.outputs if o.name == out.name)
+            addr = next(o.address for o in job.outputs if o.dataset == out.dataset)
             key = AssetKey(addr.key)
             meta = {
                 **output_metadata(out, result),
