@@ -320,7 +320,12 @@ def test_a_check_on_a_written_dataset_attaches_to_its_asset(
     copy = AssetKey(["lakehouse", "dq", "customers_copy"])
     assert copy in defs.resolve_asset_graph().materializable_asset_keys
     assert "copy_quality_checks_job" in {j.name for j in defs.resolve_all_job_defs()}
-    assert materialize_all(defs, selection=[copy]).success
+    # materializing the asset runs the checks on it: its writer's and the data-quality job's
+    run = materialize_all(defs, selection=[copy], raise_on_error=False)
+    after = {e.check_name: e.passed for e in run.get_asset_check_evaluations()}
+    assert after == {"id_0": True, "name_0": False, "matches_orders": True}
+    assert not run.success  # name_0 is blocking
+    assert [e.asset_key for e in run.get_asset_materialization_events()] == [copy]
 
     # the blocking check fails, so the run fails; every check is still evaluated and recorded
     found = _run_checks(settings, tmp_path, "copy_quality_checks_job", ok=False)
