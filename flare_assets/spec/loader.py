@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from flare_assets.spec.errors import ManifestError, load_yaml, validate
 from flare_assets.spec.housekeeping import RUN_ID, check_housekeeping
+from flare_assets.spec.jdbc import check_jdbc
 from flare_assets.spec.model import (
     METADATA_ONLY,
     TIME_WINDOWS,
@@ -398,6 +399,7 @@ def load_jobs(
         jobs.extend(loaded)
     problems.extend(check_depots(jobs, depots))
     problems.extend(check_action_inputs(jobs, depots))
+    problems.extend(check_jdbc(jobs, depots))
     mapped = [lj for lj in jobs if _depots_known(lj, depots)]
     if depots:
         problems.extend(check_housekeeping(mapped, depots))

@@ -541,11 +541,22 @@ class Output(Model):
         default=None, validation_alias=AliasChoices("housekeeping", "housekeepingMode")
     )
     maintenance: TableMaintenance | None = None
+    driver: str | None = None  # jdbc outputs: Flare's driver class, checked against the depot's engine
+    is_stream: bool = False
 
     _name = field_validator("name")(_identifier)
     _dataset = field_validator("dataset")(_address)
 
     _lower = field_validator("format", mode="before")(lowercase)
+
+    @field_validator("is_stream")
+    @classmethod
+    def _not_stream(cls, value: bool) -> bool:
+        if value:
+            raise ValueError(
+                "an output is written by its job; a job streams with a streaming block (and isStream inputs)"
+            )
+        return value
 
     @property
     def address(self) -> Address:
