@@ -224,7 +224,9 @@ def test_assertions_are_asset_checks_with_measured_values(demo_run) -> None:  # 
     assert amount.passed and amount.metadata["min"].value > 0 and amount.severity.value == "WARN"
     assert checks[("customer_revenue", "revenue_positive")].metadata["customers"].value == 200.0
     status = checks[("orders_enriched", "status_known")]
-    assert status.metadata["invalid_count"].value == 0.0 and status.metadata["invalid_percentage"].value == 0.0
+    assert (
+        status.metadata["invalid_count"].value == 0.0 and status.metadata["invalid_percentage"].value == 0.0
+    )
     volume = checks[("orders_enriched", "order_volume")]
     assert volume.metadata["row_count"].value == 2000.0 and volume.metadata["max"].value == 5.0
     assert checks[("orders_enriched", "amount_matches_lines")].metadata["mismatched"].value == 0.0
