@@ -32,6 +32,7 @@ BENCHMARKS = {
         "stream_throughput_ratio",
     ],
     "concurrent_commits": ["concurrent_commits_lost"],
+    "code_location": ["code_location_load_ratio"],
 }
 
 

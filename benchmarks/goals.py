@@ -18,6 +18,7 @@ GOALS: dict[str, tuple[str, float]] = {
     "housekeeping_partition_reduction": (">=", 20),
     "housekeeping_listing_speedup": (">=", 10),
     "concurrent_commits_lost": ("==", 0),
+    "code_location_load_ratio": ("<=", 1.5),
 }
 
 _COMPARE: dict[str, Callable[[float, float], bool]] = {

@@ -123,7 +123,7 @@ def pending_batch(job: Job, name: str, depots: DepotMap, settings: Settings) -> 
     if depots.depots[address.depot].type == "iceberg":
         from flare_assets.catalog import load_catalog
 
-        table = load_catalog(address.depot, settings).load_table(f"{address.collection}.{address.dataset}")
+        table = load_catalog(address.depot, settings).load_table(address.identifier)
         snapshot = table.current_snapshot()
         done = (committed_offset(checkpoint) or {}).get("snapshot_id")
         if snapshot is None or snapshot.snapshot_id == done:

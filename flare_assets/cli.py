@@ -32,6 +32,24 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_docs(args: argparse.Namespace) -> int:
+    from flare_assets.spec import reference
+
+    folder = Path(args.out)
+    if args.check:
+        stale = [n for n, text in reference.pages().items() if _read(folder / n) != text]
+        for name in stale:
+            print(f"{folder / name} is out of date; run `flare docs`", file=sys.stderr)
+        return 1 if stale else 0
+    for path in reference.write(folder):
+        print(f"wrote {path}")
+    return 0
+
+
+def _read(path: Path) -> str | None:
+    return path.read_text() if path.is_file() else None
+
+
 def cmd_query(args: argparse.Namespace) -> int:
     from flare_assets.query import read_rows
 
@@ -186,6 +204,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("paths", nargs="+", help="manifest files or folders")
     p.add_argument("--depots", help="depot map (default: FLARE_DEPOTS)")
     p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("docs", help="write the manifest and function reference pages from the models")
+    p.add_argument("--out", default="docs/reference", help="folder of the pages (default: docs/reference)")
+    p.add_argument("--check", action="store_true", help="exit 1 when a committed page is out of date")
+    p.set_defaults(func=cmd_docs)
 
     p = sub.add_parser("query", help="rows of a table's last committed snapshot, a branch or a snapshot")
     p.add_argument(

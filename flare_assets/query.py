@@ -16,7 +16,7 @@ def table_identifier(name: str, settings: Settings) -> tuple[str, str]:
     """`collection.dataset`, `depot.collection.dataset` or a dataos:// address -> (depot, 'ns.table')."""
     if ":" in name:
         addr = parse_address(name)
-        return addr.depot, f"{addr.collection}.{addr.dataset}"
+        return addr.depot, addr.identifier
     parts = name.split(".")
     if len(parts) == 3:
         return parts[0], f"{parts[1]}.{parts[2]}"

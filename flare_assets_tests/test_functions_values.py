@@ -169,7 +169,7 @@ def test_argument_and_column_errors_named_at_validation(tmp_path: Path) -> None:
     )
     where = f"{tmp_path / 'checked.yaml'}: workflow.dag[0].spec.stackSpec.job.steps[0].sequence[0].functions"
     assert any(p.startswith(f"{where}[1].algo: got 'crc32'; allowed: ") for p in problems), problems
-    assert f"{where}[2].as: unknown key; allowed: name, column, algo, asColumn" in problems, problems
+    assert f"{where}[2].as: unknown key; allowed: name, column, asColumn, algo" in problems, problems
 
 
 def test_missing_fill_column_fails_validation(tmp_path: Path) -> None:

@@ -62,6 +62,8 @@ def test_demo_manifests_are_valid() -> None:
         "distribution__customer_profiles",
         "distribution__export_city_revenue",
         "reporting_units__stage_uploads",
+        "directory__customer_directory",
+        "retail_quality__orders_checks",
     }
 
 
@@ -114,7 +116,7 @@ def test_duplicate_output_across_manifests(tmp_path: Path) -> None:
     with pytest.raises(ManifestError) as info:
         load_jobs([tmp_path], load_depots(DEMO_DEPOTS))
     (problem,) = info.value.problems
-    assert "dataos://lakehouse:clean/things is already written by" in problem
+    assert "dataos://lakehouse:clean/things (asset lakehouse/clean/things) is already written by" in problem
 
 
 def test_env_substitution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,7 +15,6 @@ from dagster import (
     AssetsDefinition,
     AssetSpec,
     Config,
-    DagsterRunStatus,
     MaterializeResult,
     RunRequest,
     RunsFilter,
@@ -39,6 +38,7 @@ from flare_assets.defs.metadata import (
 )
 from flare_assets.defs.partitions import backfill_policy, partitions_definition, run_slice
 from flare_assets.defs.resources import SparkResource
+from flare_assets.defs.runs import IN_FLIGHT
 from flare_assets.depots import DepotMap
 from flare_assets.engine import run_job
 from flare_assets.engine.maintenance import run_actions
@@ -133,7 +133,8 @@ def job_assets(lj: LoadedJob, jobs: list[LoadedJob], depots: DepotMap) -> Assets
     upstream = [
         d for d in jobs if d.manifest.name == lj.manifest.name and d.dag_job.name in lj.dag_job.depends
     ]
-    deps = [AssetKey(i.address.key) for i in job.inputs]
+    own = {AssetKey(o.address.key) for o in job.outputs}  # a table the job reads and writes
+    deps = [AssetKey(i.address.key) for i in job.inputs if AssetKey(i.address.key) not in own]
     deps += [AssetKey(o.address.key) for up in upstream for o in up.dag_job.job.outputs]
     specs = [output_spec(lj, o, depots, deps) for o in job.outputs]
     checks = [
@@ -241,15 +242,6 @@ def schedules(jobs: list[LoadedJob]) -> list[ScheduleDefinition]:
         if partitions and all(d.type in TIME_WINDOWS for d in partitions.dimensions):
             out.append(build_schedule_from_partitioned_job(partitioned_job(lj)))
     return out
-
-
-IN_FLIGHT = [
-    DagsterRunStatus.QUEUED,
-    DagsterRunStatus.NOT_STARTED,
-    DagsterRunStatus.STARTING,
-    DagsterRunStatus.STARTED,
-    DagsterRunStatus.CANCELING,
-]
 
 
 def schedule_tick(

@@ -66,7 +66,7 @@ class MaintainedTable:
 
     @property
     def identifier(self) -> str:
-        return f"{self.address.collection}.{self.address.dataset}"
+        return self.address.identifier
 
 
 def lakehouse_tables(jobs: list[LoadedJob], depots: DepotMap) -> list[MaintainedTable]:

@@ -20,7 +20,6 @@ from dagster import (
     AssetsDefinition,
     Config,
     DagsterExecutionInterruptedError,
-    DagsterRunStatus,
     MaterializeResult,
     RunRequest,
     RunsFilter,
@@ -35,6 +34,7 @@ from pydantic import Field
 from flare_assets.checkpoints import checkpoint_dir, pending_batch
 from flare_assets.defs.assets import output_spec
 from flare_assets.defs.resources import SparkResource
+from flare_assets.defs.runs import IN_FLIGHT
 from flare_assets.defs.stream_metadata import stream_metadata
 from flare_assets.depots import DepotMap
 from flare_assets.engine.stream import BatchResult, StreamResult, run_stream
@@ -45,13 +45,6 @@ from flare_assets.spec.streams import streaming
 
 STREAM_TAG = "flare/stream"
 BATCH_TAG = "flare/batch"
-IN_FLIGHT = [
-    DagsterRunStatus.QUEUED,
-    DagsterRunStatus.NOT_STARTED,
-    DagsterRunStatus.STARTING,
-    DagsterRunStatus.STARTED,
-    DagsterRunStatus.CANCELING,
-]
 
 
 class StreamRunConfig(Config):

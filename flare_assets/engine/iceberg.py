@@ -92,7 +92,7 @@ def create_table(spark: SparkSession, df: DataFrame, output: Output) -> None:
     address = output.address
     props = output.options.table_properties
     columns = df._jdf.schema().toDDL()
-    spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {address.depot}.{quote(address.collection)}")
+    spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {address.depot}.{quote(address.namespace)}")
     tblprops = ", ".join(f"{literal(k)}={literal(v)}" for k, v in props.items())
     spark.sql(
         f"CREATE TABLE IF NOT EXISTS {address.table} ({columns}) USING iceberg"

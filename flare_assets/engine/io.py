@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +11,9 @@ from pyspark.sql.types import StructType
 from flare_assets.depots import DepotMap
 from flare_assets.engine import jdbc
 from flare_assets.settings import Settings
-from flare_assets.spec.address import Address
+from flare_assets.spec.address import Address, parse_address
 from flare_assets.spec.model import Input, Output
+from flare_assets.spec.schemas import spark_schema
 
 FILE_READ_DEFAULTS: dict[str, dict[str, str]] = {"csv": {"header": "true", "inferSchema": "true"}}
 FILE_WRITE_DEFAULTS: dict[str, dict[str, str]] = {"csv": {"header": "true"}}
@@ -33,26 +33,43 @@ def _options(values: dict[str, Any]) -> dict[str, str]:
     return {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in values.items()}
 
 
-def read_schema(item: Input) -> str | StructType | None:
-    """schemaString (DDL), or schemaPath: Spark's JSON schema or a DDL text file."""
+def read_schema(item: Input, depots: DepotMap, settings: Settings) -> str | StructType | None:
+    """schemaString or the schemaPath file (a dataos:// address names a file on a file depot): DDL,
+    Spark's JSON schema or an Avro record."""
     if item.schema_string:
-        return item.schema_string
-    if not item.schema_path:
+        text, filename = item.schema_string, ""
+    elif item.schema_path:
+        path = Path(item.schema_path)
+        if item.schema_path.startswith("dataos://"):
+            path = Path(folder(parse_address(item.schema_path), depots, settings))
+        try:
+            text, filename = path.read_text(), path.name
+        except OSError as exc:
+            reason = f"schemaPath {item.schema_path} ({path}) cannot be read: {exc.strerror}"
+            raise ValueError(reason) from exc
+    else:
         return None
-    text = Path(item.schema_path).read_text()
-    if text.lstrip().startswith("{"):
-        return StructType.fromJson(json.loads(text))
-    return text.strip()
+    schema = spark_schema(text, item.schema_type, filename)
+    return schema if isinstance(schema, str) else StructType.fromJson(schema)
 
 
-def read_input(spark: SparkSession, item: Input, depots: DepotMap, settings: Settings) -> DataFrame:
-    """The dataset as a DataFrame; an input `query` then runs over it, the input's name as its view."""
+def read_input(
+    spark: SparkSession, item: Input, depots: DepotMap, settings: Settings, pin: bool = False
+) -> DataFrame:
+    """The dataset as a DataFrame; an input `query` then runs over it, the input's name as its view.
+    `pin` (a table the job also writes) reads the snapshot its branch points at now, so the job's
+    own write never changes what it read."""
     address = item.address
     options = dict(item.options)
     if is_iceberg(address, depots):
-        from flare_assets.engine.iceberg import time_travel
+        from flare_assets.engine.iceberg import head, time_travel
 
-        frame = spark.read.options(**time_travel(spark, address.table, options)).table(address.table)
+        chosen = time_travel(spark, address.table, options)
+        if pin and not {"snapshot-id", "as-of-timestamp", "tag"} & set(chosen):
+            snapshot, _ = head(spark, address.table, chosen.pop("branch", "main"))
+            if snapshot is not None:
+                chosen["snapshot-id"] = str(snapshot)
+        frame = spark.read.options(**chosen).table(address.table)
     elif jdbc.is_jdbc(address, depots):
         frame = jdbc.read(spark, item, depots)
     else:
@@ -73,7 +90,7 @@ def file_reader(spark: SparkSession, item: Input, depots: DepotMap, settings: Se
     fmt = (item.format or depot.format or "parquet").lower()
     reader = spark.read.format(fmt).options(**FILE_READ_DEFAULTS.get(fmt, {}))
     reader = reader.options(**_options(depot.options)).options(**_options(item.options))
-    schema = read_schema(item)
+    schema = read_schema(item, depots, settings)
     if schema is not None:
         reader = reader.schema(schema)
     return reader

@@ -153,7 +153,9 @@ def _read_inputs(
             elif item.incremental_read is not None:
                 frame, info = incremental.new_files(spark, item, depots, settings, previous, run_number, name)
             else:
-                frame, info = io.read_input(spark, item, depots, settings), None
+                written = {o.address.table for o in job.outputs}
+                frame = io.read_input(spark, item, depots, settings, pin=item.address.table in written)
+                info = None
             if item.incremental is not None and frame is not None:
                 frame, info = incremental.flare_block(
                     spark, item, frame, previous, request.for_input(item.name), request.reset

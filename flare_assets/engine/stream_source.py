@@ -43,7 +43,7 @@ def read_stream(spark: SparkSession, job: Job, depots: DepotMap, settings: Setti
         )
     depot = depots.depots[address.depot]
     fmt = (item.format or depot.format or "parquet").lower()
-    schema = _schema(spark, job, depots)
+    schema = _schema(spark, job, depots, settings)
     reader = spark.readStream.format(fmt).options(**io.FILE_READ_DEFAULTS.get(fmt, {}))
     reader = reader.options(**io._options(depot.options)).options(**options)
     if fmt in PERMISSIVE_FORMATS:
@@ -61,8 +61,8 @@ def read_stream(spark: SparkSession, job: Job, depots: DepotMap, settings: Setti
     return StreamSource(frame, fmt, schema)
 
 
-def _schema(spark: SparkSession, job: Job, depots: DepotMap) -> StructType:
-    given = io.read_schema(stream_input(job))
+def _schema(spark: SparkSession, job: Job, depots: DepotMap, settings: Settings) -> StructType:
+    given = io.read_schema(stream_input(job), depots, settings)
     if isinstance(given, StructType):
         return given
     if given is not None:

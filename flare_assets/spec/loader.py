@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from flare_assets.spec.address import parse_address
 from flare_assets.spec.errors import ManifestError, load_yaml, validate
 from flare_assets.spec.housekeeping import RUN_ID, check_housekeeping
 from flare_assets.spec.jdbc import check_jdbc
@@ -25,6 +26,7 @@ from flare_assets.spec.model import (
     placeholders,
 )
 from flare_assets.spec.quality import check_quality_names
+from flare_assets.spec.schemas import spark_schema
 from flare_assets.spec.sql import output_columns, referenced_views
 from flare_assets.spec.streams import TableExists, check_stream
 
@@ -71,19 +73,39 @@ def parse_manifest(file: Path) -> Manifest:
     return validate(Manifest, data, file)
 
 
-def resolve_schema_paths(lj: LoadedJob) -> list[str]:
-    """schemaPath is relative to the manifest's folder; it must exist."""
+def resolve_schema_paths(lj: LoadedJob, depots: Any) -> list[str]:
+    """schemaPath is a file relative to the manifest's folder, or a dataos:// address on a file depot
+    (read when the job runs); a file given must exist and hold a schema."""
     problems = []
     for i, item in enumerate(lj.dag_job.job.inputs):
-        if item.schema_path:
-            path = (lj.file.parent / item.schema_path).resolve()
-            if not path.is_file():
-                problems.append(
-                    f"{lj.file}: {lj.yaml_path}.spec.stackSpec.job.inputs[{i}].schemaPath: "
-                    f"{path} does not exist"
-                )
-            item.schema_path = str(path)
+        if not item.schema_path:
+            continue
+        where = f"{lj.file}: {lj.yaml_path}.spec.stackSpec.job.inputs[{i}].schemaPath"
+        if item.schema_path.startswith("dataos://"):
+            problems += [f"{where}: {p}" for p in _schema_address(item.schema_path, depots)]
+            continue
+        path = (lj.file.parent / item.schema_path).resolve()
+        if not path.is_file():
+            problems.append(f"{where}: {path} does not exist")
+            continue
+        item.schema_path = str(path)
+        try:
+            spark_schema(path.read_text(), item.schema_type, path.name)
+        except ValueError as exc:
+            problems.append(f"{where}: {path}: {exc}")
     return problems
+
+
+def _schema_address(text: str, depots: Any) -> list[str]:
+    try:
+        address = parse_address(text)
+    except ValueError as exc:
+        return [str(exc)]
+    depot = depots.depots.get(address.depot) if depots else None
+    if depots and (depot is None or depot.type != "file"):
+        files = [n for n, d in depots.depots.items() if d.type == "file"]
+        return [f"{text}: a schema file is on a file depot; allowed: {', '.join(files) or '(none)'}"]
+    return []
 
 
 def resolve_sql_files(lj: LoadedJob) -> list[str]:
@@ -145,16 +167,22 @@ def check_depots(jobs: list[LoadedJob], depots: Any) -> list[str]:
                     )
                     continue
                 iceberg = depot is not None and depot.type == "iceberg"
+                if iceberg and item.address.is_path:
+                    problems.append(
+                        f"{where}: {item.address.dataset!r} is a path; an iceberg depot's dataset is one "
+                        "table name"
+                    )
                 if iceberg and (item.format or "iceberg").lower() != "iceberg":
                     problems.append(
                         f"{lj.file}: {base}.{kind}[{i}].format: got {item.format!r} on iceberg depot "
                         f"{item.address.depot!r}; allowed: iceberg"
                     )
                 if isinstance(item, Output):
-                    key = str(item.address)
+                    key = "/".join(item.address.key)
                     if key in writers:
                         problems.append(
-                            f"{where}: {key} is already written by {writers[key]}; an output has one writer"
+                            f"{where}: {item.address} (asset {key}) is already written by {writers[key]}; "
+                            "an output has one writer"
                         )
                     writers[key] = f"{lj.file}: {base}.outputs[{i}]"
                     if depot is not None:
@@ -321,7 +349,12 @@ def check_dag(jobs: list[LoadedJob]) -> list[str]:
                 )
             else:
                 ups.append(up)
-        ups += [writer[str(i.address)] for i in lj.dag_job.job.inputs if str(i.address) in writer]
+        # a job reading a table it writes reads it before its own write: no edge to itself
+        ups += [
+            writer[str(i.address)]
+            for i in lj.dag_job.job.inputs
+            if str(i.address) in writer and writer[str(i.address)] is not lj
+        ]
         edges[lj] = ups
     state: dict[LoadedJob, int] = {}
 
@@ -394,8 +427,8 @@ def load_jobs(
         names[manifest.name] = file
         loaded = [LoadedJob(file, manifest, i) for i in range(len(manifest.workflow.dag))]
         for lj in loaded:
-            problems.extend(resolve_schema_paths(lj) + resolve_sql_files(lj) + check_incremental(lj, depots))
-            problems.extend(check_functions(lj))
+            problems.extend(resolve_schema_paths(lj, depots) + resolve_sql_files(lj))
+            problems.extend(check_incremental(lj, depots) + check_functions(lj))
         jobs.extend(loaded)
     problems.extend(check_depots(jobs, depots))
     problems.extend(check_action_inputs(jobs, depots))

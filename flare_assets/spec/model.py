@@ -14,6 +14,7 @@ from flare_assets.spec.address import Address, parse_address
 from flare_assets.spec.functions import Function
 from flare_assets.spec.housekeeping import Housekeeping
 from flare_assets.spec.maintenance import TableMaintenance
+from flare_assets.spec.schemas import spark_schema
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 BRANCH = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
@@ -37,6 +38,12 @@ class Model(BaseModel):
         }
         return {k: v for k, v in data.items() if k not in empty}
 
+
+# Keys accepted by the model only to refuse them with a reason (the reference lists them).
+REFUSED: dict[tuple[str, str], str] = {
+    ("Input", "schema_subject"): "schema registries are not supported; give schemaPath or schemaString",
+    ("Input", "schema_id"): "schema registries are not supported; give schemaPath or schemaString",
+}
 
 # Keys DataOS reads and this runtime has no use for: accepted, with one warning from `flare validate`.
 METADATA_ONLY: dict[tuple[str, str], str] = {
@@ -143,8 +150,16 @@ class Input(Model):
     name: str
     dataset: str
     format: str | None = None
-    schema_path: str | None = None
-    schema_string: str | None = None
+    schema_path: str | None = Field(
+        default=None,
+        description="a schema file: relative to the manifest, or a dataos:// address on a file depot",
+    )
+    schema_string: str | None = Field(
+        default=None, validation_alias=AliasChoices("schemaString", "schema", "schema_string")
+    )
+    schema_type: Literal["spark", "avro", "ddl"] | None = None
+    schema_subject: str | None = None
+    schema_id: int | None = None
     query: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)
     is_stream: bool = False
@@ -153,11 +168,19 @@ class Input(Model):
 
     _name = field_validator("name")(_identifier)
     _dataset = field_validator("dataset")(_address)
+    _schema_type = field_validator("schema_type", mode="before")(lowercase)
 
     @model_validator(mode="after")
     def _schema_and_branch(self) -> Input:
         if self.schema_path and self.schema_string:
             raise ValueError("give schemaPath or schemaString, not both")
+        if self.schema_subject is not None or self.schema_id is not None:
+            raise ValueError(
+                "schemaSubject and schemaId read a schema registry, which is not supported here; "
+                "give the schema as schemaPath or schemaString"
+            )
+        if self.schema_string is not None:
+            spark_schema(self.schema_string, self.schema_type)
         _branch_name(self.options.get("branch"), "options.branch")
         return self
 
@@ -319,7 +342,7 @@ class FileOptions(Model):
     """Flare's `options.file` of an output written as files: its save mode and file format."""
 
     save_mode: Literal["append", "overwrite"] | None = None
-    output_type: Literal["csv", "json", "parquet", "orc", "avro", "text"] | None = None
+    output_type: Literal["csv", "json", "parquet", "orc", "text", "avro"] | None = None
 
     _lower = field_validator("save_mode", "output_type", mode="before")(lowercase)
 
@@ -333,6 +356,29 @@ class OutputOptions(Model):
     extra_options: dict[str, Any] = Field(default_factory=dict)
     write_audit_publish: WriteAuditPublish | None = None
     file: FileOptions | None = None
+    partition_spec: list[PartitionField] | None = Field(
+        default=None, description="iceberg.partitionSpec, as older manifests place it"
+    )
+    properties: dict[str, str] | None = Field(
+        default=None, description="iceberg.properties, as older manifests place them"
+    )
+
+    @model_validator(mode="after")
+    def _iceberg_shorthands(self) -> OutputOptions:
+        """`partitionSpec` and `properties` directly under options mean the iceberg block's."""
+        if self.partition_spec is None and self.properties is None:
+            return self
+        iceberg = self.iceberg or IcebergOptions()
+        if self.partition_spec is not None:
+            if iceberg.partition_spec is not None and iceberg.partition_spec != self.partition_spec:
+                raise ValueError(
+                    "partitionSpec and iceberg.partitionSpec contradict each other; give one partition spec"
+                )
+            iceberg.partition_spec = self.partition_spec
+        if self.properties is not None:
+            iceberg.properties = {**self.properties, **iceberg.properties}
+        self.iceberg, self.partition_spec, self.properties = iceberg, None, None
+        return self
 
     @field_validator("write_audit_publish", mode="before")
     @classmethod
@@ -541,8 +587,11 @@ class Output(Model):
         default=None, validation_alias=AliasChoices("housekeeping", "housekeepingMode")
     )
     maintenance: TableMaintenance | None = None
-    driver: str | None = None  # jdbc outputs: Flare's driver class, checked against the depot's engine
-    is_stream: bool = False
+    driver: str | None = Field(
+        default=None,
+        description="jdbc outputs: a driver class of the depot's engine; the depot's driver runs",
+    )
+    is_stream: bool = Field(default=False, description="false only: a job streams with its streaming block")
 
     _name = field_validator("name")(_identifier)
     _dataset = field_validator("dataset")(_address)
@@ -569,7 +618,11 @@ class JobAssertion(Assertion):
     `dataset` with the input's name or address; optional when the job has one input)."""
 
     output: str | None = None
-    input: str | None = Field(default=None, validation_alias=AliasChoices("input", "dataset"))
+    input: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("input", "dataset"),
+        description="data-quality jobs: the input checked, by name (or `dataset:` with its name or address)",
+    )
 
 
 PARTITION_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:+\- ]*$")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
@@ -10,6 +12,19 @@ from sqlglot.errors import SqlglotError
 def referenced_views(sql: str) -> set[str] | None:
     """Unqualified relation names the statement reads, CTEs excluded; None when it does not parse
     (Spark's own parser then has the last word, at run time, naming the step)."""
+    found = _referenced_views(sql)
+    return set(found) if found is not None else None
+
+
+def output_columns(sql: str) -> list[str] | None:
+    """The column names a SELECT produces, when they can be known without a catalog (no `*`)."""
+    found = _output_columns(sql)
+    return list(found) if found is not None else None
+
+
+# Parsing is the costly part of loading many manifests; one statement is parsed once per process.
+@lru_cache(maxsize=4096)
+def _referenced_views(sql: str) -> frozenset[str] | None:
     try:
         statements = sqlglot.parse(sql, read="spark")
     except SqlglotError:
@@ -22,11 +37,11 @@ def referenced_views(sql: str) -> set[str] | None:
         for table in tree.find_all(exp.Table):
             if isinstance(table.this, exp.Identifier) and not table.db and table.name.lower() not in ctes:
                 names.add(table.name)
-    return names
+    return frozenset(names)
 
 
-def output_columns(sql: str) -> list[str] | None:
-    """The column names a SELECT produces, when they can be known without a catalog (no `*`)."""
+@lru_cache(maxsize=4096)
+def _output_columns(sql: str) -> tuple[str, ...] | None:
     try:
         tree = sqlglot.parse_one(sql, read="spark")
     except SqlglotError:
@@ -42,4 +57,4 @@ def output_columns(sql: str) -> list[str] | None:
         ):
             return None
         names.append(projection.alias_or_name)
-    return names
+    return tuple(names)

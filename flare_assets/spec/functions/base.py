@@ -60,6 +60,19 @@ class FunctionSpec(BaseModel):
         return list(columns)
 
 
+class ColumnFunction(FunctionSpec):
+    """A function of one column whose result goes to `asColumn` (by default, the column itself)."""
+
+    column: str
+    as_column: str | None = None
+
+    def reads(self) -> list[str]:
+        return [self.column]
+
+    def columns_after(self, columns: list[str]) -> list[str]:
+        return added(columns, self.as_column or self.column)
+
+
 def find(columns: list[str], name: str) -> str | None:
     """`name` among `columns` as Spark resolves it (case-insensitively); None when absent."""
     lowered = name.lower()

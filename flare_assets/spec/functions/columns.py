@@ -111,6 +111,8 @@ class Copy(ColumnsFunction):
 
 
 class Drop(ColumnsFunction):
+    """Removes the listed columns."""
+
     name: Literal["drop"]
     columns: list[str] = Field(min_length=1)
 
@@ -122,6 +124,8 @@ class Drop(ColumnsFunction):
 
 
 class Rename(ColumnsFunction):
+    """`column` is called `asColumn` from here on."""
+
     name: Literal["rename"]
     column: str
     as_column: str

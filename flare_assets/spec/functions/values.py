@@ -10,7 +10,7 @@ from pydantic import Field, field_validator, model_validator
 from sqlglot import exp
 
 from flare_assets.spec.actions import lowercase
-from flare_assets.spec.functions.base import FunctionSpec, Sed, added, spark_type
+from flare_assets.spec.functions.base import ColumnFunction, FunctionSpec, Sed, added, spark_type
 
 
 class ValuesFunction(FunctionSpec):
@@ -37,12 +37,10 @@ class ChangeCase(ValuesFunction):
         return [self.column]
 
 
-class CutCharacter(ValuesFunction):
+class CutCharacter(ValuesFunction, ColumnFunction):
     """Characters `startIndex` to `endIndex` (1-based, inclusive), into `asColumn` or in place."""
 
     name: Literal["cut_character"]
-    column: str
-    as_column: str | None = None
     start_index: int = Field(ge=1)
     end_index: int = Field(ge=1)
 
@@ -52,25 +50,11 @@ class CutCharacter(ValuesFunction):
             raise ValueError(f"endIndex {self.end_index} is before startIndex {self.start_index}")
         return self
 
-    def reads(self) -> list[str]:
-        return [self.column]
 
-    def columns_after(self, columns: list[str]) -> list[str]:
-        return added(columns, self.as_column or self.column)
-
-
-class _Codec(ValuesFunction):
-    column: str
+class _Codec(ValuesFunction, ColumnFunction):
     algo: Literal["base32", "base64", "hex"]
-    as_column: str | None = None
 
     _algo = field_validator("algo", mode="before")(lowercase)
-
-    def reads(self) -> list[str]:
-        return [self.column]
-
-    def columns_after(self, columns: list[str]) -> list[str]:
-        return added(columns, self.as_column or self.column)
 
 
 class Decode(_Codec):
