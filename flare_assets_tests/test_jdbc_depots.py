@@ -225,6 +225,10 @@ def test_flare_database_templates_validate(tmp_path: Path) -> None:
             "inputs[0].schemaString: goes with file inputs",
         ),
         (lambda i, o: o.update(isStream=True), "outputs[0].isStream: an output is written by its job"),
+        (
+            lambda i, o: o.update(dataset="dataos://pg:sales/orders/2024"),
+            "outputs[0].dataset: dataos://pg:sales/orders/2024 names a path; a database dataset is schema/table",
+        ),
     ],
 )
 def test_what_a_database_cannot_do_is_refused_at_load(tmp_path: Path, change, expected: str) -> None:  # noqa: ANN001

@@ -31,6 +31,12 @@ def _connection(where: str, options: dict[str, Any]) -> list[str]:
     ]
 
 
+def _one_table(where: str, address: Any) -> list[str]:
+    if not address.is_path:
+        return []
+    return [f"{where}.dataset: {address} names a path; a database dataset is schema/table"]
+
+
 def check_jdbc(jobs: list[LoadedJob], depots: Any) -> list[str]:
     if not depots:
         return []
@@ -43,6 +49,7 @@ def check_jdbc(jobs: list[LoadedJob], depots: Any) -> list[str]:
             if depot is None or depot.type != "jdbc":
                 continue
             where = f"{base}.inputs[{i}]"
+            problems += _one_table(where, item.address)
             item.format = item.format or "jdbc"  # the asset's kind
             if item.format.lower() != "jdbc":
                 problems.append(
@@ -72,6 +79,7 @@ def check_jdbc(jobs: list[LoadedJob], depots: Any) -> list[str]:
             if depot is None or depot.type != "jdbc":
                 continue
             where = f"{base}.outputs[{i}]"
+            problems += _one_table(where, output.address)
             if "format" not in output.model_fields_set:
                 output.format = "jdbc"
             elif output.format != "jdbc":
