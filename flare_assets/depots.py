@@ -100,8 +100,14 @@ class Depot(BaseModel):
             if given:
                 raise ValueError(f"{', '.join(given)}: go with type jdbc, not {self.type}")
             return self
+        if self.engine is None and self.url is not None:  # jdbc:postgresql://... names its engine
+            scheme = self.url.split(":")[1] if self.url.count(":") > 1 else ""
+            self.engine = scheme if scheme in JDBC_ENGINES else None  # type: ignore[assignment]
         if self.engine is None:
-            raise ValueError(f"a jdbc depot names its engine; allowed: {', '.join(JDBC_ENGINES)}")
+            raise ValueError(
+                f"a jdbc depot names its engine (or has a url starting jdbc:ENGINE:); "
+                f"allowed: {', '.join(JDBC_ENGINES)}"
+            )
         if self.path is not None or self.format is not None:
             raise ValueError("path and format go with file depots; a jdbc depot has url or host and database")
         if self.url is not None:

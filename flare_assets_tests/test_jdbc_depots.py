@@ -70,9 +70,13 @@ def _load(folder: Path, docs: dict[str, dict], depots: Path) -> list:
     [
         (
             {"type": "jdbc", "host": "db", "database": "x"},
-            "a jdbc depot names its engine; allowed: postgresql",
+            "a jdbc depot names its engine (or has a url",
         ),
         ({"type": "jdbc", "engine": "oracle", "host": "db", "database": "x"}, "engine"),
+        (
+            {"type": "jdbc", "url": "jdbc:oracle:thin:@db:1521/x"},
+            "a jdbc depot names its engine (or has a url starting jdbc:ENGINE:); allowed: postgresql, mysql",
+        ),
         ({"type": "jdbc", "engine": "postgresql"}, "a jdbc depot has url, or host and database"),
         (
             {"type": "jdbc", "engine": "postgresql", "url": "jdbc:postgresql://db/x?password=hunter2"},
@@ -98,6 +102,8 @@ def test_url_table_and_credentials_come_from_the_depot_map(tmp_path: Path, monke
     assert pg.jdbc_table("sales", "orders") == "sales.orders"
     assert pg.jdbc_table("none", "city") == "city"  # Flare's `none`: the connection's default schema
     assert mysql.jdbc_table("shop", "order-lines") == "shop.`order-lines`"
+    inferred = validate(DepotMap, {"depots": {"m": {"type": "jdbc", "url": "jdbc:mysql://h/shop"}}}, tmp_path)
+    assert inferred.depots["m"].engine == "mysql"  # the url names the engine
     monkeypatch.setenv("FLARE_TEST_PG_USER", "flare")
     monkeypatch.delenv("FLARE_TEST_PG_PASSWORD", raising=False)
     with pytest.raises(ValueError, match=r"depot 'pg' reads its password from \$FLARE_TEST_PG_PASSWORD"):
