@@ -45,13 +45,14 @@ POSTGRES = JdbcEngine(
     quote='"',
     aliases=("org.postgresql.Driver",),
 )
-# MySQL servers are reached with MariaDB's driver, the one Debian packages
+# MySQL servers are reached with MariaDB's driver, the one Debian packages; its 2.x versions take
+# jdbc:mysql: URLs, the scheme by which Spark picks its MySQL dialect (backquoted identifiers)
 MARIADB = JdbcEngine(
     driver="org.mariadb.jdbc.Driver",
     deb="libmariadb-java",
     jars=("/usr/share/java/mariadb-java-client.jar",),
     maven="org.mariadb.jdbc:mariadb-java-client:2.7.6",
-    scheme="mariadb",
+    scheme="mysql",
     port=3306,
     quote="`",
     aliases=("org.mariadb.jdbc.Driver", "com.mysql.cj.jdbc.Driver", "com.mysql.jdbc.Driver"),
@@ -136,7 +137,8 @@ class Depot(BaseModel):
 
     def jdbc_url(self) -> str:
         if self.url:
-            return self.url
+            # the same driver and server; Spark knows the MySQL dialect by the jdbc:mysql: scheme only
+            return re.sub(r"^jdbc:mariadb:", "jdbc:mysql:", self.url)
         return f"jdbc:{self.jdbc.scheme}://{self.host}:{self.port or self.jdbc.port}/{self.database}"
 
     def jdbc_credentials(self, name: str) -> dict[str, str]:

@@ -1,5 +1,6 @@
 """Database depots: the depot map's jdbc type, manifests shaped like Flare's Postgres and MySQL
-templates, the driver jars, and a PostgreSQL server on loopback read and written through Dagster."""
+templates, the driver jars, and PostgreSQL and MariaDB servers on loopback read and written through
+Dagster."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from flare_assets.jars import Jars, MissingDependency, depot_drivers
 from flare_assets.settings import Settings
 from flare_assets.spec.errors import ManifestError, validate
 from flare_assets.spec.loader import load_jobs
-from flare_assets_tests.servers import postgres, postgres_available
+from flare_assets_tests.servers import mariadb, mariadb_available, postgres, postgres_available
 
 PG_JAR = "/usr/share/java/postgresql.jar"
 MARIADB_JAR = "/usr/share/java/mariadb-java-client.jar"
@@ -102,6 +103,7 @@ def test_url_table_and_credentials_come_from_the_depot_map(tmp_path: Path, monke
     assert pg.jdbc_table("sales", "orders") == "sales.orders"
     assert pg.jdbc_table("none", "city") == "city"  # Flare's `none`: the connection's default schema
     assert mysql.jdbc_table("shop", "order-lines") == "shop.`order-lines`"
+    assert mysql.jdbc_url() == "jdbc:mysql://127.0.0.1:3306/shop"  # the scheme of Spark's MySQL dialect
     inferred = validate(DepotMap, {"depots": {"m": {"type": "jdbc", "url": "jdbc:mysql://h/shop"}}}, tmp_path)
     assert inferred.depots["m"].engine == "mysql"  # the url names the engine
     monkeypatch.setenv("FLARE_TEST_PG_USER", "flare")
@@ -383,3 +385,79 @@ def test_postgres_tables_read_and_written_through_dagster(
             assert meta["target"].value == "pg:sales.big_orders" and meta["rows_written"].value == 3
             shown = " ".join(str(v.value) for v in meta.values())
             assert PASSWORD not in shown and "jdbc:postgresql" not in shown
+
+
+@pytest.mark.skipif(not mariadb_available(), reason="MariaDB server binaries missing")
+def test_mysql_depot_with_mariadbs_driver(settings: Settings, flare_home: Path, tmp_path: Path) -> None:
+    """Flare's MySQL template shape (MySQL's driver class named, rewriteBatchedStatements) on a
+    MariaDB server, which speaks MySQL's protocol, through Debian's MariaDB driver."""
+    with mariadb(["shop"]) as db:
+        for host in ("localhost", "%"):  # localhost too, or the anonymous local user matches first
+            db.sql(f"CREATE USER 'flare'@'{host}' IDENTIFIED BY '{PASSWORD}'")
+            db.sql(f"GRANT ALL ON shop.* TO 'flare'@'{host}'")
+        db.sql("CREATE TABLE cities (city_id INT, city_name VARCHAR(40), state_code CHAR(2))", "shop")
+        db.sql(
+            "INSERT INTO cities VALUES (1, 'Prattville', 'AL'), (2, 'Mobile', 'AL'), (3, 'Atlanta', 'GA')",
+            "shop",
+        )
+        mysql = {
+            "type": "jdbc",
+            "engine": "mysql",
+            "host": "127.0.0.1",
+            "port": db.port,
+            "database": "shop",
+            "user_env": "FLARE_TEST_MYSQL_USER",
+            "password_env": "FLARE_TEST_MYSQL_PASSWORD",
+        }
+        depots = depot_map(tmp_path, mysqldb=mysql)
+        doc = job_manifest(
+            "mysql-copy",
+            [
+                {
+                    "name": "city_connect",
+                    "dataset": "dataos://mysqldb:shop/cities",
+                    "options": {"driver": "com.mysql.cj.jdbc.Driver"},
+                }
+            ],
+            [
+                {
+                    "name": "cities",
+                    "dataset": "dataos://mysqldb:shop/alabama?acl=rw",
+                    "driver": "com.mysql.cj.jdbc.Driver",
+                    "format": "jdbc",
+                    "isStream": False,
+                    "options": {
+                        "saveMode": "overwrite",
+                        "extraOptions": {"rewriteBatchedStatements": "true"},
+                    },
+                }
+            ],
+            "SELECT city_id, upper(city_name) AS city_name FROM city_connect WHERE state_code = 'AL'",
+        )
+        pipelines = tmp_path / "pipelines"
+        _load(pipelines, {"copy": doc}, depots)
+        (tmp_path / "dagster").mkdir()
+        env = {
+            **os.environ,
+            "FLARE_PIPELINES": str(pipelines),
+            "FLARE_DEPOTS": str(depots),
+            "DAGSTER_HOME": str(tmp_path / "dagster"),
+            "FLARE_TEST_MYSQL_USER": "flare",
+            "FLARE_TEST_MYSQL_PASSWORD": PASSWORD,
+        }
+        cmd = [
+            "dagster",
+            "asset",
+            "materialize",
+            "-m",
+            "flare_assets.definitions",
+            "--select",
+            "mysqldb/shop/alabama",
+        ]
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert PASSWORD not in done.stdout + done.stderr
+        assert db.sql("SELECT city_id, city_name FROM alabama ORDER BY city_id", "shop") == [
+            ["1", "PRATTVILLE"],
+            ["2", "MOBILE"],
+        ]
