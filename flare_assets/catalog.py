@@ -6,7 +6,7 @@ default is Iceberg's JDBC catalog schema in a SQLite file under FLARE_HOME. pyic
 SqlCatalog creates that schema (v1, with views); Spark's JdbcCatalog is told not to, because its
 table-creation check leaves a DatabaseMetaData result set open on a pooled connection, which holds a
 SQLite read lock for the life of the process and turns every other process's commit into
-SQLITE_BUSY. See README, "Embedded catalog".
+SQLITE_BUSY. See docs/operations.md, "Embedded catalog".
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import time
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, quote, urlsplit
 
-from flare_assets.settings import Settings
+from flare_assets.settings import Settings, writable_folder
 
 if TYPE_CHECKING:  # pyiceberg is imported when a catalog is opened: run processes rarely need it
     from pyiceberg.catalog import Catalog
@@ -51,7 +51,8 @@ def load_catalog(name: str | None = None, settings: Settings | None = None) -> C
     settings = settings or Settings.from_env()
     name = name or default_catalog_name(settings)
     if settings.embedded_catalog:
-        settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        folder = settings.sqlite_path.parent
+        writable_folder(folder, "FLARE_HOME" if folder == settings.home else "the catalog's folder")
     if settings.catalog_kind == "rest":
         return RestCatalog(
             name, uri=settings.catalog_uri, warehouse=settings.warehouse, **settings.catalog_properties

@@ -2,8 +2,15 @@
 text logs), its landing folder, and the upstream table's current snapshot through pyiceberg.
 
 A checkpoint holds `offsets/N` (what batch N reads, written when it starts), `commits/N` (written
-once batch N is committed) and, for file sources, `sources/0/N[.compact]` (the files each batch
-read). Only batches with a commit count as done, so a batch killed midway is still pending.
+once batch N is committed) and, for file sources, `sources/0/M[.compact]`: Spark's file log, the
+files found at each listing. Its entry numbers are the source's own, not the query's batch ids (a
+listing whose batch never started, cut by a kill, is read by the next batch with the new files):
+`offsets/N` names the file-log entry batch N reads up to. Only batches with a commit count as done,
+so a batch killed midway is still pending.
+
+The sensor and the run see the landing folder through one function, `landing()`: which files the
+next batch reads, and which ones the stream will not read, with why (a name landed again, a
+subfolder or an age the manifest's options exclude).
 """
 
 from __future__ import annotations
@@ -17,13 +24,19 @@ from urllib.parse import unquote, urlsplit
 
 from flare_assets.depots import DepotMap
 from flare_assets.settings import Settings
+from flare_assets.spec.address import parse_address
 from flare_assets.spec.model import Job
-from flare_assets.spec.streams import stream_input, streaming
+from flare_assets.spec.streams import duration_ms, stream_file_options, stream_input, streaming
+from flare_assets.workers import worker_alive, worker_identity
 
 
 def checkpoint_dir(job: Job, name: str, settings: Settings) -> Path:
-    """streaming.checkpointLocation (relative paths under FLARE_HOME), or FLARE_HOME/checkpoints/<job>."""
+    """streaming.checkpointLocation (relative paths under FLARE_HOME; a dataos:// address is the
+    folder FLARE_HOME/checkpoints/<depot>/<collection>/<dataset>), or FLARE_HOME/checkpoints/<job>."""
     location = streaming(job).checkpoint_location
+    if location and location.startswith("dataos://"):
+        address = parse_address(location)
+        return settings.resolve("checkpoints") / address.depot / address.collection / address.dataset
     return settings.resolve(location) if location else settings.resolve("checkpoints") / name
 
 
@@ -39,25 +52,45 @@ def last_commit(checkpoint: Path) -> int | None:
     return ids[-1] if ids else None
 
 
+def replayed_batch(checkpoint: Path) -> int | None:
+    """The batch a restart runs again: the last one with offsets and no commit (None if none)."""
+    started = _batch_ids(checkpoint / "offsets")
+    if not started or started[-1] == last_commit(checkpoint):
+        return None
+    return started[-1]
+
+
 def _lines(path: Path) -> list[str]:
     return [line for line in path.read_text().splitlines()[1:] if line.strip()]  # line 0: log version
+
+
+def _file_log(checkpoint: Path) -> list[dict]:
+    """Every entry of a file stream's file log: path (as Spark names it), timestamp (the file's
+    modification time, ms) and batchId (the log's entry number)."""
+    folder = checkpoint / "sources" / "0"
+    return [
+        json.loads(line)
+        for path in (folder.iterdir() if folder.is_dir() else [])
+        if not path.name.startswith(".")
+        for line in _lines(path)
+    ]
+
+
+def _log_offset(checkpoint: Path, batch_id: int) -> int | None:
+    """The file-log entry batch `batch_id` reads up to, from its offsets (None if not recorded)."""
+    path = checkpoint / "offsets" / str(batch_id)
+    lines = _lines(path) if path.exists() else []
+    source = json.loads(lines[1]) if len(lines) > 1 else None  # line 0: batch metadata
+    return int(source["logOffset"]) if isinstance(source, dict) and "logOffset" in source else None
 
 
 def committed_files(checkpoint: Path) -> set[str]:
     """Local paths of the files committed batches read (file sources)."""
     done = last_commit(checkpoint)
-    folder = checkpoint / "sources" / "0"
-    if done is None or not folder.is_dir():
+    upto = _log_offset(checkpoint, done) if done is not None else None
+    if upto is None:
         return set()
-    seen: set[str] = set()
-    for path in folder.iterdir():
-        if path.name.startswith("."):
-            continue
-        for line in _lines(path):
-            entry = json.loads(line)
-            if entry.get("batchId", 0) <= done:
-                seen.add(local_path(entry["path"]))
-    return seen
+    return {local_path(e["path"]) for e in _file_log(checkpoint) if e.get("batchId", 0) <= upto}
 
 
 def local_path(uri: str) -> str:
@@ -67,15 +100,14 @@ def local_path(uri: str) -> str:
 
 
 def batch_files(checkpoint: Path, batch_id: int) -> tuple[list[str], float | None]:
-    """The files one batch of a file stream read (as Spark names them) and the earliest arrival."""
-    folder = checkpoint / "sources" / "0"
-    entries = [
-        json.loads(line)
-        for path in (folder.iterdir() if folder.is_dir() else [])
-        if not path.name.startswith(".")
-        for line in _lines(path)
-    ]
-    mine = [e for e in entries if e.get("batchId") == batch_id]
+    """The files one batch of a file stream read (as Spark names them) and the earliest arrival:
+    the file-log entries after the previous batch's offset, up to this batch's."""
+    end = _log_offset(checkpoint, batch_id)
+    if end is None:
+        return [], None
+    start = _log_offset(checkpoint, batch_id - 1) if batch_id > 0 else -1
+    start = end - 1 if start is None else start
+    mine = [e for e in _file_log(checkpoint) if start < e.get("batchId", 0) <= end]
     arrived = min((e["timestamp"] for e in mine), default=None)
     return sorted({local_path(e["path"]) for e in mine}), arrived / 1000 if arrived is not None else None
 
@@ -90,8 +122,8 @@ def committed_offset(checkpoint: Path) -> dict | None:
 
 
 def landed_files(folder: Path) -> dict[str, float]:
-    """Data files in a landing folder and their arrival (modification) times; Spark skips names
-    starting with `_` or `.`, and so does this."""
+    """Data files in a landing folder, subfolders included, and their arrival (modification) times;
+    Spark skips names starting with `_` or `.`, and so does this."""
     found: dict[str, float] = {}
     if not folder.is_dir():
         return found
@@ -105,6 +137,84 @@ def landed_files(folder: Path) -> dict[str, float]:
 
 
 @dataclass
+class Landing:
+    """A file stream's landing folder against its checkpoint: `pending` files the next batch reads
+    (landed, or listed by a run that stopped before its batch committed), and `unread` ones the
+    stream will not read, each with why."""
+
+    pending: list[str] = field(default_factory=list)
+    unread: dict[str, str] = field(default_factory=dict)
+
+    def notes(self) -> list[str]:
+        return [f"{path}: {why}" for path, why in sorted(self.unread.items())]
+
+
+def landing(folder: Path, checkpoint: Path, options: dict[str, str]) -> Landing:
+    """What the stream makes of each landed file, by the rules of Spark's file source with the
+    stream's options (lowercased keys): a path it has listed once is never read again, whatever
+    lands under that name later (identity is the path; a different modification time means new
+    content, reported); subfolders are read with `recursiveFileLookup` (else only `key=value`
+    partition folders); with a `maxFileAge`, a file that much older than the newest file listed is
+    skipped (the first listing takes every file)."""
+    result = Landing()
+    landed = landed_files(folder)
+    log = _file_log(checkpoint)
+    listed = {local_path(e["path"]): int(e["timestamp"]) for e in log}
+    done = committed_files(checkpoint)
+    recursive = options.get("recursivefilelookup", "false") == "true"
+    max_age = options.get("maxfileage")
+    oldest = max(listed.values()) - duration_ms(max_age) if max_age and listed else None
+    for path in sorted(landed):
+        millis = os.stat(path).st_mtime_ns // 1_000_000  # as Java's File.lastModified, which Spark logs
+        if path in listed:
+            if listed[path] != millis:
+                result.unread[path] = (
+                    "landed again under a name the stream has already read, with other content (modification "
+                    "time changed); it is not read again: land new data under a new name"
+                )
+            elif path not in done:
+                result.pending.append(path)
+            continue
+        parts = Path(path).relative_to(folder).parts[:-1]
+        if parts and not recursive and not all("=" in p for p in parts):
+            result.unread[path] = (
+                f"in the subfolder {'/'.join(parts)}, which the stream does not read with "
+                "recursiveFileLookup: false (only key=value partition folders)"
+            )
+        elif oldest is not None and millis < oldest:
+            result.unread[path] = (
+                f"modified more than maxFileAge ({max_age}) before the newest file read, so Spark skips it; "
+                "raise or remove maxFileAge to read it"
+            )
+        else:
+            result.pending.append(path)
+    return result
+
+
+def _runner_file(checkpoint: Path) -> Path:
+    return checkpoint.parent / f".{checkpoint.name}.run"
+
+
+def record_runner(checkpoint: Path, run_id: str) -> None:
+    """Notes which run (its worker process) is processing the stream, for `runner_gone`."""
+    checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    runner = {"run_id": run_id, "worker": worker_identity()}
+    _runner_file(checkpoint).write_text(json.dumps(runner))
+
+
+def runner_gone(checkpoint: Path, run_id: str) -> str | None:
+    """Why run `run_id` is known to be dead (its worker process, on this host, no longer exists), or
+    None: alive, or not known here (it never reached the stream, or runs on another host)."""
+    try:
+        runner = json.loads(_runner_file(checkpoint).read_text())
+    except (OSError, ValueError):
+        return None
+    if runner.get("run_id") != run_id or worker_alive(runner.get("worker")) is not False:
+        return None
+    return f"its process ({runner['worker']}) is gone"
+
+
+@dataclass
 class PendingBatch:
     """New data a stream job has not committed yet; `key` names the batch (the sensor's run key)."""
 
@@ -115,11 +225,24 @@ class PendingBatch:
 
 
 def pending_batch(job: Job, name: str, depots: DepotMap, settings: Settings) -> PendingBatch | None:
+    return stream_news(job, name, depots, settings)[0]
+
+
+def file_landing(job: Job, name: str, depots: DepotMap, settings: Settings) -> Landing:
+    """`landing()` of a file stream's folder and checkpoint, with the options the stream reads with."""
     from flare_assets.engine.io import folder as depot_folder
 
+    folder = Path(depot_folder(stream_input(job).address, depots, settings))
+    return landing(folder, checkpoint_dir(job, name, settings), stream_file_options(job, depots))
+
+
+def stream_news(
+    job: Job, name: str, depots: DepotMap, settings: Settings
+) -> tuple[PendingBatch | None, list[str]]:
+    """The batch a stream job has pending (None: nothing new), and the landed files it will not
+    read, each with why."""
     checkpoint = checkpoint_dir(job, name, settings)
-    item = stream_input(job)
-    address = item.address
+    address = stream_input(job).address
     if depots.depots[address.depot].type == "iceberg":
         from flare_assets.catalog import load_catalog
 
@@ -127,20 +250,22 @@ def pending_batch(job: Job, name: str, depots: DepotMap, settings: Settings) -> 
         snapshot = table.current_snapshot()
         done = (committed_offset(checkpoint) or {}).get("snapshot_id")
         if snapshot is None or snapshot.snapshot_id == done:
-            return None
-        return PendingBatch(
+            return None, []
+        batch = PendingBatch(
             key=f"{name}:snapshot:{snapshot.snapshot_id}",
             description=f"{address.table} up to snapshot {snapshot.snapshot_id}",
             snapshot_id=snapshot.snapshot_id,
         )
-    landed = landed_files(Path(depot_folder(address, depots, settings)))
-    new = sorted(set(landed) - committed_files(checkpoint))
+        return batch, []
+    found = file_landing(job, name, depots, settings)
+    new = found.pending
     if not new:
-        return None
+        return None, found.notes()
     digest = hashlib.sha1("\n".join(new).encode()).hexdigest()[:16]
-    return PendingBatch(
+    batch = PendingBatch(
         key=f"{name}:files:{len(new)}:{digest}",
         description=f"{len(new)} new file(s): {', '.join(Path(p).name for p in new[:5])}"
         + (" ..." if len(new) > 5 else ""),
         files=new,
     )
+    return batch, found.notes()

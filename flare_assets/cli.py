@@ -8,23 +8,30 @@ import os
 import sys
 from pathlib import Path
 
-from flare_assets.settings import Settings
+from flare_assets.settings import HomeError, Settings, SettingsError, writable_folder
 from flare_assets.spec.errors import ManifestError
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from flare_assets.catalog import table_exists
     from flare_assets.depots import load_depots
-    from flare_assets.spec.loader import load_jobs, metadata_only_warnings
+    from flare_assets.spec.loader import load_manifests, metadata_only_warnings
 
     settings = Settings.from_env()
     try:
         depots = load_depots(Path(args.depots) if args.depots else settings.depots)
-        jobs = load_jobs([Path(p) for p in args.paths], depots, lambda t: table_exists(t, settings))
+        loaded = load_manifests([Path(p) for p in args.paths], depots, lambda t: table_exists(t, settings))
     except ManifestError as exc:
         for line in exc.problems:
             print(line, file=sys.stderr)
         return 1
+    for line in loaded.ignored:
+        print(f"warning: {line}", file=sys.stderr)
+    if loaded.broken:
+        for line in loaded.problems:
+            print(line, file=sys.stderr)
+        return 1
+    jobs = loaded.jobs
     for line in metadata_only_warnings(jobs):
         print(f"warning: {line}", file=sys.stderr)
     outputs = sum(len(lj.dag_job.job.outputs) for lj in jobs)
@@ -50,10 +57,18 @@ def _read(path: Path) -> str | None:
     return path.read_text() if path.is_file() else None
 
 
+def _home_for_reads(settings: Settings) -> None:
+    """The embedded catalog lives in FLARE_HOME: reading from a FLARE_HOME that does not exist would
+    create an empty one and report every table missing."""
+    if settings.embedded_catalog:
+        settings.existing_home()
+
+
 def cmd_query(args: argparse.Namespace) -> int:
     from flare_assets.query import read_rows
 
     try:
+        _home_for_reads(Settings.from_env())
         rows = read_rows(args.table, branch=args.branch, snapshot_id=args.snapshot, limit=args.limit)
     except Exception as exc:  # a missing table, branch or snapshot: one line, no traceback
         print(f"flare query: {exc}", file=sys.stderr)
@@ -68,10 +83,48 @@ def cmd_query(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_register(args: argparse.Namespace) -> int:
+    """Puts a table whose catalog entry was lost back into the catalog, from its metadata file."""
+    from flare_assets.catalog import load_catalog
+    from flare_assets.query import table_identifier
+
+    settings = Settings.from_env()
+    try:
+        depot, ident = table_identifier(args.table, settings)
+        metadata = args.metadata_file or newest_metadata(settings, ident)
+        catalog = load_catalog(depot, settings)
+        catalog.create_namespace_if_not_exists(ident.rsplit(".", 1)[0])
+        table = catalog.register_table(ident, metadata)
+    except Exception as exc:  # a missing file, a table that exists: one line, no traceback
+        print(f"flare register: {exc}", file=sys.stderr)
+        return 1
+    snapshot = table.current_snapshot()
+    rows = snapshot.summary.get("total-records") if snapshot and snapshot.summary else "0"
+    print(
+        f"registered {depot}.{ident} from {metadata}: {len(table.snapshots())} snapshot(s), {rows} row(s)"
+        + (f", current snapshot {snapshot.snapshot_id}" if snapshot else "")
+    )
+    return 0
+
+
+def newest_metadata(settings: Settings, ident: str) -> str:
+    """The newest `*.metadata.json` at the table's default location in a local warehouse."""
+    if "://" in settings.warehouse:
+        raise ValueError(
+            f"the warehouse {settings.warehouse} is not local: name the metadata file to register"
+        )
+    folder = Path(settings.warehouse, *ident.split(".")) / "metadata"
+    found = sorted(folder.glob("*.metadata.json"), key=lambda p: (p.name.split("-", 1)[0], p.stat().st_mtime))
+    if not found:
+        raise ValueError(f"no Iceberg metadata in {folder}: name the metadata file to register")
+    return str(found[-1])
+
+
 def cmd_health(args: argparse.Namespace) -> int:
     from flare_assets.health import health_report
 
     try:
+        _home_for_reads(Settings.from_env())
         lines = health_report(args.table, as_json=args.format == "json")
     except Exception as exc:  # a missing table or catalog: one line, no traceback
         print(f"flare health: {exc}", file=sys.stderr)
@@ -84,7 +137,8 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
     from flare_assets.demo.data import generate
 
     settings = Settings.from_env()
-    landing = settings.resolve("landing")
+    settings.writable_home()
+    landing = writable_folder(settings.resolve("landing"), "the landing folder")
     counts = generate(landing, customers=args.customers, orders=args.orders, seed=args.seed)
     print(f"demo data in {landing}: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
     return 0
@@ -108,8 +162,8 @@ def cmd_drop_events(args: argparse.Namespace) -> int:
 def dagster_env(settings: Settings) -> dict[str, str]:
     """Runs and their history live under FLARE_HOME unless DAGSTER_HOME says otherwise."""
     env = dict(os.environ)
-    home = Path(env.get("DAGSTER_HOME") or settings.home / "dagster")
-    home.mkdir(parents=True, exist_ok=True)
+    settings.writable_home()
+    home = writable_folder(Path(env.get("DAGSTER_HOME") or settings.home / "dagster"), "DAGSTER_HOME")
     env["DAGSTER_HOME"] = str(home)
     env["FLARE_HOME"] = str(settings.home)
     return env
@@ -169,14 +223,33 @@ def cmd_partitions(args: argparse.Namespace) -> int:
     """Adds keys to a dynamic partitions dimension, checked as runs check them."""
     from dagster import DagsterInstance
 
+    from flare_assets.depots import load_depots
+    from flare_assets.spec.loader import load_jobs
     from flare_assets.spec.model import partition_key
 
+    settings = Settings.from_env()
     try:
         keys = [partition_key(k) for k in args.keys]
+        jobs = load_jobs([settings.pipelines], load_depots(settings.depots))
     except ValueError as exc:
         print(f"flare partitions: {exc}", file=sys.stderr)
         return 2
-    os.environ.update(dagster_env(Settings.from_env()))
+    dimensions = sorted(
+        {
+            d.name
+            for lj in jobs
+            for d in (lj.dag_job.job.partitions.dimensions if lj.dag_job.job.partitions else [])
+            if d.type == "dynamic"
+        }
+    )
+    if args.dimension not in dimensions:
+        print(
+            f"flare partitions: {args.dimension!r} is no dynamic partition dimension of the manifests in "
+            f"{settings.pipelines}; allowed: {', '.join(dimensions) or '(none)'}",
+            file=sys.stderr,
+        )
+        return 2
+    os.environ.update(dagster_env(settings))
     with DagsterInstance.get() as instance:
         instance.add_dynamic_partitions(args.dimension, keys)
         known = instance.get_dynamic_partitions(args.dimension)
@@ -220,6 +293,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--format", choices=["table", "json"], default="table")
     p.set_defaults(func=cmd_query)
 
+    p = sub.add_parser(
+        "register", help="put a table the catalog lost back into it, from its Iceberg metadata file"
+    )
+    p.add_argument("table", help="collection.dataset or depot.collection.dataset")
+    p.add_argument(
+        "metadata_file", nargs="?", help="the metadata file (default: the newest at the table's location)"
+    )
+    p.set_defaults(func=cmd_register)
+
     p = sub.add_parser("partitions", help="add keys to a dynamic partitions dimension (its name)")
     p.add_argument("dimension")
     p.add_argument("keys", nargs="+")
@@ -256,7 +338,15 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_demo)
 
     args = parser.parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except (HomeError, ManifestError, SettingsError) as exc:  # expected: the reason, no traceback
+        print(f"flare {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"flare {args.command}: cannot use{where}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Settings from environment variables, each with an embedded default (listed in the README)."""
+"""Settings from environment variables, each with an embedded default (listed in the README's configuration table)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,33 @@ from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEMO_DIR = PACKAGE_DIR / "demo"
+
+
+class HomeError(RuntimeError):
+    """FLARE_HOME (or a folder of state under it) is missing, cannot be created or is read-only."""
+
+
+class SettingsError(ValueError):
+    """A setting's value is not one the runtime takes; the message names the variable."""
+
+
+def writable_folder(path: Path, what: str = "FLARE_HOME") -> Path:
+    """`path`, created if missing; HomeError naming it when it cannot be created or written."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise HomeError(
+            f"{what} {path} does not exist and cannot be created: {exc.strerror}; "
+            "set FLARE_HOME to a writable folder"
+        ) from None
+    if not path.is_dir():
+        raise HomeError(f"{what} {path} is not a folder; set FLARE_HOME to a writable folder")
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise HomeError(
+            f"{what} {path} is read-only: runs keep their catalog, tables and state there; "
+            "set FLARE_HOME to a writable folder"
+        )
+    return path
 
 
 def _flag(value: str | None) -> bool:
@@ -35,6 +62,7 @@ class Settings:
     extra_jars: list[str] = field(default_factory=list)
     extra_packages: list[str] = field(default_factory=list)
     jvm_archive: Path | None = None
+    strict: bool = False
 
     @property
     def catalog_kind(self) -> str:
@@ -44,7 +72,7 @@ class Settings:
                 return kind
         if self.catalog_uri.startswith(("http://", "https://")):
             return "rest"
-        raise ValueError(
+        raise SettingsError(
             f"FLARE_CATALOG_URI={self.catalog_uri!r}: allowed: jdbc:sqlite:PATH, "
             "jdbc:postgresql://HOST:PORT/DB or http(s)://REST-CATALOG"
         )
@@ -72,14 +100,30 @@ class Settings:
             iceberg_jar=env.get("FLARE_ICEBERG_JAR") or None,
             jdbc_jar=env.get("FLARE_JDBC_JAR") or None,
             allow_maven=_flag(env.get("FLARE_MAVEN")),
-            spark_conf=parse_conf(env.get("FLARE_SPARK_CONF", "")),
+            spark_conf=parse_conf(env.get("FLARE_SPARK_CONF", ""), "FLARE_SPARK_CONF"),
             catalog_user=env.get("FLARE_CATALOG_USER") or None,
             catalog_password=env.get("FLARE_CATALOG_PASSWORD") or None,
-            catalog_properties=parse_conf(env.get("FLARE_CATALOG_PROPERTIES", "")),
+            catalog_properties=parse_conf(
+                env.get("FLARE_CATALOG_PROPERTIES", ""), "FLARE_CATALOG_PROPERTIES"
+            ),
             extra_jars=[j for j in env.get("FLARE_EXTRA_JARS", "").split(",") if j.strip()],
             extra_packages=[p for p in env.get("FLARE_EXTRA_PACKAGES", "").split(",") if p.strip()],
             jvm_archive=_archive_folder(env.get("FLARE_JVM_ARCHIVE")),
+            strict=_flag(env.get("FLARE_STRICT")),
         )
+
+    def writable_home(self) -> Path:
+        """FLARE_HOME, created if missing; HomeError naming the path when it cannot hold state."""
+        return writable_folder(self.home)
+
+    def existing_home(self) -> Path:
+        """FLARE_HOME for commands that read what runs wrote: HomeError when it does not exist."""
+        if not self.home.is_dir():
+            raise HomeError(
+                f"FLARE_HOME {self.home} does not exist: nothing has run there yet; set FLARE_HOME to "
+                "the folder your runs use, or materialize something first"
+            )
+        return self.home
 
     def resolve(self, path: str | Path) -> Path:
         """Relative paths (depot folders, checkpoints) live under FLARE_HOME."""
@@ -97,10 +141,10 @@ def _archive_folder(value: str | None) -> Path | None:
     return Path(cache) / "flare_assets" / "jvm"
 
 
-def parse_conf(text: str) -> dict[str, str]:
+def parse_conf(text: str, name: str = "the value") -> dict[str, str]:
     """`k=v,k2=v2` as a dict; used for FLARE_SPARK_CONF and FLARE_CATALOG_PROPERTIES."""
     pairs = [item.split("=", 1) for item in text.split(",") if item.strip()]
     bad = [p[0] for p in pairs if len(p) != 2]
     if bad:
-        raise ValueError(f"expected key=value pairs separated by commas, got {bad}")
+        raise SettingsError(f"{name}: expected key=value pairs separated by commas, got {bad}")
     return {k.strip(): v.strip() for k, v in pairs}

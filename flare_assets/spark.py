@@ -97,7 +97,7 @@ def catalog_conf(settings: Settings, depots: DepotMap) -> dict[str, str]:
 def get_session(settings: Settings | None = None, depots: DepotMap | None = None) -> SparkSession:
     settings = settings or Settings.from_env()
     depots = depots or load_depots(settings.depots)
-    settings.home.mkdir(parents=True, exist_ok=True)
+    settings.writable_home()
     for name in depots.iceberg_depots():
         ensure_catalog(settings, name)
     global _root

@@ -138,3 +138,59 @@ def test_a_job_reads_the_table_it_writes(settings: Settings, tmp_path: Path) -> 
     table = load_catalog(settings=settings).load_table("retail.city")
     b1 = table.scan(snapshot_id=table.snapshot_by_name("b1").snapshot_id).to_arrow()
     assert sorted(b1.column("id").to_pylist()) == [1, 3]
+
+
+def _stream_doc(streaming: dict, output_options: dict | None = None) -> dict:
+    doc = _job(
+        [
+            {
+                "name": "events",
+                "dataset": "dataos://landing:raw/events",
+                "format": "json",
+                "isStream": True,
+                "schemaString": "id BIGINT",
+            }
+        ],
+        "SELECT * FROM events",
+        {"name": "result", "dataset": "dataos://lakehouse:raw/events", "options": output_options or {}},
+    )
+    doc["workflow"]["dag"][0]["spec"]["stackSpec"]["job"]["streaming"] = streaming
+    return doc
+
+
+def test_streaming_keys_as_the_docs_write_them(tmp_path: Path, settings: Settings) -> None:
+    from flare_assets.checkpoints import checkpoint_dir
+    from flare_assets.depots import load_depots
+    from flare_assets.spec.loader import load_jobs
+    from flare_assets_tests.conftest import DEMO_DEPOTS
+
+    doc = _stream_doc(
+        {"batchMode": True, "triggerMode": "Once", "showPreviewLines": 3},
+        {"saveMode": "append", "checkpointLocation": "dataos://lakehouse:checkpoints/events_01"},
+    )
+    (lj,) = load_jobs([write(tmp_path, doc)], load_depots(DEMO_DEPOTS))
+    job = lj.dag_job.job
+    assert job.show_preview_lines == 3
+    assert (
+        checkpoint_dir(job, lj.name, settings)
+        == settings.home / "checkpoints/lakehouse/checkpoints/events_01"
+    )
+
+
+def test_streaming_modes_that_cannot_run_here_are_refused(tmp_path: Path) -> None:
+    from flare_assets_tests.test_manifest_keys import _problems
+
+    (problem,) = _problems(
+        tmp_path, _stream_doc({"triggerMode": "Continuous", "triggerDuration": "1 seconds"})
+    )
+    assert (
+        "triggerMode Continuous: Spark's continuous processing writes only to Kafka, console and memory"
+        in problem
+    )
+    assert "Use ProcessingTime with a short triggerDuration" in problem
+    doc = _stream_doc({"batchMode": True, "triggerMode": "ProcessingTime", "triggerDuration": "5 seconds"})
+    (problem,) = _problems(tmp_path, doc)
+    assert "batchMode true ends the run once the data there is processed" in problem
+    doc = _stream_doc({"checkpointLocation": "a"}, {"checkpointLocation": "b"})
+    (problem,) = _problems(tmp_path, doc)
+    assert "checkpointLocation is given more than once, differently: ['a', 'b']" in problem

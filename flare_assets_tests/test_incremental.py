@@ -14,8 +14,13 @@ from pathlib import Path
 import pytest
 import yaml
 from dagster import materialize
+from pyspark.sql import SparkSession
 
 from flare_assets.catalog import load_catalog
+from flare_assets.depots import load_depots
+from flare_assets.engine import run_job
+from flare_assets.engine.results import JobResult
+from flare_assets.engine.state import StateRequest, request_problems
 from flare_assets.settings import Settings
 from flare_assets.spark import get_session
 from flare_assets.spec.errors import ManifestError
@@ -115,7 +120,10 @@ def test_flare_incremental_block_moves_its_window_with_each_commit(
     (mat,) = first.get_asset_materialization_events()
     meta = mat.materialization.metadata
     assert meta["flare_run_id"].value == 1
-    assert meta["incremental_state"].value == {"flare.state.events.start": "2024-01-01 11:00:00"}
+    assert meta["incremental_state"].value == {
+        "flare.state.events.start": "2024-01-01 11:00:00",
+        "flare.state-zone": "UTC",
+    }
 
     # nothing new: the run writes nothing and says so
     second = run(settings, tmp_path, doc)
@@ -131,9 +139,14 @@ def test_flare_incremental_block_moves_its_window_with_each_commit(
     assert [s["flare.run-id"] for s in summaries] == ["1", "2"]
     assert summaries[-1]["flare.state.events.start"] == "2024-01-02 09:00:00"
 
-    # replay from a chosen value: the window restarts there
-    run(settings, tmp_path, doc, config={"state": {"start": "2024-01-01 10:30:00"}})
-    assert [r[0] for r in table_rows(settings, "out.inc_block")] == [1, 2, 2, 3, 3]  # ids 2 and 3 again
+    # a replay from a chosen value into an append output would append ids 2 and 3 again: refused
+    refused = run(settings, tmp_path, doc, ok=False, config={"state": {"start": "2024-01-01 10:30:00"}})
+    assert "would append again the rows earlier runs wrote" in failure_message(refused)
+    assert [r[0] for r in table_rows(settings, "out.inc_block")] == [1, 2, 3]
+    # a reset rebuilds the output from scratch, in one commit: the table a first run would give
+    run(settings, tmp_path, doc, config={"reset_state": True})
+    assert [r[0] for r in table_rows(settings, "out.inc_block")] == [1, 2, 3]
+    assert [s["op"] for s in snapshots(settings, "out.inc_block")] == ["append", "append", "overwrite"]
 
 
 def test_incremental_key_failures_are_named_before_writing(settings: Settings, tmp_path: Path) -> None:
@@ -288,3 +301,217 @@ def test_run_killed_before_commit_moves_no_state(settings: Settings, tmp_path: P
     assert [r[0] for r in table_rows(settings, "out.inc_kill")] == [1, 2]
     assert [s["flare.run-id"] for s in snapshots(settings, "out.inc_kill")] == ["1", "2"]
     assert not (settings.home / "landing" / "inc" / "uploads" / "k2.json").exists()
+
+
+def engine_run(
+    settings: Settings,
+    folder: Path,
+    doc: dict,
+    request: StateRequest | None = None,
+    session: SparkSession | None = None,
+) -> JobResult:
+    """The job run by the engine alone, as a Dagster run does it (no Dagster: faster)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "m.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    depots = load_depots(settings.depots)
+    (lj,) = load_jobs([folder], depots)
+    session = session or get_session(settings)
+    return run_job(session, lj.dag_job.job, depots, settings, name=lj.name, request=request)
+
+
+def test_watermarks_do_not_depend_on_the_process_time_zone(settings: Settings, tmp_path: Path) -> None:
+    """Keys are rendered and compared in the session's zone (UTC): the same runs under three TZ
+    values give the same table, each source row exactly once, and the same committed state."""
+    batches = [
+        [(1, "2024-01-01 10:00:00"), (2, "2024-01-01 11:00:00"), (3, "2024-01-01 20:00:00")],
+        [(4, "2024-01-02 00:30:00"), (5, "2024-01-02 03:00:00")],  # within a few hours of the last
+        [],  # nothing new
+        [(6, "2024-01-02 04:00:00")],
+    ]
+    spark = get_session(settings)
+    spark.sql("CREATE NAMESPACE IF NOT EXISTS lakehouse.src")
+    outcome = {}
+    saved = os.environ.get("TZ")
+    try:
+        for n, zone in enumerate(["America/New_York", "Europe/Berlin", "UTC"]):
+            os.environ["TZ"] = zone
+            time.tzset()
+            source, target = f"tz_events_{n}", f"tz_out_{n}"
+            spark.sql(f"CREATE OR REPLACE TABLE lakehouse.src.{source} (id INT, ts TIMESTAMP) USING iceberg")
+            block = json.loads(json.dumps(FLARE_BLOCK).replace("src/events", f"src/{source}"))
+            doc = job_doc(f"tz-{n}", [block], "SELECT id, ts FROM events", target)
+            for batch in batches:
+                if batch:
+                    values = ", ".join(f"({i}, timestamp'{ts}')" for i, ts in batch)
+                    spark.sql(f"INSERT INTO lakehouse.src.{source} VALUES {values}")
+                engine_run(settings, tmp_path / zone.replace("/", "_"), doc)
+            rows = [r[0] for r in table_rows(settings, f"out.{target}")]
+            state = snapshots(settings, f"out.{target}")[-1]
+            outcome[zone] = (rows, state["flare.state.events.start"], state.get("flare.state-zone"))
+    finally:
+        if saved is None:
+            os.environ.pop("TZ", None)
+        else:
+            os.environ["TZ"] = saved
+        time.tzset()
+    expected = sorted(i for batch in batches for i, _ in batch)  # every source row, once
+    assert {z: rows for z, (rows, _, _) in outcome.items()} == dict.fromkeys(outcome, expected)
+    assert list(outcome.values()) == [(expected, "2024-01-02 04:00:00", "UTC")] * 3
+
+    # a session in another zone reads the committed watermark in the zone it was written in
+    new_york = get_session(settings)
+    new_york.conf.set("spark.sql.session.timeZone", "America/New_York")
+    new_york.sql("INSERT INTO lakehouse.src.tz_events_2 VALUES (7, timestamp'2024-01-02 00:00:00')")  # 05:00Z
+    block = json.loads(json.dumps(FLARE_BLOCK).replace("src/events", "src/tz_events_2"))
+    doc = job_doc("tz-2", [block], "SELECT id, ts FROM events", "tz_out_2")
+    engine_run(settings, tmp_path / "ny_session", doc, session=new_york)
+    assert [r[0] for r in table_rows(settings, "out.tz_out_2")] == [*expected, 7]
+    state = snapshots(settings, "out.tz_out_2")[-1]
+    assert (state["flare.state.events.start"], state["flare.state-zone"]) == (
+        "2024-01-02 00:00:00",
+        "America/New_York",
+    )
+
+
+def test_full_refresh_replaces_an_append_output_in_one_commit(settings: Settings, tmp_path: Path) -> None:
+    events(settings, "(1, timestamp'2024-01-01 10:00:00'), (2, timestamp'2024-01-01 11:00:00')", replace=True)
+    source = {
+        "name": "events",
+        "dataset": "dataos://lakehouse:src/events",
+        "incrementalRead": {"onRewrite": "full-refresh"},
+    }
+    doc = job_doc("inc-refresh", [source], "SELECT id FROM events", "inc_refresh")
+    engine_run(settings, tmp_path, doc)
+    spark = get_session(settings)
+
+    def upstream() -> list[tuple]:
+        return table_rows(settings, "src.events") and sorted(
+            (r[0],) for r in table_rows(settings, "src.events")
+        )
+
+    # an upstream overwrite, then a delete plus an append: the output is the upstream, never more
+    spark.sql("INSERT OVERWRITE lakehouse.src.events VALUES (3, timestamp'2024-01-02 10:00:00')")
+    result = engine_run(settings, tmp_path, doc)
+    assert table_rows(settings, "out.inc_refresh") == upstream() == [(3,)]
+    (written,) = result.outputs
+    assert written.save_mode == "overwrite"
+    events(settings, "(4, timestamp'2024-01-03 10:00:00'), (5, timestamp'2024-01-03 11:00:00')")
+    spark.sql("DELETE FROM lakehouse.src.events WHERE id = 4")
+    events(settings, "(6, timestamp'2024-01-04 10:00:00')")
+    engine_run(settings, tmp_path, doc)
+    assert table_rows(settings, "out.inc_refresh") == upstream() == [(3,), (5,), (6,)]
+    # plain appends upstream: appended, not replaced
+    events(settings, "(7, timestamp'2024-01-05 10:00:00')")
+    engine_run(settings, tmp_path, doc)
+    assert table_rows(settings, "out.inc_refresh") == upstream() == [(3,), (5,), (6,), (7,)]
+    # each run one commit, carrying the upstream snapshot it read
+    summaries = snapshots(settings, "out.inc_refresh")
+    assert [s["op"] for s in summaries] == ["append", "overwrite", "overwrite", "append"]
+    head = load_catalog(settings=settings).load_table("src.events").current_snapshot().snapshot_id
+    assert summaries[-1]["flare.source.events"] == str(head)
+
+
+def test_full_refresh_beside_another_incremental_input_is_refused(tmp_path: Path) -> None:
+    inputs = [
+        {
+            "name": "events",
+            "dataset": "dataos://lakehouse:src/events",
+            "incrementalRead": {"onRewrite": "full-refresh"},
+        },
+        {**FILES, "incrementalRead": {}},
+    ]
+    path = tmp_path / "m.yaml"
+    path.write_text(yaml.safe_dump(job_doc("two", inputs, "SELECT id FROM events", "two")))
+    with pytest.raises(ManifestError) as err:
+        load_jobs([path], load_depots(DEMO_DEPOTS))
+    assert (
+        f"{path}: workflow.dag[0].spec.stackSpec.job.inputs[0].incrementalRead.onRewrite: a full refresh "
+        "replaces the outputs, so the job's other incremental inputs (uploads)"
+    ) in str(err.value)
+
+
+def test_a_new_file_under_a_processed_name_is_read_and_archived_beside_it(
+    settings: Settings, tmp_path: Path
+) -> None:
+    files = {
+        **FILES,
+        "dataset": "dataos://landing:inc/reused",
+        "incrementalRead": {"archive": "archive/reused"},
+    }
+    folder = settings.home / "landing" / "inc" / "reused"
+    folder.mkdir(parents=True, exist_ok=True)
+    archive = settings.home / "archive" / "reused"
+    doc = job_doc("inc-reused", [files], "SELECT id, v FROM uploads", "inc_reused")
+    landed: list[list[dict]] = [
+        [{"id": 1, "v": "first"}, {"id": 2, "v": "first"}],
+        [{"id": 3, "v": "second"}],
+        [{"id": 4, "v": "third"}, {"id": 5, "v": "third"}, {"id": 6, "v": "third"}],
+    ]
+    for records in landed:
+        (folder / "seed0.json").write_text("".join(json.dumps(r) + "\n" for r in records))
+        engine_run(settings, tmp_path, doc)
+    expected = sorted((r["id"], r["v"]) for records in landed for r in records)
+    assert table_rows(settings, "out.inc_reused") == expected
+    assert not list(folder.iterdir())
+    kept = {
+        p.name: [json.loads(line)["id"] for line in p.read_text().splitlines()] for p in archive.iterdir()
+    }
+    assert kept == {"seed0.json": [1, 2], "seed0.1.json": [3], "seed0.2.json": [4, 5, 6]}
+
+    # without an archive, a file rewritten in place is read again; one left alone is not
+    plain = {**FILES, "dataset": "dataos://landing:inc/inplace", "incrementalRead": {}}
+    folder = settings.home / "landing" / "inc" / "inplace"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "a.json").write_text(json.dumps({"id": 1, "v": "a"}) + "\n")
+    doc = job_doc("inc-inplace", [plain], "SELECT id, v FROM uploads", "inc_inplace")
+    engine_run(settings, tmp_path / "inplace", doc)
+    assert engine_run(settings, tmp_path / "inplace", doc).skipped
+    (folder / "a.json").write_text(json.dumps({"id": 2, "v": "a2"}) + "\n")
+    engine_run(settings, tmp_path / "inplace", doc)
+    assert table_rows(settings, "out.inc_inplace") == [(1, "a"), (2, "a2")]
+
+
+def test_replay_config_mistakes_are_refused_before_the_run(settings: Settings, tmp_path: Path) -> None:
+    path = tmp_path / "m.yaml"
+
+    def problems(doc: dict, **request: object) -> list[str]:
+        path.write_text(yaml.safe_dump(doc))
+        (lj,) = load_jobs([path])
+        return request_problems(lj.dag_job.job, StateRequest(**request))  # type: ignore[arg-type]
+
+    doc = job_doc("replay", [FLARE_BLOCK], "SELECT id, ts FROM events", "replay", "overwrite")
+    listed = "end, start, events.start, events.end"
+    assert problems(doc, values={"strat": "2024-01-01"}) == [
+        f"state.strat: 'strat' is no incremental key; allowed: {listed}"
+    ]
+    assert problems(doc, values={"evnts.start": "2024-01-01"}) == [
+        f"state.evnts.start: 'evnts' is no input with an incremental block; allowed keys: {listed}"
+    ]
+    assert problems(doc, values={"events.start": "2024-01-01"}, reset=True) == []
+    plain = job_doc(
+        "plain", [{"name": "events", "dataset": "dataos://lakehouse:src/events"}], "SELECT 1 AS x", "p"
+    )
+    assert problems(plain, reset=True) == [
+        "the job has no incremental input, so state and reset_state do not apply"
+    ]
+    appending = job_doc("replay", [FLARE_BLOCK], "SELECT id, ts FROM events", "replay")
+    (refused,) = problems(appending, values={"start": "2024-01-01"})
+    assert refused.startswith("state: replaying from chosen values into append output(s) result would append")
+    archived = job_doc("files", [FILES], "SELECT id, v FROM uploads", "files")
+    (refused,) = problems(archived, reset=True)
+    assert refused.startswith("reset_state: input(s) uploads moved their processed files to the archive")
+
+    # values that are no value of the key's type fail before anything is read or written
+    events(settings, "(1, timestamp'2024-01-01 10:00:00')", replace=True)
+    run(settings, tmp_path / "ok", doc)
+    before = snapshots(settings, "out.replay")
+    for value, reason in [
+        ("yesterday", "'yesterday' is relative to the run, not a point to replay from"),
+        ("2024-13-45", "'2024-13-45' is not a timestamp"),
+    ]:
+        failed = run(settings, tmp_path / "ok", doc, ok=False, config={"state": {"start": value}})
+        assert f"state value for 'start': {reason}" in failure_message(failed)
+        assert snapshots(settings, "out.replay") == before
+    # config naming a key of no input fails the run before Spark starts
+    failed = run(settings, tmp_path / "ok", doc, ok=False, config={"state": {"strat": "2024-01-01 00:00:00"}})
+    assert "replay config: state.strat: 'strat' is no incremental key" in failure_message(failed)

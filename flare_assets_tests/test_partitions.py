@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -184,7 +185,7 @@ def test_two_dimensions_and_dynamic_keys_are_checked(settings: Settings, tmp_pat
     [
         ({"timezone": "Mars/Olympus"}, "'Mars/Olympus' is not a time zone"),
         ({"start": None}, "a daily dimension needs start"),
-        ({"type": "weekly"}, "'hourly', 'daily', 'monthly', 'static' or 'dynamic'"),
+        ({"type": "weekly"}, "got 'weekly'; allowed: hourly, daily, monthly, static, dynamic"),
     ],
 )
 def test_bad_partitions_are_reported_at_load(tmp_path: Path, change: dict, expected: str) -> None:
@@ -214,9 +215,217 @@ def test_flare_partitions_adds_checked_dynamic_keys(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    env = {**os.environ, "FLARE_HOME": str(tmp_path), "DAGSTER_HOME": str(tmp_path / "dagster")}
-    cmd = [sys.executable, "-m", "flare_assets.cli", "partitions", "unit"]
-    ok = subprocess.run([*cmd, "rp01", "rp02"], env=env, capture_output=True, text=True)
+    pipelines = tmp_path / "pipelines"
+    pipelines.mkdir()
+    dims = [*DAILY, {"name": "unit", "type": "dynamic", "column": "unit"}]
+    sql = "SELECT day, unit FROM sales WHERE day >= date'$|day_start|' AND unit IN ($|unit_in|)"
+    (pipelines / "m.yaml").write_text(yaml.safe_dump(manifest("units", dims, sql)))
+    env = {
+        **os.environ,
+        "FLARE_HOME": str(tmp_path),
+        "DAGSTER_HOME": str(tmp_path / "dagster"),
+        "FLARE_PIPELINES": str(pipelines),
+    }
+    cmd = [sys.executable, "-m", "flare_assets.cli", "partitions"]
+    ok = subprocess.run([*cmd, "unit", "rp01", "rp02"], env=env, capture_output=True, text=True)
     assert ok.returncode == 0 and "unit: 2 key(s): rp01, rp02" in ok.stdout
-    bad = subprocess.run([*cmd, "x' OR '1'='1"], env=env, capture_output=True, text=True)
+    bad = subprocess.run([*cmd, "unit", "x' OR '1'='1"], env=env, capture_output=True, text=True)
     assert bad.returncode == 2 and "partition key \"x' OR '1'='1\" is not allowed" in bad.stderr
+    unknown = subprocess.run([*cmd, "units", "rp03"], env=env, capture_output=True, text=True)
+    assert unknown.returncode == 2
+    assert f"'units' is no dynamic partition dimension of the manifests in {pipelines}" in unknown.stderr
+    assert "allowed: unit" in unknown.stderr
+
+
+def load_problems(tmp_path: Path, doc: dict) -> str:
+    path = tmp_path / "m.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    with pytest.raises(ManifestError) as err:
+        load_jobs([path])
+    return str(err.value).replace(str(path) + ": ", "")
+
+
+def with_spec(doc: dict, spec: list[dict]) -> dict:
+    doc["workflow"]["dag"][0]["spec"]["stackSpec"]["job"]["outputs"][0]["options"] = {
+        "saveMode": "overwrite",
+        "iceberg": {"partitionSpec": spec},
+    }
+    return doc
+
+
+JOB = "workflow.dag[0].spec.stackSpec.job"
+
+
+def test_incremental_inputs_in_a_partitioned_job_are_refused(tmp_path: Path) -> None:
+    doc = manifest("inc-parts", DAILY, BY_DAY)
+    job = doc["workflow"]["dag"][0]["spec"]["stackSpec"]["job"]
+    job["inputs"][0]["incrementalRead"] = {}
+    text = load_problems(tmp_path, doc)
+    assert f"{JOB}.inputs[0].incrementalRead: a partitioned job cannot read incrementally" in text
+    assert "state covers the whole table" in text
+
+
+@pytest.mark.parametrize(
+    ("dims", "spec", "expected"),
+    [
+        (
+            DAILY,
+            [{"type": "month", "column": "day"}],
+            f"{JOB}.outputs[0].options.iceberg.partitionSpec: partitions 'day' by months(day), coarser than "
+            "the daily slices of dimension 'day'",
+        ),
+        (
+            DAILY,
+            [{"type": "bucket", "column": "day", "numBuckets": 4}],
+            "partitions 'day' by bucket(4, day), coarser than the daily slices",
+        ),
+        (
+            [{**DAILY[0], "timezone": "America/New_York"}],
+            None,  # the default layout, days(day), cut at UTC midnight
+            f"{JOB}.partitions.dimensions[0].timezone: daily slices in America/New_York do not line up with "
+            "days(day), which Iceberg cuts at UTC boundaries",
+        ),
+        (
+            [
+                {
+                    "name": "h",
+                    "type": "hourly",
+                    "column": "ts",
+                    "start": "2024-01-01-00:00",
+                    "timezone": "Asia/Kolkata",
+                }
+            ],
+            None,
+            "hourly slices in Asia/Kolkata do not line up with hours(ts)",
+        ),
+        (
+            [*DAILY, {"name": "unit", "type": "dynamic", "column": "unit"}],
+            [{"type": "day", "column": "day"}, {"type": "truncate", "column": "unit", "width": 1}],
+            "partitions 'unit' by truncate(1, unit), which does not keep the keys of dynamic dimension 'unit' "
+            "in files of their own",
+        ),
+    ],
+)
+def test_partition_layouts_that_cut_across_slices_are_refused(
+    tmp_path: Path, dims: list[dict], spec: list[dict] | None, expected: str
+) -> None:
+    doc = manifest("layout", dims, BY_DAY.replace("day_", f"{dims[0]['name']}_"))
+    text = load_problems(tmp_path, with_spec(doc, spec) if spec else doc)
+    assert expected in text
+
+
+def test_partition_layouts_that_line_up_with_slices_load(tmp_path: Path) -> None:
+    new_york = [{**DAILY[0], "timezone": "America/New_York"}]
+    hourly = [
+        {
+            "name": "h",
+            "type": "hourly",
+            "column": "ts",
+            "start": "2024-01-01-00:00",
+            "timezone": "Europe/Berlin",
+        }
+    ]
+    cases = [
+        manifest("a", DAILY, BY_DAY),
+        with_spec(manifest("b", DAILY, BY_DAY), [{"type": "identity", "column": "day"}]),
+        with_spec(manifest("c", new_york, BY_DAY), [{"type": "identity", "column": "day"}]),
+        manifest("d", hourly, "SELECT ts FROM sales WHERE ts >= '$|h_start|' AND ts < '$|h_end|'"),
+        with_spec(
+            manifest("e", DAILY, BY_DAY),
+            [{"type": "day", "column": "day"}, {"type": "bucket", "column": "n", "numBuckets": 2}],
+        ),
+    ]
+    for n, doc in enumerate(cases):
+        path = tmp_path / f"{n}.yaml"
+        path.write_text(yaml.safe_dump(doc))
+    assert len(load_jobs([tmp_path])) == len(cases)
+
+
+def test_a_slice_iceberg_cannot_replace_fails_at_once(settings: Settings) -> None:
+    """Iceberg's "some, but not all, rows match filter" is no commit conflict: no retries."""
+    import time
+
+    from pyspark.sql import functions as F
+
+    from flare_assets.engine import iceberg
+    from flare_assets.spec.model import Output
+
+    spark = get_session(settings)
+    spark.sql("CREATE NAMESPACE IF NOT EXISTS lakehouse.out")
+    spark.sql(
+        "CREATE OR REPLACE TABLE lakehouse.out.coarse (day DATE, n INT) USING iceberg PARTITIONED BY (months(day))"
+    )
+    spark.sql("INSERT INTO lakehouse.out.coarse VALUES (date'2024-01-01', 1), (date'2024-01-02', 2)")
+    output = Output.model_validate({"name": "coarse", "dataset": "dataos://lakehouse:out/coarse"})
+    day = spark.sql("SELECT date'2024-01-01' AS day, 10 AS n")
+    started = time.perf_counter()
+    with pytest.raises(Exception, match="some, but not all, rows match filter"):
+        iceberg.write(spark, day, output, slice_condition=F.col("day") == F.lit("2024-01-01").cast("date"))
+    assert time.perf_counter() - started < 10  # eight attempts with back-off took about 40 s
+    assert table_rows(settings, "out.coarse") == [(date(2024, 1, 1), 1), (date(2024, 1, 2), 2)]
+
+
+def test_a_reversed_or_empty_range_fails_before_spark_with_a_clear_message(
+    settings: Settings, tmp_path: Path
+) -> None:
+    defs = defs_for(settings, tmp_path, manifest("reversed", DAILY, BY_DAY))
+    tags = {
+        "dagster/asset_partition_range_start": "2024-01-10",
+        "dagster/asset_partition_range_end": "2024-01-05",
+    }
+    result = run(defs, ok=False, tags=tags)
+    message = failure_message(result)
+    assert (
+        "partition range 2024-01-10...2024-01-05 holds no partition: the range is reversed or empty"
+        in message
+    )
+    assert "IndexError" not in message
+    assert not load_catalog(settings=settings).table_exists("out.reversed")
+
+
+def test_each_partition_reports_its_own_rows_and_a_backfill_names_empty_ones(
+    settings: Settings, tmp_path: Path
+) -> None:
+    sales = [(date(2024, 1, 1), "a", 1), (date(2024, 1, 1), "b", 2), (date(2024, 1, 3), "a", 4)]
+    sales += [(date(2024, 1, 9), "a", 100)]  # outside the backfill: in the table, never in the metadata
+    load_sales(settings, ", ".join(f"(date'{d}', '{u}', {a})" for d, u, a in sales))
+    sql = "SELECT day, unit, amount FROM sales WHERE day >= date'$|day_start|' AND day < date'$|day_end|'"
+    defs = defs_for(settings, tmp_path, manifest("per-day", DAILY, sql))
+    run(defs, partition_key="2024-01-09")
+    result = run(defs, tags=RANGE)
+    by_day: dict[str, list[tuple]] = {}
+    for d, u, a in sales:
+        by_day.setdefault(str(d), []).append((d, u, a))
+    assert table_rows(settings, "out.per_day") == sorted(sales)  # the recompute
+    mats = {
+        m.materialization.partition: m.materialization.metadata
+        for m in result.get_asset_materialization_events()
+    }
+    assert sorted(mats) == ["2024-01-01", "2024-01-02", "2024-01-03"]
+    for day, meta in mats.items():
+        expected = by_day.get(day, [])
+        assert meta["rows_written"].value == meta["dagster/row_count"].value == len(expected)
+        assert meta["partition_empty"].value is (not expected)
+        preview = meta["preview"].value
+        assert all(str(d) in preview for d, _, _ in expected)
+        assert all(other not in preview for other in by_day if other != day)
+        assert meta["empty_partitions"].value == "2024-01-02"  # the run's own note, on every partition
+        assert meta["table_rows"].value == len(sales)
+
+
+def test_a_local_day_layout_replays_exactly_in_a_non_utc_zone(settings: Settings, tmp_path: Path) -> None:
+    """The layout validate suggests for daily slices in New York (identity on a local-date column)."""
+    sales = [(date(2024, 1, 1), "a", 1), (date(2024, 1, 2), "a", 2), (date(2024, 1, 2), "b", 3)]
+    load_sales(settings, ", ".join(f"(date'{d}', '{u}', {a})" for d, u, a in sales))
+    dims = [{**DAILY[0], "timezone": "America/New_York"}]
+    doc = with_spec(manifest("ny-days", dims, BY_DAY), [{"type": "identity", "column": "day"}])
+    defs = defs_for(settings, tmp_path, doc)
+    run(defs, tags={**RANGE, "dagster/asset_partition_range_end": "2024-01-02"})
+    get_session(settings).sql(
+        "UPDATE lakehouse.src.sales SET amount = amount * 10 WHERE day = date'2024-01-02'"
+    )
+    run(defs, partition_key="2024-01-02")
+    totals: dict[date, list[int]] = {}
+    for d, _, a in sales:
+        totals.setdefault(d, []).append(a * (10 if d == date(2024, 1, 2) else 1))
+    assert table_rows(settings, "out.ny_days") == sorted((d, sum(v), len(v)) for d, v in totals.items())

@@ -3,6 +3,7 @@ exactly-once across a killed run, and a continuous run that reports each micro-b
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -25,7 +26,9 @@ from dagster import (
     materialize,
 )
 
+from flare_assets import spark as sparklib
 from flare_assets.catalog import load_catalog
+from flare_assets.checkpoints import landing
 from flare_assets.defs.streams import STREAM_TAG
 from flare_assets.depots import load_depots
 from flare_assets.settings import Settings
@@ -121,7 +124,7 @@ def run_stream(defs, name: str, instance: DagsterInstance | None = None, max_bat
         ({"schemaString": None}, "inputs[0]: a file stream needs a schema; give schemaString or schemaPath"),
         (
             {"streaming": {"triggerMode": "Continuous"}},
-            "streaming.triggerMode: got 'Continuous'; allowed: Once, AvailableNow, ProcessingTime",
+            "streaming: triggerMode Continuous: Spark's continuous processing writes only to Kafka",
         ),
         (
             {"streaming": {"triggerMode": "ProcessingTime"}},
@@ -137,6 +140,7 @@ def run_stream(defs, name: str, instance: DagsterInstance | None = None, max_bat
         ),
         ({"streaming": {"checkpoint": "x"}}, "streaming.checkpoint: unknown key; allowed: triggerMode"),
         ({"format": "text"}, "inputs[0].format: 'text' cannot be streamed; allowed: json, csv, parquet, orc"),
+        ({"options": {"maxFileAge": "a week"}}, "inputs[0].options.maxFileAge: 'a week' is not a duration"),
     ],
 )
 def test_stream_manifest_errors_at_load_time(tmp_path: Path, change: dict, expected_error: str) -> None:
@@ -153,12 +157,12 @@ def test_stream_manifest_errors_at_load_time(tmp_path: Path, change: dict, expec
     assert expected_error in problem
 
 
-def test_missing_schema_fails_loading_the_code_location(settings: Settings, tmp_path: Path) -> None:
+def test_missing_schema_fails_a_strict_code_location(settings: Settings, tmp_path: Path) -> None:
     doc = yaml.safe_load(manifest("noschema"))
     del doc["workflow"]["dag"][0]["spec"]["stackSpec"]["job"]["inputs"][0]["schemaString"]
     write_manifest(tmp_path, "noschema", yaml.safe_dump(doc))
     with pytest.raises(ManifestError) as info:
-        build_definitions(settings, [tmp_path])
+        build_definitions(dataclasses.replace(settings, strict=True), [tmp_path])
     assert "inputs[0]: a file stream needs a schema" in str(info.value)
     assert "target: the target table lakehouse.noschema.clean, which does not exist yet" in str(info.value)
 
@@ -230,9 +234,107 @@ def test_sensor_runs_each_batch_once_and_quarantines_malformed_records(
         ("not json at all", "not a JSON object"),
         ('{"id": "x1", "payload": "p", "amount": 1}', "id: x1 is not bigint"),
     ]
+    assert quarantined["batch_id"].to_pylist() == [0, 0]
     assert set(quarantined["source_file"].to_pylist()) == {
         (folder / "a.json").as_uri().replace("file:///", "file:/")
     }
+
+
+# --- every landed file is read, or said not to be -----------------------------------------------
+
+
+def test_file_landed_with_an_old_modification_time_is_read(settings: Settings, tmp_path: Path) -> None:
+    """`cp -p`, `rsync -t` and `tar` keep a file's old mtime: Spark's file source would skip it
+    (maxFileAge, 7 days before the newest file read) and the run would succeed with 0 rows."""
+    defs, folder, checkpoint = setup_job(settings, tmp_path, "aged")
+    sensor = defs.get_sensor_def("aged__ingest_stream")
+    land(folder, "a.json", range(1, 11))
+    assert run_stream(defs, "aged").success
+    old = land(folder, "b.json", range(11, 21))
+    ten_days_ago = time.time() - 10 * 86400
+    os.utime(old, (ten_days_ago, ten_days_ago))
+    with DagsterInstance.ephemeral() as instance:
+        assert isinstance(tick(sensor, instance), RunRequest)
+        assert run_stream(defs, "aged").success
+        assert tick(sensor, instance).skip_message == "no new data since the last committed batch"
+    assert sorted(table_rows(settings, "aged.clean")) == expected(range(1, 21))
+
+    # a manifest that sets maxFileAge gets Spark's rule, and the files it excludes are named
+    land(folder, "c.json", range(21, 31))
+    os.utime(folder / "c.json", (ten_days_ago, ten_days_ago))
+    found = landing(folder, checkpoint, {"maxfileage": "7d"})
+    assert found.pending == [] and "maxFileAge (7d)" in found.unread[str(folder / "c.json")]
+
+
+def test_files_in_subfolders_are_read(settings: Settings, tmp_path: Path) -> None:
+    defs, folder, checkpoint = setup_job(settings, tmp_path, "nested")
+    sensor = defs.get_sensor_def("nested__ingest_stream")
+    land(folder, "a.json", range(1, 11))
+    land(folder / "2026" / "11", "b.json", range(11, 21))
+    with DagsterInstance.ephemeral() as instance:
+        request = tick(sensor, instance)
+        assert isinstance(request, RunRequest) and request.run_key.startswith("nested__ingest:files:2:")
+        assert run_stream(defs, "nested").success
+        assert tick(sensor, instance).skip_message == "no new data since the last committed batch"
+    assert sorted(table_rows(settings, "nested.clean")) == expected(range(1, 21))
+
+    # with recursiveFileLookup: false Spark reads key=value partition folders only: others are named
+    land(folder / "late", "c.json", range(21, 31))
+    found = landing(folder, checkpoint, {"recursivefilelookup": "false"})
+    assert found.pending == [] and "subfolder late" in found.unread[str(folder / "late" / "c.json")]
+
+
+def test_file_landed_again_under_a_name_already_read_is_reported(settings: Settings, tmp_path: Path) -> None:
+    defs, folder, checkpoint = setup_job(settings, tmp_path, "relanded")
+    sensor = defs.get_sensor_def("relanded__ingest_stream")
+    land(folder, "a.json", range(1, 11))
+    assert run_stream(defs, "relanded").success
+    again = land(folder, "a.json", range(11, 21))
+    later = time.time() + 5
+    os.utime(again, (later, later))
+    with DagsterInstance.ephemeral() as instance:
+        said = tick(sensor, instance).skip_message
+        assert f"{again}: landed again under a name the stream has already read" in said, said
+        land(folder, "b.json", range(21, 31))
+        result = run_stream(defs, "relanded", instance)
+        assert result.success
+        log = run_log(instance, result.run_id)
+    assert any(line.startswith(f"not read: {again}: landed again") for line in log), log
+    assert (
+        "landed again"
+        in result.get_asset_materialization_events()[0].materialization.metadata["run_notes"].value
+    )
+    assert sorted(table_rows(settings, "relanded.clean")) == expected([*range(1, 11), *range(21, 31)])
+
+
+def test_file_log_ahead_of_the_batches_is_counted_by_the_sensor_and_the_batch(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """A run killed after Spark listed new files (file-log entry 1) and before batch 1 started
+    leaves the file log one entry ahead of the batches; the next batch reads entries 1 and 2."""
+    direct = {"triggerMode": "AvailableNow", "forEachBatchMode": False}
+    defs, folder, checkpoint = setup_job(settings, tmp_path, "ahead", streaming=direct)
+    sensor = defs.get_sensor_def("ahead__ingest_stream")
+    land(folder, "a.json", range(1, 11))
+    assert run_stream(defs, "ahead").success
+    listed = land(folder, "b.json", range(11, 21))
+    log = checkpoint / "sources" / "0"
+    version = (log / "0").read_text().splitlines()[0]
+    entry = {"path": listed.as_uri(), "timestamp": listed.stat().st_mtime_ns // 1_000_000, "batchId": 1}
+    (log / "1").write_text(f"{version}\n{json.dumps(entry)}")
+    land(folder, "c.json", range(21, 31))
+    with DagsterInstance.ephemeral() as instance:
+        request = tick(sensor, instance)
+        assert (
+            isinstance(request, RunRequest) and request.tags["flare/batch"] == "2 new file(s): b.json, c.json"
+        )
+        result = run_stream(defs, "ahead", instance)
+        assert result.success
+        (event,) = result.get_asset_materialization_events()
+        meta = {k: getattr(v, "value", v) for k, v in event.materialization.metadata.items()}
+        assert (meta["files_read"], meta["rows_read"], meta["batch_ids"]) == (2, 20, "1")
+        assert tick(sensor, instance).skip_message == "no new data since the last committed batch"
+    assert sorted(table_rows(settings, "ahead.clean")) == expected(range(1, 31))
 
 
 # --- exactly-once -------------------------------------------------------------------------------
@@ -280,6 +382,7 @@ def test_direct_iceberg_sink_commits_each_epoch_once_and_quarantines(
     quarantined = load_catalog(settings=settings).load_table("direct.clean_quarantine").scan().to_arrow()
     assert quarantined["record"].to_pylist() == ["{broken"]
     assert quarantined["reason"].to_pylist() == ["not a JSON object"]
+    assert quarantined["batch_id"].to_pylist() == [0]
 
 
 SLOW_SQL = (
@@ -327,10 +430,175 @@ def test_run_killed_mid_batch_then_rerun_gives_every_row_once(settings: Settings
     assert not (checkpoint / "commits" / "0").exists()
 
     land(folder, "b.json", range(31, 41))
-    assert run_stream(defs, "killed").success
+    with DagsterInstance.from_config(str(tmp_path / "dagster")) as instance:
+        (dead,) = instance.get_runs()
+        assert dead.status == DagsterRunStatus.STARTED  # nothing ended it
+        # the sensor sees its process is gone: it fails the run and launches the next one
+        request = tick(defs.get_sensor_def("killed__ingest_stream"), instance)
+        assert isinstance(request, RunRequest), request.skip_message
+        assert request.run_key.endswith(f":resumed:{dead.run_id[:8]}")
+        assert instance.get_run_by_id(dead.run_id).status == DagsterRunStatus.FAILURE
+        tags = {**request.tags, "dagster/run_key": request.run_key}
+        assert run_stream(defs, "killed", instance, tags=tags).success
     rows = table_rows(settings, "killed.clean")
     assert len(rows) == len(set(rows)) == 40
     assert checksum(rows) == checksum(expected(range(1, 41)))
+
+
+# --- merge streams: committed means reachable from the target branch's head -------------------
+
+MERGE_SQL = "SELECT id, first(payload) AS payload, sum(amount) AS amount FROM events GROUP BY id"
+ADD_AMOUNTS = {
+    "onClause": "old.id = new.id",
+    "whenClause": "WHEN MATCHED THEN UPDATE SET amount = old.amount + new.amount WHEN NOT MATCHED THEN INSERT *",
+}
+KEYS = range(1, 11)
+
+
+def setup_merge_job(settings: Settings, tmp_path: Path, name: str):  # noqa: ANN201
+    doc = yaml.safe_load(manifest(name, sql=MERGE_SQL))
+    output = doc["workflow"]["dag"][0]["spec"]["stackSpec"]["job"]["outputs"][0]
+    output["options"] = {"saveMode": "append", "iceberg": {"merge": ADD_AMOUNTS}}
+    write_manifest(tmp_path / name, name, yaml.safe_dump(doc, sort_keys=False))
+    defs = build_definitions(settings, [tmp_path / name])
+    return defs, settings.resolve("landing") / name / "events"
+
+
+def land_amounts(folder: Path, name: str, amount: float) -> None:
+    """Every key once, with `amount`: each batch adds it to every key's total."""
+    folder.mkdir(parents=True, exist_ok=True)
+    hidden = folder / f".{name}"
+    hidden.write_text(
+        "".join(json.dumps({"id": i, "payload": f"p{i}", "amount": amount}) + "\n" for i in KEYS)
+    )
+    os.replace(hidden, folder / name)
+
+
+def totals(settings: Settings, table: str) -> dict[int, float]:
+    rows = load_catalog(settings=settings).load_table(table).scan().to_arrow().to_pylist()
+    assert len(rows) == len({r["id"] for r in rows}), "a key is in the table twice"
+    return {r["id"]: r["amount"] for r in rows}
+
+
+def stage_branches(settings: Settings, table: str) -> list[str]:
+    return [
+        r for r in load_catalog(settings=settings).load_table(table).refs() if r.startswith("flare_stage_")
+    ]
+
+
+def staged_batches(settings: Settings, table: str) -> list[str]:
+    """The stream batches whose commits sit at the head of a stage branch."""
+    ice = load_catalog(settings=settings).load_table(table)
+    heads = [
+        ice.snapshot_by_id(ref.snapshot_id)
+        for name, ref in ice.refs().items()
+        if name.startswith("flare_stage_")
+    ]
+    return [
+        s.summary["flare.stream-batch"]
+        for s in heads
+        if s and "flare.stream-batch" in s.summary.additional_properties
+    ]
+
+
+def run_log(instance: DagsterInstance, run_id: str) -> list[str]:
+    return [e.user_message for e in instance.all_logs(run_id) if e.user_message]
+
+
+def test_merge_batch_whose_publish_failed_runs_again(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The merge of batch 1 is committed on its stage branch and the publish fails (as 8 failed
+    fast-forwards end): the stage is dropped, and the batch's marker, left in an unreferenced
+    snapshot, must not make the next run skip the batch."""
+    defs, folder = setup_merge_job(settings, tmp_path, "unpublished")
+    land_amounts(folder, "a.json", 90.0)
+    assert run_stream(defs, "unpublished").success
+    land_amounts(folder, "b.json", 10.0)
+    monkeypatch.setenv("FLARE_FAULT", "stage-committed:raise")
+    assert not run_stream(defs, "unpublished", raise_on_error=False).success
+    monkeypatch.delenv("FLARE_FAULT")
+    assert totals(settings, "unpublished.clean") == dict.fromkeys(KEYS, 90.0)
+    assert stage_branches(settings, "unpublished.clean") == []
+
+    assert run_stream(defs, "unpublished").success
+    assert totals(settings, "unpublished.clean") == dict.fromkeys(KEYS, 100.0)
+
+
+def test_merge_stream_metadata_counts_the_merge_commit(settings: Settings, tmp_path: Path) -> None:
+    """A merge batch's commit is the MERGE then an empty append carrying the batch's markers: the
+    counts come from the MERGE's own snapshot, not the marker's."""
+    defs, folder = setup_merge_job(settings, tmp_path, "merged")
+    counts = []
+    for name, amount in (("a.json", 90.0), ("b.json", 10.0)):
+        land_amounts(folder, name, amount)
+        result = run_stream(defs, "merged")
+        assert result.success
+        (event,) = result.get_asset_materialization_events()
+        meta = {k: getattr(v, "value", v) for k, v in event.materialization.metadata.items()}
+        counts.append((meta["rows_written"], meta["added_records"], meta["deleted_records"]))
+    # the first batch inserts 10 keys; the second updates them (copy-on-write: 10 rows out, 10 in)
+    assert counts == [(10, 10, 0), (10, 10, 10)]
+    assert totals(settings, "merged.clean") == dict.fromkeys(KEYS, 100.0)
+
+
+def _run_until_stage_committed(tmp_path: Path, name: str, settings: Settings) -> None:
+    """Runs the stream in a subprocess that stops between the stage commit and the publish, and
+    kills it there (its process group: the Python process and its JVM)."""
+    (tmp_path / "dagster").mkdir(exist_ok=True)
+    env = {
+        **os.environ,
+        "FLARE_PIPELINES": str(tmp_path / name),
+        "DAGSTER_HOME": str(tmp_path / "dagster"),
+        "FLARE_SPARK_MASTER": "local[1]",
+        "FLARE_FAULT": "stage-committed:hang",
+    }
+    select = f"lakehouse/{name}/clean"
+    command = ["dagster", "asset", "materialize", "-m", "flare_assets.definitions", "--select", select]
+    proc = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while staged_batches(settings, f"{name}.clean") != ["1"]:
+            assert proc.poll() is None, proc.stderr.read().decode()[-3000:] if proc.stderr else ""
+            assert time.monotonic() < deadline, "the batch never reached its stage branch"
+            time.sleep(0.2)
+    finally:  # the run waits at the fault point until killed: never leave it behind
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("moved", [False, True], ids=["published", "dropped"])
+def test_merge_stream_killed_between_stage_commit_and_publish_loses_no_batch(
+    settings: Settings, tmp_path: Path, moved: bool
+) -> None:
+    name = "dropped" if moved else "published"
+    defs, folder = setup_merge_job(settings, tmp_path, name)
+    land_amounts(folder, "a.json", 90.0)
+    assert run_stream(defs, name).success
+    land_amounts(folder, "b.json", 10.0)
+    _run_until_stage_committed(tmp_path, name, settings)
+    (stage,) = stage_branches(settings, f"{name}.clean")
+    assert totals(settings, f"{name}.clean") == dict.fromkeys(KEYS, 90.0)  # batch 1 is not on main
+    want = dict.fromkeys(KEYS, 100.0)
+    if moved:  # main moves on: the stage is no longer the next batch on top of it
+        sparklib.get_session(settings).sql(f"INSERT INTO lakehouse.{name}.clean VALUES (999, 'other', 1.0)")
+        want[999] = 1.0
+
+    with DagsterInstance.ephemeral() as instance:
+        result = run_stream(defs, name, instance)
+        assert result.success
+        log = run_log(instance, result.run_id)
+    assert totals(settings, f"{name}.clean") == want
+    assert stage_branches(settings, f"{name}.clean") == []
+    said = [line for line in log if stage in line]
+    if moved:
+        assert len(said) == 1 and "dropped stage branch" in said[0] and "runs again" in said[0], log
+    else:
+        assert len(said) == 1 and "so it was published" in said[0], log
 
 
 # --- continuous mode ----------------------------------------------------------------------------

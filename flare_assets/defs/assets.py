@@ -16,6 +16,7 @@ from dagster import (
     AssetSpec,
     Config,
     MaterializeResult,
+    MultiPartitionKey,
     RunRequest,
     RunsFilter,
     ScheduleDefinition,
@@ -33,6 +34,8 @@ from flare_assets.defs.metadata import (
     check_result,
     dagster_tags,
     output_metadata,
+    partition_label,
+    partition_metadata,
     run_metadata,
     skipped_metadata,
 )
@@ -41,8 +44,12 @@ from flare_assets.defs.resources import SparkResource
 from flare_assets.defs.runs import IN_FLIGHT
 from flare_assets.depots import DepotMap
 from flare_assets.engine import run_job
+from flare_assets.engine.errors import JobFailed
+from flare_assets.engine.idempotence import run_properties
 from flare_assets.engine.maintenance import run_actions
-from flare_assets.engine.state import StateRequest
+from flare_assets.engine.partitions import PartitionSlice
+from flare_assets.engine.results import PartitionWritten
+from flare_assets.engine.state import StateRequest, request_problems
 from flare_assets.engine.tuning import job_conf
 from flare_assets.settings import Settings
 from flare_assets.spec.loader import LoadedJob
@@ -165,16 +172,23 @@ def job_assets(lj: LoadedJob, jobs: list[LoadedJob], depots: DepotMap) -> Assets
     def _compute(
         context: AssetExecutionContext, spark: SparkResource, config: RunStateConfig
     ) -> Iterator[MaterializeResult]:
+        only = {by_key[k] for k in context.selected_asset_keys}
+        # replay config and partition range are checked before the run starts Spark
+        request = StateRequest(reset=config.reset_state, values=dict(config.state))
+        problems = request_problems(job, request, only)
+        if problems:
+            raise JobFailed(f"{label}: replay config: {'; '.join(problems)}; nothing was run")
+        partition = run_slice(context, job.partitions) if job.partitions else None
         stack = lj.dag_job.spec.stack_spec
         session, ignored = spark.session_for(stack.static_conf())
         runtime = {k: v for k, v in stack.conf().items() if k not in stack.static_conf()}
-        only = {by_key[k] for k in context.selected_asset_keys}
         with job_conf(session, runtime) as static:
             for key in ignored + static:
                 context.log.warning(
                     f"{key} is a static Spark conf and the run's JVM was already started without it, so it "
                     "does not apply to this job. Run the job alone, or set it in FLARE_SPARK_CONF."
                 )
+            partition = run_slice(context, job.partitions) if job.partitions else None
             result = run_job(
                 session,
                 job,
@@ -183,8 +197,9 @@ def job_assets(lj: LoadedJob, jobs: list[LoadedJob], depots: DepotMap) -> Assets
                 name=label,
                 only=only,
                 run_id=context.run_id,
-                partition=run_slice(context, job.partitions) if job.partitions else None,
-                request=StateRequest(reset=config.reset_state, values=dict(config.state)),
+                partition=partition,
+                request=request,
+                snapshot_properties=run_identity(context, label, partition),
             )
             for done in run_actions(session, job, depots, Settings.from_env(), name=label):
                 context.log.info(f"{done.action} on {done.table}: {done.counters or done.rows_matched}")
@@ -202,6 +217,13 @@ def job_assets(lj: LoadedJob, jobs: list[LoadedJob], depots: DepotMap) -> Assets
                 "spark_app_id": session.sparkContext.applicationId,
                 "spark_master": session.sparkContext.master,
             }
+            for part in out.partitions:
+                context.add_asset_metadata(
+                    partition_metadata(part), asset_key=key, partition_key=partition_key_of(part, job)
+                )
+            empty = [partition_label(p) for p in out.partitions if not p.rows]
+            if empty:
+                context.log.warning(f"{out.name}: no rows for partition(s) {', '.join(empty)}")
             selected = context.selected_asset_check_keys
             check_results = [
                 check_result(key, c) for c in out.checks if AssetCheckKey(key, c.name) in selected
@@ -209,6 +231,22 @@ def job_assets(lj: LoadedJob, jobs: list[LoadedJob], depots: DepotMap) -> Assets
             yield MaterializeResult(asset_key=key, metadata=meta, check_results=check_results)
 
     return _compute
+
+
+def partition_key_of(part: PartitionWritten, job: Job) -> str:
+    keys = part.keys
+    return keys[job.partitions.dimensions[0].name] if len(keys) == 1 else MultiPartitionKey(keys)  # type: ignore[union-attr]
+
+
+def run_identity(
+    context: AssetExecutionContext, step: str, partition: PartitionSlice | None
+) -> dict[str, str]:
+    """The run's identity for the snapshots it commits: a re-execution keeps the root run id."""
+    run = context.run
+    root = run.root_run_id or run.tags.get("dagster/root_run_id") or context.run_id
+    record = context.instance.get_run_record_by_id(root)
+    created = int(record.create_timestamp.timestamp() * 1000) if record and record.create_timestamp else None
+    return run_properties(root, context.run_id, step, partition.describe() if partition else None, created)
 
 
 def schedules(jobs: list[LoadedJob]) -> list[ScheduleDefinition]:

@@ -2,27 +2,43 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
-from dagster import Definitions, in_process_executor
+from dagster import Definitions
 
 from flare_assets.catalog import table_exists
 from flare_assets.defs.assets import job_assets, partitioned_job, schedules, source_specs
+from flare_assets.defs.broken import broken_assets
 from flare_assets.defs.checks import is_quality_job, quality_checks, quality_jobs
 from flare_assets.defs.housekeeping import housekeeping_jobs
 from flare_assets.defs.maintenance import maintenance_definitions
+from flare_assets.defs.pools import dead_runs_sensor, flare_executor
 from flare_assets.defs.resources import SparkResource
 from flare_assets.defs.streams import stream_assets, stream_sensor
 from flare_assets.depots import load_depots
 from flare_assets.settings import Settings
-from flare_assets.spec.loader import load_jobs
+from flare_assets.spec.errors import ManifestError
+from flare_assets.spec.loader import load_manifests
 from flare_assets.spec.streams import is_stream_job
+
+log = logging.getLogger("flare_assets")
 
 
 def build_definitions(settings: Settings | None = None, pipelines: list[Path] | None = None) -> Definitions:
+    """Every valid manifest's definitions; a broken manifest is logged and shows as one failing asset
+    (FLARE_STRICT=true fails the whole load instead)."""
     settings = settings or Settings.from_env()
     depots = load_depots(settings.depots)
-    jobs = load_jobs(pipelines or [settings.pipelines], depots, lambda t: table_exists(t, settings))
+    roots = pipelines or [settings.pipelines]
+    loaded = load_manifests(roots, depots, lambda t: table_exists(t, settings))
+    for line in loaded.ignored:
+        log.warning(line)
+    if loaded.broken and settings.strict:
+        raise ManifestError(loaded.problems)
+    for line in loaded.problems:
+        log.error(line)
+    jobs = loaded.jobs
     maintenance = maintenance_definitions(jobs, depots)
     writers = [lj for lj in jobs if lj.dag_job.job.outputs]
     streams = [lj for lj in writers if is_stream_job(lj.dag_job.job)]
@@ -32,6 +48,7 @@ def build_definitions(settings: Settings | None = None, pipelines: list[Path] | 
             *source_specs(jobs, depots),
             *(job_assets(lj, jobs, depots) for lj in writers if lj not in streams),
             *(stream_assets(lj, depots) for lj in streams),
+            *broken_assets(loaded.broken, roots, loaded.workflows),
         ],
         asset_checks=[quality_checks(lj, depots) for lj in jobs if is_quality_job(lj)],
         schedules=schedules(writers) + maintenance["schedules"] + check_schedules,
@@ -41,8 +58,13 @@ def build_definitions(settings: Settings | None = None, pipelines: list[Path] | 
             *maintenance["jobs"],
             *check_jobs,
         ],
-        sensors=[*maintenance["sensors"], *(stream_sensor(lj, depots) for lj in streams)],
+        sensors=[
+            *maintenance["sensors"],
+            *(stream_sensor(lj, depots) for lj in streams),
+            dead_runs_sensor(),
+        ],
         resources={"spark": SparkResource()},
         # Spark steps share the run's one JVM: a process per step would start a JVM per step.
-        executor=in_process_executor,
+        # The executor also reports pool waits and frees slots held by dead runs (defs/pools.py).
+        executor=flare_executor,
     )

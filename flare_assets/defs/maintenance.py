@@ -183,9 +183,16 @@ def maintenance_job(table: MaintainedTable) -> JobDefinition:
                 meta["orphans_removed"] = MetadataValue.int(0 if done.dry_run else len(done.files))
             if done.rows_matched is not None:
                 context.log.info(
-                    f"delete_from_dataset: {done.rows_matched} rows match {action.delete_where!r}"
+                    f"delete_from_dataset: {done.rows_matched} of {done.rows_total} rows match "
+                    f"{action.delete_where!r}" + (" (dry run: nothing deleted)" if done.dry_run else "")
                 )
                 meta["rows_matched"] = MetadataValue.int(done.rows_matched)
+                meta["rows_total"] = MetadataValue.int(done.rows_total or 0)
+                if done.dry_run and not action.all and done.rows_matched == done.rows_total:
+                    context.log.warning(
+                        "delete_from_dataset: the predicate matches every row; without all: true the "
+                        "delete would be refused"
+                    )
                 meta["rows_deleted"] = MetadataValue.int(0 if done.dry_run else done.rows_matched)
         after = _health(table)
         meta.update(_figures("before", before) | _figures("after", after) | health_metadata(after))

@@ -16,7 +16,7 @@ from dagster import (
 
 from flare_assets.defs.housekeeping import housekeeping_metadata
 from flare_assets.engine.assertions import AssertionResult
-from flare_assets.engine.results import JobResult, OutputResult
+from flare_assets.engine.results import JobResult, OutputResult, PartitionWritten
 
 _TAG_KEY = re.compile(r"[^A-Za-z0-9_.\-/]")
 
@@ -67,12 +67,24 @@ def output_metadata(out: OutputResult, job: JobResult) -> dict[str, Any]:
         meta["plans"] = MetadataValue.md("\n\n".join(f"**{n}**\n```\n{p}\n```" for n, p in job.plans.items()))
     if out.housekeeping is not None:
         meta.update(housekeeping_metadata(out.housekeeping))
-    if out.total_rows is not None:
+    if out.slice_rows is not None:  # a partitioned run: its slice's rows, and which partitions had none
+        meta["dagster/row_count"] = MetadataValue.int(out.slice_rows)
+        empty = [partition_label(p) for p in out.partitions if not p.rows]
+        if empty:
+            meta["empty_partitions"] = MetadataValue.text(", ".join(empty))
+        if out.total_rows is not None:
+            meta["table_rows"] = MetadataValue.int(out.total_rows)
+    elif out.total_rows is not None:
         meta["dagster/row_count"] = MetadataValue.int(out.total_rows)
     if out.snapshot_id is not None:
         meta["snapshot_id"] = MetadataValue.text(str(out.snapshot_id))
         meta["previous_snapshot_id"] = MetadataValue.text(str(out.previous_snapshot_id or ""))
         meta["branch"] = out.branch
+        if out.committed_earlier:
+            meta["committed_by_earlier_attempt"] = MetadataValue.text(
+                f"{out.counter('added-records')} rows committed by an earlier attempt of this run as "
+                f"snapshot {out.snapshot_id}; not written again"
+            )
         if out.snapshot_tag:
             meta["snapshot_tag"] = out.snapshot_tag
         if out.published is not None:
@@ -95,6 +107,20 @@ def output_metadata(out: OutputResult, job: JobResult) -> dict[str, Any]:
     return meta
 
 
+def partition_label(part: PartitionWritten) -> str:
+    return "|".join(part.keys.values())
+
+
+def partition_metadata(part: PartitionWritten) -> dict[str, Any]:
+    """What one partition of a run wrote; shown on that partition's materialization."""
+    return {
+        "rows_written": MetadataValue.int(part.rows),
+        "dagster/row_count": MetadataValue.int(part.rows),
+        "preview": MetadataValue.md(_markdown_table(part.preview)),
+        "partition_empty": MetadataValue.bool(not part.rows),
+    }
+
+
 def run_metadata(job: JobResult) -> dict[str, Any]:
     """The job's integer run id, the partition it covered and what each incremental input read."""
     meta: dict[str, Any] = {"flare_run_id": MetadataValue.int(job.run_number)}
@@ -109,6 +135,17 @@ def run_metadata(job: JobResult) -> dict[str, Any]:
             meta["incremental_state"] = MetadataValue.json(state)
     if job.archived:
         meta["files_archived"] = MetadataValue.int(job.archived)
+    if job.bad_records:
+        meta["malformed_records"] = MetadataValue.int(sum(b.count for b in job.bad_records))
+        meta["quarantined_records"] = MetadataValue.int(
+            sum(b.count for b in job.bad_records if b.table is not None)
+        )
+        tables = sorted({b.table for b in job.bad_records if b.table})
+        if tables:
+            meta["quarantine_table"] = ", ".join(tables)
+            meta["malformed_examples"] = MetadataValue.md(
+                "\n".join(f"- **{b.input}**: {e}" for b in job.bad_records for e in b.examples)
+            )
     return meta
 
 

@@ -59,6 +59,13 @@ def backfill_policy(partitions: Partitions | None) -> BackfillPolicy | None:
 def run_slice(context: AssetExecutionContext, partitions: Partitions) -> PartitionSlice:
     """The run's partition key, key range or (two dimensions) key combinations."""
     keys = list(context.partition_keys)
+    if not keys:
+        tags = context.run.tags
+        asked = "...".join(tags.get(f"dagster/asset_partition_range_{end}", "?") for end in ("start", "end"))
+        raise ValueError(
+            f"partition range {asked} holds no partition: the range is reversed or empty; give "
+            "START...END with START at or before END"
+        )
     dims = partitions.dimensions
     if len(dims) == 1:
         dim = dims[0]

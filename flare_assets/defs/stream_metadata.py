@@ -63,6 +63,8 @@ def stream_metadata(stream: StreamResult, batches: list[BatchResult], output: st
         meta["latency_p50_s"] = MetadataValue.float(round(statistics.median(latencies), 3))
     if stream.quarantine_table:
         meta["quarantine_table"] = stream.quarantine_table
+    if stream.notes:
+        meta["run_notes"] = MetadataValue.md("\n".join(f"- {n}" for n in stream.notes))
     files = [f for b in batches for f in b.files]
     if files:
         shown = "\n".join(f"- `{f}`" for f in files[:50]) + (

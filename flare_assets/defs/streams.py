@@ -4,9 +4,11 @@ per job that launches a run when there is new data.
 The sensor looks without a JVM (new landing files against the checkpoint's committed file log, or
 the upstream table's current snapshot through pyiceberg), names the batch in the run key, and
 launches nothing while a run of the job is in flight, so two ticks never start two runs for one
-batch. Once and AvailableNow runs process what is there and end; a ProcessingTime run keeps going,
-reporting each committed micro-batch as an asset materialization, until it is terminated: then the
-query stops between batches and a later run resumes from the checkpoint."""
+batch. A run in flight whose process is gone (killed with its daemon, say) is marked failed and the
+next run resumes the stream from its checkpoint, under a new run key. Once and AvailableNow runs
+process what is there and end; a ProcessingTime run keeps going, reporting each committed
+micro-batch as an asset materialization, until it is terminated: then the query stops between
+batches and a later run resumes from the checkpoint."""
 
 import signal
 import threading
@@ -20,6 +22,7 @@ from dagster import (
     AssetsDefinition,
     Config,
     DagsterExecutionInterruptedError,
+    DagsterRunStatus,
     MaterializeResult,
     RunRequest,
     RunsFilter,
@@ -31,7 +34,7 @@ from dagster import (
 )
 from pydantic import Field
 
-from flare_assets.checkpoints import checkpoint_dir, pending_batch
+from flare_assets.checkpoints import checkpoint_dir, record_runner, runner_gone, stream_news
 from flare_assets.defs.assets import output_spec
 from flare_assets.defs.resources import SparkResource
 from flare_assets.defs.runs import IN_FLIGHT
@@ -100,6 +103,11 @@ def stream_assets(lj: LoadedJob, depots: DepotMap) -> AssetsDefinition:
         session, ignored = spark.session_for(stack.static_conf())
         runtime = {k: v for k, v in stack.conf().items() if k not in stack.static_conf()}
         settings = Settings.from_env()
+        checkpoint = checkpoint_dir(job, lj.name, settings)
+        # the run says it processes the stream (the sensor waits for it) and where, so a sensor
+        # tick can tell when it died without ending
+        context.instance.add_run_tags(context.run_id, {STREAM_TAG: lj.name})
+        record_runner(checkpoint, context.run_id)
 
         def report(stream: StreamResult, batch: BatchResult) -> None:
             for output, key in keys.items():
@@ -116,10 +124,11 @@ def stream_assets(lj: LoadedJob, depots: DepotMap) -> AssetsDefinition:
                 depots,
                 settings,
                 name=label,
-                checkpoint=checkpoint_dir(job, lj.name, settings),
+                checkpoint=checkpoint,
                 on_batch=report if mode.continuous else None,
                 should_stop=stop.is_set,
                 max_batches=config.max_batches,
+                log=context.log.warning,
             )
         context.log.info(
             f"{label}: {len(result.batches)} micro-batch(es), stopped: {result.stopped}; "
@@ -133,6 +142,17 @@ def stream_assets(lj: LoadedJob, depots: DepotMap) -> AssetsDefinition:
             yield MaterializeResult(asset_key=key, metadata=stream_metadata(result, result.batches, output))
 
     return _stream
+
+
+def _unread(notes: list[str]) -> str:
+    """Landed files the stream will not read, for a tick's message."""
+    if not notes:
+        return ""
+    return (
+        f"; {len(notes)} landed file(s) will not be read: "
+        + "; ".join(notes[:3])
+        + (" ..." if len(notes) > 3 else "")
+    )
 
 
 def stream_sensor(lj: LoadedJob, depots: DepotMap) -> SensorDefinition:
@@ -149,17 +169,27 @@ def stream_sensor(lj: LoadedJob, depots: DepotMap) -> SensorDefinition:
     )
     def _tick(context: SensorEvaluationContext) -> RunRequest | SkipReason:
         settings = Settings.from_env()
-        batch = pending_batch(job, lj.name, depots, settings)
+        batch, unread = stream_news(job, lj.name, depots, settings)
         if batch is None:
-            return SkipReason("no new data since the last committed batch")
+            return SkipReason("no new data since the last committed batch" + _unread(unread))
         in_flight = context.instance.get_run_records(
             RunsFilter(tags={STREAM_TAG: lj.name}, statuses=IN_FLIGHT), limit=1
         )
+        run_key = batch.key
         if in_flight:
-            run_id = in_flight[0].dagster_run.run_id
-            return SkipReason(f"run {run_id} is processing this stream; {batch.description} waits for it")
+            run = in_flight[0].dagster_run
+            gone = runner_gone(checkpoint_dir(job, lj.name, settings), run.run_id)
+            if run.status != DagsterRunStatus.STARTED or gone is None:
+                return SkipReason(
+                    f"run {run.run_id} is processing this stream; {batch.description} waits for it"
+                )
+            # the run died without ending (its process was killed): fail it, and resume the stream
+            # from its checkpoint under a new run key (its own was used by the dead run)
+            context.instance.report_run_failed(run, f"{lj.name}: run {run.run_id} died: {gone}")
+            context.log.warning(f"run {run.run_id} died ({gone}); marked failed, the stream resumes")
+            run_key = f"{batch.key}:resumed:{run.run_id[:8]}"
         return RunRequest(
-            run_key=batch.key,
+            run_key=run_key,
             asset_selection=keys,
             tags={STREAM_TAG: lj.name, BATCH_TAG: batch.description[:200]},
         )

@@ -12,11 +12,20 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, DataFrameWriterV2, SparkSession
 from pyspark.sql import functions as F
 
+from flare_assets.engine import schema_changes
 from flare_assets.engine.errors import SPARK_ERRORS, java_causes, short
+from flare_assets.engine.faults import fault_point
 from flare_assets.spec.model import Output, PartitionField
+
+# A stream micro-batch's commits carry these in their snapshot summary (engine/micro_batch.py).
+STREAM_ID, STREAM_BATCH = "flare.stream-id", "flare.stream-batch"
+# The marker append after a MERGE names the MERGE's own snapshot, whose summary counts its rows.
+MERGE_SNAPSHOT = "flare.merge-snapshot-id"
+STAGE_PREFIX = "flare_stage_"
 
 
 def quote(name: str) -> str:
@@ -25,19 +34,6 @@ def quote(name: str) -> str:
 
 def literal(value: object) -> str:
     return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def add_new_columns(spark: SparkSession, table: str, df: DataFrame) -> list[str]:
-    """Schema evolution: columns the step added become nullable table columns before the write.
-    Changed types are left to the write, which fails without committing."""
-    existing = {f.name.lower() for f in spark.table(table).schema.fields}
-    new = [f for f in df.schema.fields if f.name.lower() not in existing]
-    if not new:
-        return []
-    cols = ", ".join(f"{quote(f.name)} {f.dataType.simpleString()}" for f in new)
-    statement = f"ALTER TABLE {table} ADD COLUMNS ({cols})"
-    spark.sql(statement)
-    return [statement]
 
 
 def fill_missing_columns(spark: SparkSession, table: str, df: DataFrame) -> DataFrame:
@@ -88,8 +84,44 @@ def evolve_partitions(spark: SparkSession, table: str, declared: list[PartitionF
     return ddl
 
 
+def lost_metadata(spark: SparkSession, table: str) -> str | None:
+    """The newest Iceberg metadata file at the table's default location (`<warehouse>/<ns>/<table>`),
+    when there is one: a table the catalog does not list but whose files are still there."""
+    catalog, namespace, name = table.split(".", 2)
+    warehouse = spark.conf.get(f"spark.sql.catalog.{catalog}.warehouse", None)
+    if not warehouse or "/" not in warehouse:  # a REST catalog's warehouse is a name, not a place
+        return None
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    location = f"{warehouse.rstrip('/')}/{namespace.replace('.', '/')}/{name}/metadata"
+    folder = jvm.org.apache.hadoop.fs.Path(location)
+    fs = folder.getFileSystem(spark._jsc.hadoopConfiguration())
+    if not fs.exists(folder):
+        return None
+    found = fs.globStatus(jvm.org.apache.hadoop.fs.Path(location + "/*.metadata.json")) or []
+
+    def version(status: Any) -> tuple[int, int]:
+        prefix = str(status.getPath().getName()).split("-", 1)[0]
+        return (int(prefix) if prefix.isdigit() else -1, int(status.getModificationTime()))
+
+    newest = max(found, key=version, default=None)
+    if newest is None:
+        return None
+    return str(newest.getPath().toUri().getPath()) if "://" not in warehouse else str(newest.getPath())
+
+
 def create_table(spark: SparkSession, df: DataFrame, output: Output) -> None:
     address = output.address
+    lost = lost_metadata(spark, address.table)
+    if lost is not None:  # unless another writer is creating the table this very moment
+        time.sleep(2)
+    if lost is not None and not spark.catalog.tableExists(address.table):
+        raise ValueError(
+            f"{address.table} is not in the catalog, but its location already holds Iceberg metadata "
+            f"({lost}): the catalog lost the table, and creating it again would hide its rows and history. "
+            f"Register it to bring them back: flare register {address.table} {lost} (or move that folder "
+            "away to start a new table)"
+        )
     props = output.options.table_properties
     columns = df._jdf.schema().toDDL()
     spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {address.depot}.{quote(address.namespace)}")
@@ -137,19 +169,48 @@ def write(
     branch is the run's own (an audit branch), so several commits there are still one publish."""
     table = output.address.table
     options = output.options
-    spec = options.iceberg.partition_spec if options.iceberg else None
     created = not spark.catalog.tableExists(table)
+    schema_ddl: list[str] = []
+    if not created and options.write_mode != "merge":  # refused before anything is committed
+        schema_ddl = schema_changes.plan(table, spark.table(table).schema, df.schema)
+    if not schema_ddl or df.is_cached:
+        return _write(spark, df, output, created, schema_ddl, branch, properties, slice_condition, private)
+    # the rows are computed before the schema changes: a result that fails to compute changes nothing
+    held = df.persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        held.count()
+        return _write(spark, held, output, created, schema_ddl, branch, properties, slice_condition, private)
+    finally:
+        held.unpersist()
+
+
+def _write(
+    spark: SparkSession,
+    df: DataFrame,
+    output: Output,
+    created: bool,
+    schema_ddl: list[str],
+    branch: str | None,
+    properties: dict[str, str] | None,
+    slice_condition: Column | None,
+    private: bool,
+) -> list[str]:
+    table = output.address.table
+    options = output.options
+    spec = options.iceberg.partition_spec if options.iceberg else None
     if created:
         create_table(spark, df, output)
     ddl = evolve_partitions(spark, table, spec) if spec is not None else []
-    if not created and options.write_mode != "merge":
-        ddl += add_new_columns(spark, table, df)
+    for statement in schema_ddl:
+        spark.sql(statement)
+    ddl += schema_ddl
     if not created:
         df = fill_missing_columns(spark, table, df)
     branch = branch or options.branch
     target = table
     if branch:
-        spark.sql(f"ALTER TABLE {table} CREATE BRANCH IF NOT EXISTS {quote(branch)}")
+        statement = f"ALTER TABLE {table} CREATE BRANCH IF NOT EXISTS {quote(branch)}"
+        metadata_commit(spark, table, "branch", lambda: spark.sql(statement))
         target = f"{table}.{quote('branch_' + branch)}"
     commit_by = options.commit_by
     props = properties or {}
@@ -181,17 +242,51 @@ CONFLICTS = (
     "org.apache.iceberg.exceptions.CommitFailedException",
 )
 WRITE_ATTEMPTS = 8
+# Validation failures of the write itself, not of a concurrent commit: a retry fails the same way.
+NOT_CONFLICTS = ("Cannot delete file where some, but not all, rows match filter",)
 
 
-def _with_retries(commit: Callable[[], None]) -> None:
+def _with_retries(commit: Callable[[], None], refresh: Callable[[], None] | None = None) -> None:
     for attempt in range(WRITE_ATTEMPTS):
         try:
             commit()
             return
         except SPARK_ERRORS as exc:
-            if attempt == WRITE_ATTEMPTS - 1 or not set(java_causes(exc)) & set(CONFLICTS):
+            if attempt == WRITE_ATTEMPTS - 1 or not is_conflict(exc):
                 raise
             time.sleep(random.uniform(0.5, 1.5) * min(2**attempt, 8))
+            if refresh is not None:
+                refresh()
+
+
+# Called with (table, what) before every attempt of a metadata commit: a place for diagnostics and
+# for tests to inject a concurrent commit or a fault between a data commit and the commits after it.
+METADATA_COMMIT_HOOKS: list[Callable[[str, str], None]] = []
+
+
+def refresh(spark: SparkSession, table: str) -> None:
+    """Drops Spark's cached copy of the table, so the next statement starts from its latest metadata."""
+    spark.sql(f"REFRESH TABLE {table}")
+    _java_table(spark, table).refresh()
+
+
+def metadata_commit(spark: SparkSession, table: str, what: str, commit: Callable[[], None]) -> None:
+    """A commit that changes metadata only (a tag, a branch, table properties) after a data commit:
+    on a conflict with another writer it refreshes the table and tries again, as data commits do."""
+
+    def attempt() -> None:
+        for hook in METADATA_COMMIT_HOOKS:
+            hook(table, what)
+        commit()
+
+    _with_retries(attempt, refresh=lambda: refresh(spark, table))
+
+
+def is_conflict(exc: BaseException) -> bool:
+    """Whether a failed commit lost to another writer's commit, so running it again can succeed."""
+    if not set(java_causes(exc)) & set(CONFLICTS):
+        return False
+    return not any(text in str(exc) for text in NOT_CONFLICTS)
 
 
 def _commit(
@@ -210,10 +305,13 @@ def _commit(
         assert merge is not None
         view = f"__flare_merge_{output.name}"
         df.createOrReplaceTempView(view)
+        before = _ref_head(spark, target)
         spark.sql(f"MERGE INTO {target} AS old USING {view} AS new ON {merge.on_clause} {merge.when_clause}")
         spark.catalog.dropTempView(view)
         if properties:  # SQL takes no snapshot properties: an empty append right after carries them
-            _writer(df.limit(0), target, properties).append()
+            merged = _ref_head(spark, target)
+            marker = {**properties, MERGE_SNAPSHOT: str(merged)} if merged != before else properties
+            _writer(df.limit(0), target, marker).append()
         return
     writer = _writer(df, target, properties)
     if slice_condition is not None:
@@ -224,6 +322,12 @@ def _commit(
         writer.overwritePartitions()
     else:
         writer.overwrite(F.lit(True))
+
+
+def _ref_head(spark: SparkSession, target: str) -> int | None:
+    """The snapshot a write target (`table` or `table.`branch_x``) points at."""
+    table, _, ref = target.partition(".`branch_")
+    return head(spark, table, ref[:-1].replace("``", "`") if ref else "main")[0]
 
 
 def _writer(df: DataFrame, target: str, properties: dict[str, str]) -> DataFrameWriterV2:
@@ -238,11 +342,12 @@ def _staged_merge(
 ) -> None:
     """A MERGE and its properties land on a private branch, then `branch` fast-forwards to it: one
     atomic move, so readers never see the rows without the state that goes with them."""
-    stage = f"flare_stage_{random.getrandbits(40):x}"
     for attempt in range(WRITE_ATTEMPTS):
+        stage = stage_name(props) + f"{random.getrandbits(40):x}"
         create_audit_branch(spark, table, stage, branch)
         try:
             _commit(spark, df, output, f"{table}.{quote('branch_' + stage)}", False, props, None)
+            fault_point("stage-committed")
             publish(spark, table, stage, branch)
             return
         except ValueError:
@@ -251,6 +356,14 @@ def _staged_merge(
             time.sleep(random.uniform(0.5, 1.5) * min(2**attempt, 8))
         finally:
             drop_branch(spark, table, stage)
+
+
+def stage_name(props: dict[str, str]) -> str:
+    """The start of a merge's private stage branch name: a stream batch's names its stream and batch
+    (`flare_stage_<stream>_<batch>_`), so a later run of that stream knows a stage left behind."""
+    if STREAM_ID in props and STREAM_BATCH in props:
+        return f"{STAGE_PREFIX}{props[STREAM_ID].replace('-', '')[:16]}_{props[STREAM_BATCH]}_"
+    return STAGE_PREFIX
 
 
 def _java_table(spark: SparkSession, table: str) -> Any:
@@ -274,16 +387,122 @@ def head(spark: SparkSession, table: str, branch: str = "main") -> tuple[int | N
 
 
 def find_snapshot(
-    spark: SparkSession, table: str, summary: dict[str, str]
+    spark: SparkSession,
+    table: str,
+    summary: dict[str, str],
+    branch: str = "main",
+    ordered_by: str | None = None,
 ) -> tuple[int, dict[str, str]] | None:
-    """The id and summary of a snapshot whose summary holds all of `summary` (None if none does)."""
+    """The id and summary of a snapshot whose summary holds all of `summary` (None if none does),
+    among those readers of `branch` see: its head and the head's ancestors by parent id. Snapshots
+    on other branches, or left unreferenced by a failed publish, do not count. `ordered_by`: a key
+    of `summary` whose integer value grows along the branch among snapshots sharing the others, so
+    the walk stops at a smaller one."""
     if not spark.catalog.tableExists(table):
         return None
-    for snapshot in _java_table(spark, table).snapshots():
+    ice = _java_table(spark, table)
+    ice.refresh()  # the catalog's current metadata, not this session's cached copy
+    ref = ice.refs().get(branch)
+    snapshot_id = ref.snapshotId() if ref is not None else None
+    others = {k: v for k, v in summary.items() if k != ordered_by}
+    while snapshot_id is not None:
+        snapshot = ice.snapshot(snapshot_id)
+        if snapshot is None:  # expired: nothing older is readable
+            return None
         props = snapshot.summary()
-        if all(str(props.get(k)) == v for k, v in summary.items()):
-            return int(snapshot.snapshotId()), {str(k): str(props.get(k)) for k in props.keySet()}
+        if all(str(props.get(k)) == v for k, v in others.items()):
+            if ordered_by is None or str(props.get(ordered_by)) == summary[ordered_by]:
+                return int(snapshot.snapshotId()), {str(k): str(props.get(k)) for k in props.keySet()}
+            value = props.get(ordered_by)
+            if value is not None and str(value).isdigit() and int(str(value)) < int(summary[ordered_by]):
+                return None
+        snapshot_id = snapshot.parentId()
     return None
+
+
+def written(spark: SparkSession, table: str, branch: str = "main") -> tuple[int | None, dict[str, str]]:
+    """The head of a branch just written, with the summary of the commit that wrote its rows: after a
+    MERGE, the marker append at the head names the MERGE's snapshot, whose counters are the write's
+    (added-records, deleted-records, files); the totals are the head's."""
+    snapshot_id, summary = head(spark, table, branch)
+    merged = summary.get(MERGE_SNAPSHOT)
+    if merged is None:
+        return snapshot_id, summary
+    snapshot = _java_table(spark, table).snapshot(int(merged))
+    if snapshot is None:
+        return snapshot_id, summary
+    own = snapshot.summary()
+    counters = {str(k): str(own.get(k)) for k in own.keySet() if not str(k).startswith("total-")}
+    return snapshot_id, {**summary, **counters}
+
+
+def settle_stages(
+    spark: SparkSession, table: str, branch: str, stream: str, next_batch: int | None
+) -> list[str]:
+    """Stage branches a stream's earlier run left (it stopped between a merge's commit on its stage
+    and the publish): the one holding exactly `next_batch` on top of `branch`'s head is published,
+    others are dropped (their batch runs again). Returns what was done, for the run's log."""
+    if not spark.catalog.tableExists(table):
+        return []
+    ice = _java_table(spark, table)
+    ice.refresh()  # another process (the run that stopped) wrote the branches
+    prefix = stage_name({STREAM_ID: stream, STREAM_BATCH: ""})[:-1]
+    refs = ice.refs()
+    names = sorted(str(n) for n in refs.keySet() if str(n).startswith(prefix))
+    target_ref = refs.get(branch)
+    target = int(target_ref.snapshotId()) if target_ref is not None else None
+    notes = []
+    for name in names:
+        batch = _stage_batch(ice, int(refs.get(name).snapshotId()), target, stream)
+        committed = next_batch is not None and find_snapshot(
+            spark, table, {STREAM_ID: stream, STREAM_BATCH: str(next_batch)}, branch, STREAM_BATCH
+        )
+        if batch is not None and batch == next_batch and not committed:
+            try:
+                publish(spark, table, name, branch)
+                drop_branch(spark, table, name)
+                notes.append(
+                    f"{table}: stage branch {name} held batch {batch}, committed but not published by the "
+                    f"run that stopped; it is exactly the next batch on top of {branch}, so it was published"
+                )
+                continue
+            except ValueError as exc:
+                why = str(exc)
+        elif batch is None:
+            why = f"it is not one batch of this stream on top of {branch}'s head"
+        elif committed:
+            why = f"batch {batch} is on {branch} already"
+        else:
+            why = f"it holds batch {batch}, and the batch to run is {next_batch}"
+        drop_branch(spark, table, name)
+        notes.append(f"{table}: dropped stage branch {name} ({why}); its batch runs again")
+    return notes
+
+
+def _stage_batch(ice: Any, stage_head: int, target: int | None, stream: str) -> int | None:
+    """The batch a stage branch holds when its commits are one batch of `stream` right on top of
+    `target` (the head must carry the batch's markers), else None."""
+    batches: set[int] = set()
+    snapshot_id: int | None = stage_head
+    marked = False
+    while snapshot_id != target:
+        if snapshot_id is None:
+            return None  # the stage does not descend from the target's head: the target moved on
+        snapshot = ice.snapshot(snapshot_id)
+        if snapshot is None:
+            return None
+        props = snapshot.summary()
+        owner, batch = props.get(STREAM_ID), props.get(STREAM_BATCH)
+        if owner is not None:
+            if str(owner) != stream or batch is None or not str(batch).isdigit():
+                return None
+            batches.add(int(str(batch)))
+            marked = marked or snapshot_id == stage_head
+        elif snapshot_id == stage_head:
+            return None  # the merge landed, its markers did not
+        parent = snapshot.parentId()
+        snapshot_id = int(parent) if parent is not None else None
+    return batches.pop() if marked and len(batches) == 1 else None
 
 
 def resolve_column_tags(output: Output, columns: list[str]) -> dict[str, list[str]]:
@@ -301,11 +520,15 @@ def store_column_tags(spark: SparkSession, table: str, tags: dict[str, list[str]
     wanted = {f"flare.column-tags.{c}": ",".join(t) for c, t in tags.items()}
     if not wanted:
         return
-    current = _java_table(spark, table).properties()
-    changed = {k: v for k, v in wanted.items() if current.get(k) != v}
-    if changed:
-        props = ", ".join(f"{literal(k)}={literal(v)}" for k, v in changed.items())
-        spark.sql(f"ALTER TABLE {table} SET TBLPROPERTIES ({props})")
+
+    def commit() -> None:
+        current = _java_table(spark, table).properties()
+        changed = {k: v for k, v in wanted.items() if current.get(k) != v}
+        if changed:
+            props = ", ".join(f"{literal(k)}={literal(v)}" for k, v in changed.items())
+            spark.sql(f"ALTER TABLE {table} SET TBLPROPERTIES ({props})")
+
+    metadata_commit(spark, table, "column tags", commit)
 
 
 TIME_TRAVEL_ALIASES = {
@@ -371,27 +594,30 @@ def time_travel(spark: SparkSession, table: str, options: dict[str, object]) -> 
 
 def tag_snapshot(spark: SparkSession, table: str, snapshot_id: int, tag: str, retain_days: int) -> None:
     """Names a snapshot so it can be read back (and is kept by expiry for `retain_days`)."""
-    spark.sql(
+    statement = (
         f"ALTER TABLE {table} CREATE TAG IF NOT EXISTS {quote(tag)} AS OF VERSION {snapshot_id} "
         f"RETAIN {retain_days} DAYS"
     )
+    metadata_commit(spark, table, "tag", lambda: spark.sql(statement))
 
 
 def create_audit_branch(spark: SparkSession, table: str, name: str, base: str) -> None:
     """A branch at the head of `base` (or an empty one on a table with no snapshot yet)."""
     head_id = head(spark, table, base)[0] if spark.catalog.tableExists(table) else None
     version = f" AS OF VERSION {head_id}" if head_id is not None else ""
-    spark.sql(f"ALTER TABLE {table} CREATE BRANCH {quote(name)}{version}")
+    statement = f"ALTER TABLE {table} CREATE BRANCH {quote(name)}{version}"
+    metadata_commit(spark, table, "branch", lambda: spark.sql(statement))
 
 
 def publish(spark: SparkSession, table: str, audit: str, target: str) -> None:
     """Fast-forwards `target` to the audit branch; fails, naming both, when `target` moved meanwhile."""
     catalog, namespace, name = table.split(".", 2)
+    statement = (
+        f"CALL {catalog}.system.fast_forward(table => {literal(namespace + '.' + name)}, "
+        f"branch => {literal(target)}, to => {literal(audit)})"
+    )
     try:
-        spark.sql(
-            f"CALL {catalog}.system.fast_forward(table => {literal(namespace + '.' + name)}, "
-            f"branch => {literal(target)}, to => {literal(audit)})"
-        )
+        metadata_commit(spark, table, "publish", lambda: spark.sql(statement))
     except SPARK_ERRORS as exc:
         raise ValueError(
             f"cannot publish branch {audit!r} into {target!r} of {table}: {short(exc)} ({target} received "
@@ -400,4 +626,5 @@ def publish(spark: SparkSession, table: str, audit: str, target: str) -> None:
 
 
 def drop_branch(spark: SparkSession, table: str, name: str) -> None:
-    spark.sql(f"ALTER TABLE {table} DROP BRANCH IF EXISTS {quote(name)}")
+    statement = f"ALTER TABLE {table} DROP BRANCH IF EXISTS {quote(name)}"
+    metadata_commit(spark, table, "branch", lambda: spark.sql(statement))

@@ -1,7 +1,8 @@
 """forEachBatchMode: false. The job's steps run as one streaming query written by Iceberg's own
 streaming sink, which commits each epoch once (it records the query and epoch ids in the snapshot
 summary and skips an epoch it already committed). Malformed records go to the quarantine table by a
-second query on the same source, with its own checkpoint beside the first."""
+second query on the same source, with its own checkpoint beside the first, each batch's rows with
+its batch id and its commit with the stream's markers (as forEachBatchMode writes them)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import DataStreamWriter, StreamingQuery
 
@@ -18,6 +19,7 @@ from flare_assets.checkpoints import batch_files
 from flare_assets.depots import DepotMap
 from flare_assets.engine import iceberg, io, quarantine
 from flare_assets.engine.errors import SPARK_ERRORS, JobFailed, short
+from flare_assets.engine.micro_batch import STREAM_BATCH, STREAM_ID, stream_id
 from flare_assets.engine.stream_results import BatchResult
 from flare_assets.engine.stream_source import FILE_PATH, FILE_TIME, StreamSource
 from flare_assets.settings import Settings
@@ -81,12 +83,31 @@ def start(
             rows = quarantine.rows(rejected, name, F.lit(None), F.col(FILE_PATH))
             if not spark.catalog.tableExists(q_target.address.table):
                 iceberg.create_table(spark, rows, q_target)
-            side = rows.writeStream.format("iceberg").outputMode("append")
+            side = rows.writeStream.outputMode("append").foreachBatch(_quarantine(q_target, checkpoint))
             side = side.option("checkpointLocation", str(checkpoint / "quarantine"))
-            queries.append(with_trigger(side, mode).toTable(q_target.address.table))
+            queries.append(with_trigger(side, mode).start())
     except SPARK_ERRORS as exc:
         raise JobFailed(f"{name}: the stream could not start: {short(exc)}") from exc
     return queries
+
+
+def _quarantine(target: Output, checkpoint: Path) -> Callable[[DataFrame, int], None]:
+    """The quarantine query's batches: each one's rows with its batch id, appended once (a replayed
+    batch finds its markers on the table's main branch and writes nothing)."""
+
+    def write(frame: DataFrame, batch_id: int) -> None:
+        props = {STREAM_ID: stream_id(checkpoint / "quarantine"), STREAM_BATCH: str(batch_id)}
+        spark = frame.sparkSession
+        if iceberg.find_snapshot(spark, target.address.table, props, ordered_by=STREAM_BATCH):
+            return
+        rows = frame.withColumn("batch_id", F.lit(batch_id).cast("bigint")).persist()
+        try:
+            if rows.count():
+                iceberg.write(spark, rows, target, properties=props)
+        finally:
+            rows.unpersist()
+
+    return write
 
 
 def collect(
@@ -120,14 +141,13 @@ def collect(
             arrived_at=arrived,
             committed_at=started + progress.get("durationMs", {}).get("triggerExecution", 0) / 1000,
         )
-        found = iceberg.find_snapshot(
-            spark, output.address.table, {QUERY_ID: str(main.id), EPOCH_ID: str(batch_id)}
-        )
+        marker = {QUERY_ID: str(main.id), EPOCH_ID: str(batch_id)}
+        found = iceberg.find_snapshot(spark, output.address.table, marker, ordered_by=EPOCH_ID)
         if found:
             batch.snapshot_ids[output.name] = found[0]
             batch.rows_written[output.name] = int(found[1].get("added-records", 0))
         if q_target is not None and len(queries) > 1:
-            marker = {QUERY_ID: str(queries[1].id), EPOCH_ID: str(batch_id)}
-            rejected = iceberg.find_snapshot(spark, q_target.address.table, marker)
+            marker = {STREAM_ID: str(queries[1].id), STREAM_BATCH: str(batch_id)}
+            rejected = iceberg.find_snapshot(spark, q_target.address.table, marker, ordered_by=STREAM_BATCH)
             batch.rows_quarantined = int(rejected[1].get("added-records", 0)) if rejected else 0
         done.put(batch)

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import DataType, StringType, TimestampType
 
 from flare_assets.depots import DepotMap
 from flare_assets.engine import iceberg, io
@@ -37,6 +40,7 @@ class Progress:
     files: list[str] = field(default_factory=list)
     folder: Path | None = None
     archive: Path | None = None
+    refresh: bool = False  # read again in full: the outputs are replaced, not appended to
 
 
 def flare_block(
@@ -48,38 +52,86 @@ def flare_block(
     reset: bool,
 ) -> tuple[DataFrame, Progress]:
     """Keys carried by `state` start from the committed value (or an override, or their SQL after a
-    reset); the others are computed by their SQL every run."""
+    reset); the others are computed by their SQL every run. Every value is rendered as text by Spark
+    in the session's time zone (never the Python process's), the zone the step SQL compares in, and
+    the zone is committed with the state so a later session in another zone reads it right."""
     inc = item.incremental
     assert inc is not None
     frame.createOrReplaceTempView(inc.context)
     carried = {s.key for s in inc.state}
+    zone = session_zone(spark)
+    stored_zone = previous.values.get(STATE_ZONE) or zone
     values: dict[str, str] = {}
     for key in inc.keys:
         stored = previous.values.get(previous.state_key(item.name, key.name))
+        sql = substitute(key.sql, {k: escape(v) for k, v in values.items()}, f"key {key.name!r}")
+        try:
+            query = spark.sql(sql)
+        except SPARK_ERRORS as exc:
+            raise ValueError(f"incremental key {key.name!r}: its SQL failed: {short(exc)}") from exc
+        kind = query.schema.fields[0].dataType
         if key.name in overrides:
-            value: Any = overrides[key.name]
-        elif key.name in carried and stored is not None and not reset:
-            value = stored
-        else:
-            sql = substitute(key.sql, {k: escape(v) for k, v in values.items()}, f"key {key.name!r}")
-            try:
-                row = spark.sql(sql).first()
-            except SPARK_ERRORS as exc:
-                raise ValueError(f"incremental key {key.name!r}: its SQL failed: {short(exc)}") from exc
-            value = row[0] if row is not None else None
-            if value is None:
-                raise ValueError(
-                    f"incremental key {key.name!r}: its SQL returned no value (NULL); give it a default, "
-                    "for example coalesce(max(ts), timestamp'1970-01-01')"
-                )
-        values[key.name] = str(value)
+            values[key.name] = _render(
+                spark, overrides[key.name], kind, zone, f"state value for {key.name!r}"
+            )
+            continue
+        if key.name in carried and stored is not None and not reset:
+            values[key.name] = _render(spark, stored, kind, stored_zone, f"committed {key.name!r}")
+            continue
+        try:
+            row = query.select(query[0].cast("string")).first()
+        except SPARK_ERRORS as exc:
+            raise ValueError(f"incremental key {key.name!r}: its SQL failed: {short(exc)}") from exc
+        if row is None or row[0] is None:
+            raise ValueError(
+                f"incremental key {key.name!r}: its SQL returned no value (NULL); give it a default, "
+                "for example coalesce(max(ts), timestamp'1970-01-01')"
+            )
+        values[key.name] = str(row[0])
     try:
         out = spark.sql(substitute(inc.sql, {k: escape(v) for k, v in values.items()}, "incremental sql"))
     except SPARK_ERRORS as exc:
         raise ValueError(f"incremental sql failed: {short(exc)}") from exc
     props = {previous.state_key(item.name, s.key): values[s.value] for s in inc.state}
+    if props:
+        props[STATE_ZONE] = zone
     detail = ", ".join(f"{k}={v}" for k, v in values.items())
     return out, Progress(item.name, "flare", None, detail, props, values)
+
+
+STATE_ZONE = "flare.state-zone"
+# Spark reads these as moments relative to the run (`CAST('yesterday' AS TIMESTAMP)`): no replay point
+RELATIVE_VALUES = ("now", "today", "yesterday", "tomorrow", "epoch")
+
+
+def session_zone(spark: SparkSession) -> str:
+    return str(spark.conf.get("spark.sql.session.timeZone"))
+
+
+def _render(spark: SparkSession, value: str, kind: DataType, zone: str, what: str) -> str:
+    """`value` as Spark renders a value of the key's type in the session's zone; `zone` is the zone
+    the text was written in. A value that is not of that type is an error, not an empty run."""
+    if isinstance(kind, StringType):
+        return value
+    text = value.strip()
+    if text.lower() in RELATIVE_VALUES:
+        raise ValueError(
+            f"{what}: {value!r} is relative to the run, not a point to replay from; give a "
+            f"{kind.simpleString()} such as '2024-01-31 00:00:00'"
+        )
+    if isinstance(kind, TimestampType) and zone != session_zone(spark) and not _has_zone(text):
+        text = f"{text} {zone}"
+    try:
+        row = spark.range(1).select(F.lit(text).cast(kind).cast("string")).first()
+    except SPARK_ERRORS:
+        row = None
+    if row is None or row[0] is None:
+        raise ValueError(f"{what}: {value!r} is not a {kind.simpleString()} (the type of the key's SQL)")
+    return str(row[0])
+
+
+def _has_zone(text: str) -> bool:
+    return bool(re.search(r"(Z|[+-]\d\d:?\d\d|[A-Za-z]+/[A-Za-z_]+|UTC|GMT)$", text))
 
 
 def iceberg_appends(
@@ -115,7 +167,7 @@ def iceberg_appends(
                 "the state"
             )
         detail = f"full refresh at {current}: {what} since {last}"
-        return full, Progress(item.name, "snapshots", True, detail, props)
+        return full, Progress(item.name, "snapshots", True, detail, props, refresh=True)
     frame = (
         spark.read.format("iceberg")
         .option("start-snapshot-id", str(last))
@@ -150,10 +202,13 @@ def new_files(
     previous: RunState,
     run_id: int,
     job_name: str,
+    reset: bool = False,
 ) -> tuple[DataFrame | None, Progress]:
-    """Files of the input's folder that no committed run processed. The list is written to a ledger
-    before the output commits; a ledger entry of a run that never committed is dropped, and files of
-    committed runs still waiting to be archived are moved first."""
+    """Files of the input's folder that no committed run processed, a file being its path, size and
+    modification time: a new file landing under a processed file's name is new. The list is written
+    to a ledger before the output commits; a ledger entry of a run that never committed is dropped,
+    and files of committed runs still waiting to be archived are moved first. `reset` reads every
+    file present."""
     assert item.incremental_read is not None
     root = Path(io.folder(item.address, depots, settings))
     archive = settings.resolve(item.incremental_read.archive) if item.incremental_read.archive else None
@@ -162,24 +217,33 @@ def new_files(
     kept = [e for e in entries if e["run"] <= previous.run_id]
     if len(kept) != len(entries):
         _write_lines(ledger, kept)
-    done: set[str] = {f for e in kept for f in e["files"]}
+    done = {f for e in kept for f in e.get("ids", [])}
+    done_by_path = {f for e in kept if "ids" not in e for f in e["files"]}  # ledgers of older versions
     if archive is not None:
-        archive_files(root, archive, sorted(done))
-    present = sorted(
-        str(p.relative_to(root))
-        for p in root.rglob("*")
+        archive_files(root, archive, sorted(done), done_by_path)
+    present = {
+        str(p.relative_to(root)): file_id(root, str(p.relative_to(root)))
+        for p in sorted(root.rglob("*"))
         if p.is_file() and not any(part.startswith((".", "_")) for part in p.relative_to(root).parts)
-    )
-    new = [f for f in present if f not in done]
+    }
+    new = sorted(f for f, ident in present.items() if reset or (ident not in done and f not in done_by_path))
     reader = io.file_reader(spark, item, depots, settings).option("basePath", str(root))
     if not new:
         detail = f"no new files in {root}"
         empty = reader.load(str(root)).limit(0) if present else None
         return empty, Progress(item.name, "files", False, detail, folder=root, archive=archive)
-    _write_lines(ledger, [*kept, {"run": run_id, "files": new}])
+    ids = [present[f] for f in new]
+    _write_lines(ledger, [*kept, {"run": run_id, "files": new, "ids": ids}])
     loaded = reader.load([str(root / f) for f in new])
     detail = f"{len(new)} new file(s) in {root}"
-    return loaded, Progress(item.name, "files", True, detail, files=new, folder=root, archive=archive)
+    progress = Progress(item.name, "files", True, detail, files=ids, folder=root, archive=archive)
+    return loaded, progress
+
+
+def file_id(root: Path, rel: str) -> str:
+    """A file as the ledger knows it: relative path, size and modification time (ns)."""
+    stat = (root / rel).stat()
+    return json.dumps([rel, stat.st_size, stat.st_mtime_ns])
 
 
 def ledger_path(settings: Settings, job_name: str, item: str) -> Path:
@@ -196,14 +260,24 @@ def _write_lines(path: Path, entries: list[dict[str, Any]]) -> None:
     os.replace(tmp, path)
 
 
-def archive_files(root: Path, archive: Path, files: list[str]) -> int:
-    """Moves processed files out of the landing folder, keeping their relative paths."""
+def archive_files(
+    root: Path, archive: Path, ids: list[str], paths: set[str] | frozenset[str] = frozenset()
+) -> int:
+    """Moves processed files out of the landing folder, keeping their relative paths. A file is moved
+    only while it is still the one processed (same path, size and modification time; `paths`: files
+    known by path only); a name already in the archive gets a numbered suffix, never overwritten."""
     moved = 0
-    for rel in files:
+    wanted = [(json.loads(i)[0], i) for i in ids] + [(p, None) for p in sorted(paths)]
+    for rel, ident in wanted:
         src = root / rel
-        if src.exists():
-            dst = archive / rel
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(str(src), str(dst))
-            moved += 1
+        if not src.is_file() or (ident is not None and file_id(root, rel) != ident):
+            continue
+        dst = archive / rel
+        n = 0
+        while dst.exists():
+            n += 1
+            dst = (archive / rel).with_name(f"{src.stem}.{n}{src.suffix}")
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(src), str(dst))
+        moved += 1
     return moved

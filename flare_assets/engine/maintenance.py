@@ -47,6 +47,7 @@ class ActionResult:
     counters: dict[str, int] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
     rows_matched: int | None = None
+    rows_total: int | None = None
     dry_run: bool = False
     seconds: float = 0.0
 
@@ -169,7 +170,16 @@ def run_action(
         where = action.delete_where if action.delete_where and not action.all else "true"
         counted = spark.sql(f"SELECT count(*) FROM {table} AS {input_name} WHERE {where}").collect()
         result.rows_matched = int(counted[0][0])
+        result.rows_total = int(spark.sql(f"SELECT count(*) FROM {table}").collect()[0][0])
         result.dry_run = dry_run
+        # counted, not parsed: `id = id` or `coalesce(true, false)` match every row as `1 = 1` does
+        everything = result.rows_matched == result.rows_total > 0
+        if everything and not action.all and not dry_run:
+            raise JobFailed(
+                f"delete_from_dataset on {table}: deleteWhere {action.delete_where!r} matches every row "
+                f"({result.rows_matched} of {result.rows_total}); nothing was deleted. "
+                "Give all: true to delete every row"
+            )
         if not dry_run and result.rows_matched:
             _with_retries(lambda: spark.sql(sql).collect())
     else:

@@ -8,10 +8,10 @@ import json
 import time
 from pathlib import Path
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from flare_assets.checkpoints import local_path
+from flare_assets.checkpoints import local_path, replayed_batch
 from flare_assets.depots import DepotMap
 from flare_assets.engine import iceberg, io, quarantine
 from flare_assets.engine.runner import run_job
@@ -21,12 +21,27 @@ from flare_assets.settings import Settings
 from flare_assets.spec.model import Job, Output
 from flare_assets.spec.streams import stream_input
 
-STREAM_ID, STREAM_BATCH = "flare.stream-id", "flare.stream-batch"
+STREAM_ID, STREAM_BATCH = iceberg.STREAM_ID, iceberg.STREAM_BATCH
 
 
 def stream_id(checkpoint: Path) -> str:
     """The query id Spark keeps in the checkpoint: the same across restarts, new with a new checkpoint."""
     return str(json.loads((checkpoint / "metadata").read_text())["id"])
+
+
+def settle_stages(spark: SparkSession, job: Job, depots: DepotMap, checkpoint: Path) -> list[str]:
+    """Before a run's first batch: merge stage branches an earlier run of this stream left on its
+    outputs are published (exactly the batch about to be replayed, on top of the output's branch) or
+    dropped (the batch runs again). Returns what was done."""
+    if not (checkpoint / "metadata").exists():
+        return []
+    stream, replay = stream_id(checkpoint), replayed_batch(checkpoint)
+    notes = []
+    for output in job.outputs:
+        if io.is_iceberg(output.address, depots):
+            branch = output.options.branch or "main"
+            notes += iceberg.settle_stages(spark, output.address.table, branch, stream, replay)
+    return notes
 
 
 def process_batch(
@@ -64,7 +79,7 @@ def process_batch(
             result.rows_quarantined = int(row["bad"])
             good = frame.filter(F.col(quarantine.CORRUPT).isNull()).drop(quarantine.CORRUPT)
             if result.rows_quarantined and q_target is not None:
-                if iceberg.find_snapshot(spark, q_target.address.table, props) is None:
+                if iceberg.find_snapshot(spark, q_target.address.table, props, "main", STREAM_BATCH) is None:
                     assert source.schema is not None
                     rejected = quarantine.reasons(
                         frame.filter(F.col(quarantine.CORRUPT).isNotNull()), source.fmt, source.schema
@@ -74,7 +89,7 @@ def process_batch(
             good = good.drop(FILE_PATH, FILE_TIME)
         for output in job.outputs:
             found = io.is_iceberg(output.address, depots) and iceberg.find_snapshot(
-                spark, output.address.table, props
+                spark, output.address.table, props, output.options.branch or "main", STREAM_BATCH
             )
             if found:  # an earlier attempt of this batch committed it
                 result.replayed.append(output.name)

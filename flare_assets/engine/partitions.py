@@ -72,6 +72,27 @@ class PartitionSlice:
             return reduce(lambda x, y: x | y, terms)
         return reduce(lambda x, y: x & y, (_dimension_condition(d, types) for d in self.dimensions))
 
+    def parts(self, types: dict[str, DataType]) -> list[tuple[dict[str, str], Column]]:
+        """Each partition of the run (its key per dimension) with the condition selecting its rows."""
+        if self.pairs:
+            first, second = self.dimensions
+            return [
+                (
+                    {first.dimension.name: a, second.dimension.name: b},
+                    _key_condition(first, [a], types) & _key_condition(second, [b], types),
+                )
+                for a, b in self.pairs
+            ]
+        combos: list[tuple[dict[str, str], Column]] = []
+        for dim in self.dimensions:
+            name = dim.dimension.name
+            conditions = [(k, _key_condition(dim, [k], types)) for k in dim.keys]
+            if not combos:
+                combos = [({name: k}, c) for k, c in conditions]
+            else:
+                combos = [({**keys, name: k}, cond & c) for keys, cond in combos for k, c in conditions]
+        return combos
+
 
 def _column(dim: DimensionSlice, types: dict[str, DataType]) -> tuple[Column, DataType]:
     name = dim.dimension.column

@@ -10,6 +10,16 @@ from flare_assets.engine.housekeeping import HousekeepingResult
 
 
 @dataclass
+class PartitionWritten:
+    """One partition of a partitioned run: its key per dimension, its rows after the write (all of
+    them written by this run, which replaced the slice) and the first of them."""
+
+    keys: dict[str, str]
+    rows: int
+    preview: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
 class OutputResult:
     name: str
     dataset: str
@@ -22,6 +32,7 @@ class OutputResult:
     audit_branch: str | None = None
     published: bool | None = None  # write-audit-publish: None when the output does not use it
     snapshot_tag: str | None = None
+    committed_earlier: bool = False  # an earlier attempt of the same Dagster run committed the rows
     previous_snapshot_id: int | None = None
     summary: dict[str, str] = field(default_factory=dict)
     partition_spec: str = ""
@@ -32,6 +43,12 @@ class OutputResult:
     checks: list[AssertionResult] = field(default_factory=list)
     housekeeping: HousekeepingResult | None = None
     seconds: float = 0.0
+    partitions: list[PartitionWritten] = field(default_factory=list)  # partitioned runs: each partition
+
+    @property
+    def slice_rows(self) -> int | None:
+        """Rows of the run's slice (partitioned runs), as opposed to the table's total."""
+        return sum(p.rows for p in self.partitions) if self.partitions else None
 
     @property
     def total_rows(self) -> int | None:
@@ -55,3 +72,4 @@ class JobResult:
     incremental: list[Any] = field(default_factory=list)  # engine.incremental.Progress per input
     skipped: str | None = None  # why nothing was written (no new data)
     archived: int = 0  # input files moved to their archive folder
+    bad_records: list[Any] = field(default_factory=list)  # engine.bad_records.BadRecords per file input

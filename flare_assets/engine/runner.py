@@ -7,21 +7,32 @@ every output at its previous snapshot; each write is then one atomic Iceberg com
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.window import Window
 
 from flare_assets.depots import DepotMap
-from flare_assets.engine import assertions, housekeeping, iceberg, incremental, io, state
+from flare_assets.engine import (
+    assertions,
+    bad_records,
+    housekeeping,
+    iceberg,
+    idempotence,
+    incremental,
+    io,
+    state,
+)
 from flare_assets.engine.errors import SPARK_ERRORS, JobFailed, short
 from flare_assets.engine.functions import apply_functions
 from flare_assets.engine.housekeeping import HousekeepingContext
 from flare_assets.engine.layout import with_run_id
 from flare_assets.engine.params import escape, substitute
 from flare_assets.engine.partitions import PartitionSlice
-from flare_assets.engine.results import JobResult, OutputResult
+from flare_assets.engine.results import JobResult, OutputResult, PartitionWritten
 from flare_assets.engine.state import StateRequest
 from flare_assets.settings import Settings
 from flare_assets.spec.model import Assertion, Job, Output, placeholders
@@ -46,7 +57,13 @@ def run_job(
     finds nothing new writes nothing. The run's number (`result.run_number`) fills a run_id
     partition column the result lacks; outputs with housekeeping are tidied once every write and
     the run's state are committed. `inputs_read` are inputs already read (a stream's micro-batch);
-    `snapshot_properties` go into every Iceberg commit's summary."""
+    `snapshot_properties` go into every Iceberg commit's summary. When they name a Dagster run
+    (engine/idempotence.py), an output whose branch already holds a commit of that run (an earlier
+    attempt of a re-executed run) is reported from that snapshot instead of written again; when all
+    are, nothing is read or computed."""
+    problems = state.request_problems(job, request or StateRequest(), only)
+    if problems:
+        raise JobFailed(f"{name}: replay config: {'; '.join(problems)}; nothing was run")
     result = JobResult(outputs=[], sql=[], timings={})
     cached: list[str] = []
     held: list[DataFrame] = []
@@ -57,8 +74,29 @@ def run_job(
         previous = state.committed(spark, job, depots, settings, name)
         result.run_number = previous.run_id + 1
         result.partition = partition.describe() if partition else None
+        landed = _landed(spark, job, depots, only, snapshot_properties)
+        if landed and len(landed) == len([o for o in job.outputs if only is None or o.name in only]):
+            result.outputs = [
+                _replay(spark, o, landed[o.name], job, name, run_id) for o in job.outputs if o.name in landed
+            ]
+            result.run_number = int(next(iter(landed.values()))[1].get(state.RUN_ID, result.run_number))
+            return result
+        rejected: list[bad_records.Rejected] = []
         progress = _read_inputs(
-            spark, job, depots, settings, name, previous, result.run_number, request, inputs_read or {}
+            spark,
+            job,
+            depots,
+            settings,
+            name,
+            previous,
+            result.run_number,
+            request,
+            inputs_read or {},
+            rejected,
+        )
+        held += [r.frame for r in rejected]
+        result.bad_records = _settle(
+            spark, rejected, job, depots, name, result.run_number, snapshot_properties
         )
         result.incremental = progress
         result.timings["read_inputs_s"] = time.perf_counter() - start
@@ -74,6 +112,8 @@ def run_job(
             params.update({k: escape(v) for k, v in p.keys.items()})
         _run_steps(spark, job, name, result, cached, params)
         selected = [o for o in job.outputs if only is None or o.name in only]
+        if (request and request.reset) or any(p.refresh for p in progress):
+            selected = [_replacing(o) for o in selected]
         frames = {o.name: with_run_id(spark.table(o.name), o, result.run_number) for o in selected}
         measured: dict[str, dict[str, dict[str, Any]]] = {}
         if len(selected) > 1:
@@ -92,7 +132,9 @@ def run_job(
             props.update(p.properties)
         slices = {o.name: _slice(frames[o.name], o, partition, name) for o in selected}
         result.outputs = [
-            _write(
+            _replay(spark, o, landed[o.name], job, name, run_id)
+            if o.name in landed
+            else _write(
                 spark,
                 frames[o.name],
                 o,
@@ -105,6 +147,7 @@ def run_job(
                 props,
                 slices[o.name],
                 measured.get(o.name),
+                partition,
             )
             for o in selected
         ]
@@ -140,7 +183,10 @@ def _read_inputs(
     run_number: int,
     request: StateRequest | None,
     inputs_read: dict[str, DataFrame],
+    rejected: list[bad_records.Rejected],
 ) -> list[incremental.Progress]:
+    """Reads every input as a temp view; JSON and CSV file inputs leave their malformed records in
+    `rejected` (engine/bad_records.py)."""
     request = request or StateRequest()
     progress: list[incremental.Progress] = []
     for item in job.inputs:
@@ -151,7 +197,13 @@ def _read_inputs(
             elif item.incremental_read is not None and io.is_iceberg(item.address, depots):
                 frame, info = incremental.iceberg_appends(spark, item, previous, request.reset)
             elif item.incremental_read is not None:
-                frame, info = incremental.new_files(spark, item, depots, settings, previous, run_number, name)
+                frame, info = incremental.new_files(
+                    spark, item, depots, settings, previous, run_number, name, request.reset
+                )
+            elif bad_records.applies(item, depots):
+                frame, bad = bad_records.read(spark, item, depots, settings)
+                rejected.append(bad)
+                info = None
             else:
                 written = {o.address.table for o in job.outputs}
                 frame = io.read_input(spark, item, depots, settings, pin=item.address.table in written)
@@ -170,6 +222,31 @@ def _read_inputs(
                 f"{name}: input {item.name!r} ({item.dataset}) could not be read: {short(exc)}"
             ) from exc
     return progress
+
+
+def _replacing(output: Output) -> Output:
+    """An append output of a run that read its inputs from scratch (a reset, or a full refresh after
+    an upstream rewrite): the run's rows replace the table in one commit, as a first run's would."""
+    if output.options.write_mode != "append":
+        return output
+    replaced = output.model_copy(deep=True)
+    replaced.options.save_mode = "overwrite"
+    return replaced
+
+
+def _settle(
+    spark: SparkSession,
+    rejected: list[bad_records.Rejected],
+    job: Job,
+    depots: DepotMap,
+    name: str,
+    run_number: int,
+    snapshot_properties: dict[str, str] | None,
+) -> list[bad_records.BadRecords]:
+    try:
+        return bad_records.settle(spark, rejected, job, depots, name, run_number, snapshot_properties)
+    except (*SPARK_ERRORS, ValueError) as exc:
+        raise JobFailed(f"{name}: malformed input records could not be quarantined: {short(exc)}") from exc
 
 
 def _anything_new(spark: SparkSession, progress: list[incremental.Progress]) -> bool:
@@ -284,6 +361,7 @@ def _write(
     properties: dict[str, str],
     slice_condition: Column | None,
     measured: dict[str, dict[str, Any]] | None,
+    partition: PartitionSlice | None = None,
 ) -> OutputResult:
     """`measured` (held results only): the output's column assertion metrics, taken from its rows
     before the write."""
@@ -311,7 +389,6 @@ def _write(
                 slice_condition=slice_condition,
                 private=audit is not None,
             )
-            iceberg.store_column_tags(spark, address.table, column_tags)
             target = address.table
         else:
             target = io.write_files(df, output, depots, settings)
@@ -333,10 +410,11 @@ def _write(
         audit_branch=audit,
     )
     if to_iceberg:
-        result.snapshot_id, result.summary = iceberg.head(spark, target, audit or branch)
+        result.snapshot_id, result.summary = iceberg.written(spark, target, audit or branch)
         result.branch = audit or branch
         result.rows_written = result.counter("added-records")
         result.partition_spec = ", ".join(iceberg.partition_terms(spark, target)) or "unpartitioned"
+        _after_commit(result, name, lambda: iceberg.store_column_tags(spark, target, column_tags))
     else:
         result.rows_written = df.count()
     written = spark.read.option("snapshot-id", result.snapshot_id).table(target) if result.snapshot_id else df
@@ -350,15 +428,125 @@ def _write(
     if audit and wap:
         _publish(spark, result, audit, branch, keep=wap.keep_branch, name=name)
     if to_iceberg and run_id and result.snapshot_id and result.published is not False:
-        result.snapshot_tag = f"run_{_run_tag(run_id)}"
-        iceberg.tag_snapshot(spark, target, result.snapshot_id, result.snapshot_tag, RUN_TAG_RETAIN_DAYS)
-    if job.show_preview_lines:
+        _tag_run(spark, result, run_id, name)
+    if partition is not None and slice_condition is not None:
+        result.partitions = _partitions_written(written, partition, job.show_preview_lines)
+        result.preview = [r for p in result.partitions for r in p.preview][: job.show_preview_lines]
+    elif job.show_preview_lines:
         result.preview = [r.asDict() for r in written.limit(job.show_preview_lines).collect()]
     result.seconds = time.perf_counter() - t0
     return result
 
 
 RUN_TAG_RETAIN_DAYS = 30
+
+
+def _partitions_written(written: DataFrame, partition: PartitionSlice, lines: int) -> list[PartitionWritten]:
+    """Each partition's rows and first `lines` rows in the table just written: one aggregate, and one
+    ranked query that Spark limits per partition before its shuffle."""
+    types = {f.name.lower(): f.dataType for f in written.schema.fields}
+    parts = partition.parts(types)
+    index: Any = None
+    for i, (_, condition) in enumerate(parts):
+        index = F.when(condition, F.lit(i)) if index is None else index.when(condition, F.lit(i))
+    part, n = "__flare_part", "__flare_n"
+    tagged = written.withColumn(part, index).filter(F.col(part).isNotNull())
+    counts = {row[0]: row[1] for row in tagged.groupBy(part).count().collect()}
+    previews: dict[int, list[dict[str, Any]]] = {}
+    if lines and counts:
+        ranked = tagged.withColumn(n, F.row_number().over(Window.partitionBy(part).orderBy(F.lit(1))))
+        for row in ranked.filter(F.col(n) <= lines).collect():
+            values = row.asDict()
+            values.pop(n)
+            previews.setdefault(values.pop(part), []).append(values)
+    return [
+        PartitionWritten(keys, counts.get(i, 0), previews.get(i, [])) for i, (keys, _) in enumerate(parts)
+    ]
+
+
+def _tag_run(spark: SparkSession, result: OutputResult, run_id: str, name: str) -> None:
+    assert result.snapshot_id is not None
+    tag = f"run_{_run_tag(run_id)}"
+    _after_commit(
+        result,
+        name,
+        lambda: iceberg.tag_snapshot(spark, result.target, result.snapshot_id, tag, RUN_TAG_RETAIN_DAYS),
+    )
+    result.snapshot_tag = tag
+
+
+def _after_commit(result: OutputResult, name: str, commit: Callable[[], None]) -> None:
+    """A metadata commit after the rows landed (column tags, the run's tag). It retries conflicts
+    itself; a failure still ends the run, saying the rows are in, so a re-execution of the run
+    finds them (engine/idempotence.py) and finishes this step without writing them twice."""
+    try:
+        commit()
+    except Exception as exc:  # whatever broke, the message must say the rows are committed
+        raise JobFailed(
+            f"{name}: output {result.name!r} ({result.dataset}): rows committed as snapshot "
+            f"{result.snapshot_id}; tagging failed: {short(exc)}. Re-execute the run: it finds its "
+            "committed rows and does not write them again"
+        ) from exc
+
+
+def _landed(
+    spark: SparkSession,
+    job: Job,
+    depots: DepotMap,
+    only: set[str] | None,
+    snapshot_properties: dict[str, str] | None,
+) -> dict[str, tuple[int, dict[str, str]]]:
+    """Outputs an earlier attempt of this Dagster run committed: name -> (snapshot id, summary)."""
+    ident = idempotence.identity(snapshot_properties)
+    if not ident:
+        return {}
+    found = {}
+    for output in job.outputs:
+        if (only is None or output.name in only) and io.is_iceberg(output.address, depots):
+            hit = idempotence.landed(spark, output.address.table, output.options.branch or "main", ident)
+            if hit is not None:
+                found[output.name] = hit
+    return found
+
+
+def _replay(
+    spark: SparkSession,
+    output: Output,
+    landed: tuple[int, dict[str, str]],
+    job: Job,
+    name: str,
+    run_id: str | None,
+) -> OutputResult:
+    """The result of a write an earlier attempt of this run committed: its snapshot, checks on it, and
+    the metadata commits that attempt may not have finished (column tags, the run's tag)."""
+    t0 = time.perf_counter()
+    snapshot_id, summary = landed
+    table = output.address.table
+    written = spark.read.option("snapshot-id", snapshot_id).table(table)
+    tags = iceberg.resolve_column_tags(output, written.columns)
+    result = OutputResult(
+        name=output.name,
+        dataset=output.dataset,
+        target=table,
+        format="iceberg",
+        save_mode=output.options.write_mode,
+        rows_written=0,
+        snapshot_id=snapshot_id,
+        branch=output.options.branch or "main",
+        summary=summary,
+        schema=[(f.name, f.dataType.simpleString()) for f in written.schema.fields],
+        column_tags=tags,
+        partition_spec=", ".join(iceberg.partition_terms(spark, table)) or "unpartitioned",
+        committed_earlier=True,
+    )
+    _after_commit(result, name, lambda: iceberg.store_column_tags(spark, table, tags))
+    result.checks = assertions.evaluate_all(spark, written, _named_assertions(job, output), None)
+    if run_id:
+        _tag_run(spark, result, run_id, name)
+    if job.show_preview_lines:
+        result.preview = [r.asDict() for r in written.limit(job.show_preview_lines).collect()]
+    result.seconds = time.perf_counter() - t0
+    return result
 
 
 def _named_assertions(job: Job, output: Output) -> list[tuple[str, Assertion]]:

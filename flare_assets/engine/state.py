@@ -102,3 +102,44 @@ class StateRequest:
         plain = {k: v for k, v in self.values.items() if "." not in k}
         scoped = {k.split(".", 1)[1]: v for k, v in self.values.items() if k.startswith(item + ".")}
         return {**plain, **scoped}
+
+
+def request_problems(job: Job, request: StateRequest, only: set[str] | None = None) -> list[str]:
+    """What is wrong with a replay's config for this job, checked before any work: state keys name
+    keys of the job's incremental blocks (`key` or `input.key`), and replays stay exact. A `reset`
+    rebuilds append outputs (the run replaces them, as a first run would), so it is refused when a
+    file input's processed files were archived (they could not be read again); chosen values would
+    append again rows earlier runs wrote, so they are refused for append outputs."""
+    if not request.reset and not request.values:
+        return []
+    incremental = [i for i in job.inputs if i.incremental or i.incremental_read]
+    if not incremental:
+        return ["the job has no incremental input, so state and reset_state do not apply"]
+    blocks = {i.name: [k.name for k in i.incremental.keys] for i in job.inputs if i.incremental}
+    allowed = sorted({k for keys in blocks.values() for k in keys})
+    allowed += [f"{i}.{k}" for i, keys in blocks.items() for k in keys]
+    listed = ", ".join(allowed) or "(none: no input has an incremental block)"
+    problems = []
+    for name in request.values:
+        scope, _, key = name.rpartition(".")
+        if scope and scope not in blocks:
+            problems.append(
+                f"state.{name}: {scope!r} is no input with an incremental block; allowed keys: {listed}"
+            )
+        elif key not in (blocks[scope] if scope else allowed):
+            problems.append(f"state.{name}: {key!r} is no incremental key; allowed: {listed}")
+    outputs = [o for o in job.outputs if only is None or o.name in only]
+    appends = [o.name for o in outputs if o.options.write_mode == "append"]
+    if request.values and appends:
+        problems.append(
+            f"state: replaying from chosen values into append output(s) {', '.join(appends)} would append "
+            "again the rows earlier runs wrote from those values on; use reset_state: true (the run "
+            "rebuilds the outputs from scratch), or an overwrite or merge output"
+        )
+    archived = [i.name for i in incremental if i.incremental_read and i.incremental_read.archive]
+    if request.reset and archived and appends:
+        problems.append(
+            f"reset_state: input(s) {', '.join(archived)} moved their processed files to the archive, so "
+            f"a rebuild of {', '.join(appends)} could not read them again"
+        )
+    return problems

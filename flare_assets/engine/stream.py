@@ -3,9 +3,10 @@ table, the job's steps applied to each micro-batch, progress kept in a checkpoin
 
 Exactly-once: the checkpoint says which batches are done; a batch that was cut short runs again on
 restart with the same data and id. In forEachBatchMode every Iceberg commit of a batch carries the
-stream's id and the batch id in its snapshot summary, so a rerun batch skips the outputs it had
-already committed (engine/micro_batch.py); the direct Iceberg sink does the same by query and epoch
-id (engine/iceberg_sink.py).
+stream's id and the batch id in its snapshot summary, so a rerun batch skips the outputs that
+already have it where readers see it: in the output branch's head or its ancestors
+(engine/micro_batch.py). A merge stage branch a stopped run left is published or dropped before the
+first batch. The direct Iceberg sink does the same by query and epoch id (engine/iceberg_sink.py).
 """
 
 from __future__ import annotations
@@ -20,15 +21,16 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import DataStreamWriter, StreamingQuery
 
+from flare_assets.checkpoints import landing
 from flare_assets.depots import DepotMap
-from flare_assets.engine import iceberg, iceberg_sink, quarantine
+from flare_assets.engine import iceberg, iceberg_sink, io, quarantine
 from flare_assets.engine.errors import SPARK_ERRORS, JobFailed, short
-from flare_assets.engine.micro_batch import process_batch
+from flare_assets.engine.micro_batch import process_batch, settle_stages
 from flare_assets.engine.stream_results import BatchResult, StreamResult
 from flare_assets.engine.stream_source import read_stream
 from flare_assets.settings import Settings
 from flare_assets.spec.model import Job, Streaming
-from flare_assets.spec.streams import stream_input, streaming, target_output
+from flare_assets.spec.streams import stream_file_options, stream_input, streaming, target_output
 
 STOP_WAIT_S = 60.0
 
@@ -45,11 +47,13 @@ def run_stream(
     on_batch: Callable[[StreamResult, BatchResult], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     max_batches: int = 0,
+    log: Callable[[str], None] | None = None,
 ) -> StreamResult:
     """Runs the stream query with the job's trigger until the available data is processed (Once,
     AvailableNow), or until `should_stop()` or `max_batches` committed batches (ProcessingTime),
     then stops it between batches. `on_batch` sees each batch once it is committed, in order.
-    One query at a time per checkpoint: a second one fails at once, naming the checkpoint."""
+    One query at a time per checkpoint: a second one fails at once, naming the checkpoint. `log`
+    receives what the run did besides its batches (a stage branch published or dropped ...)."""
     checkpoint.mkdir(parents=True, exist_ok=True)
     with (checkpoint.parent / f".{checkpoint.name}.lock").open("w") as lock:
         try:
@@ -59,7 +63,9 @@ def run_stream(
                 f"{name}: another run is processing this stream (checkpoint {checkpoint} is in use); "
                 "it resumes from the checkpoint when that run ends"
             ) from exc
-        return _run_locked(spark, job, depots, settings, name, checkpoint, on_batch, should_stop, max_batches)
+        return _run_locked(
+            spark, job, depots, settings, name, checkpoint, on_batch, should_stop, max_batches, log
+        )
 
 
 def with_trigger(writer: DataStreamWriter, mode: Streaming) -> DataStreamWriter:
@@ -80,6 +86,7 @@ def _run_locked(
     on_batch: Callable[[StreamResult, BatchResult], None] | None,
     should_stop: Callable[[], bool] | None,
     max_batches: int,
+    log: Callable[[str], None] | None,
 ) -> StreamResult:
     mode = streaming(job)
     try:
@@ -98,6 +105,19 @@ def _run_locked(
         trigger=mode.trigger_mode,
         quarantine_table=q_target.address.table if q_target else None,
     )
+    if source.fmt != "iceberg":  # landed files the stream will not read are said, never skipped silently
+        folder = Path(io.folder(stream_input(job).address, depots, settings))
+        landed = landing(folder, checkpoint, stream_file_options(job, depots))
+        result.notes += [f"not read: {note}" for note in landed.notes()]
+    if mode.for_each_batch_mode:
+        try:
+            result.notes += settle_stages(spark, job, depots, checkpoint)
+        except (*SPARK_ERRORS, ValueError) as exc:
+            why = short(exc)
+            raise JobFailed(f"{name}: an earlier run's stage branches could not be settled: {why}") from exc
+    if log is not None:
+        for note in result.notes:
+            log(note)
     if mode.for_each_batch_mode:
 
         def process(batch: DataFrame, batch_id: int) -> None:

@@ -40,3 +40,4 @@ class StreamResult:
     batches: list[BatchResult] = field(default_factory=list)
     stopped: str = "all available data processed"
     quarantine_table: str | None = None
+    notes: list[str] = field(default_factory=list)  # what the run did besides its batches

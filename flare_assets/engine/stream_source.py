@@ -13,7 +13,7 @@ from flare_assets.depots import DepotMap
 from flare_assets.engine import io, quarantine
 from flare_assets.settings import Settings
 from flare_assets.spec.model import Job
-from flare_assets.spec.streams import PERMISSIVE_FORMATS, stream_input, target_output
+from flare_assets.spec.streams import PERMISSIVE_FORMATS, STREAM_FILE_DEFAULTS, stream_input, target_output
 
 FILE_PATH, FILE_TIME = "_flare_source_file", "_flare_file_time"
 
@@ -45,6 +45,7 @@ def read_stream(spark: SparkSession, job: Job, depots: DepotMap, settings: Setti
     fmt = (item.format or depot.format or "parquet").lower()
     schema = _schema(spark, job, depots, settings)
     reader = spark.readStream.format(fmt).options(**io.FILE_READ_DEFAULTS.get(fmt, {}))
+    reader = reader.options(**STREAM_FILE_DEFAULTS)  # every landed file is read: no age limit, subfolders too
     reader = reader.options(**io._options(depot.options)).options(**options)
     if fmt in PERMISSIVE_FORMATS:
         schema = StructType([*schema.fields, StructField(quarantine.CORRUPT, StringType())])

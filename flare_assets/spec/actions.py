@@ -104,6 +104,24 @@ def millis(value: Any) -> int:
     return int(moment.timestamp() * 1000)
 
 
+# A cutoff is a moment: epoch milliseconds or a timestamp. Before this one it is most likely a
+# duration (`olderThan: 60000` meant as a minute) or seconds, which would run as a 1970 cutoff.
+EARLIEST_CUTOFF = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def check_cutoff(key: str, value: Any) -> int:
+    """The cutoff in epoch millis; ValueError naming the value when it falls before 2000-01-01."""
+    ms = millis(value)
+    if ms < EARLIEST_CUTOFF.timestamp() * 1000:
+        moment = datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        raise ValueError(
+            f"{key}: {value!r} is {moment}, before 2000-01-01: probably a duration or seconds, not a "
+            "moment; give epoch milliseconds (1733011200000) or a timestamp (olderThanTimestamp: "
+            "2024-12-01T00:00:00Z)"
+        )
+    return ms
+
+
 class RewriteDatasetOptions(Options):
     """rewrite_data_files: bin-pack small files together, or sort (zorder included) while rewriting."""
 
@@ -174,13 +192,14 @@ class CutoffOptions(Options):
 
     @model_validator(mode="after")
     def _one_cutoff(self) -> Self:
-        given = [
-            k for k in ("older_than_millis", "older_than_timestamp", self.OLDER_NAME) if getattr(self, k)
-        ]
+        names = ("older_than_millis", "older_than_timestamp", self.OLDER_NAME)
+        given = [k for k in names if getattr(self, k) is not None]
         if len(given) > 1:
             raise ValueError(
                 f"give one of olderThanMillis, olderThanTimestamp or {to_camel(self.OLDER_NAME)}"
             )
+        for key in given:
+            check_cutoff(to_camel(key), getattr(self, key))
         return self
 
     @property

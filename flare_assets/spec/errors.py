@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import types
 import typing
@@ -12,10 +11,11 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from flare_assets.spec.env import substitute
+
 M = TypeVar("M", bound=BaseModel)
 # libyaml's parser when PyYAML was built with it: the same safe subset, several times faster to load
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 class ManifestError(ValueError):
@@ -36,45 +36,24 @@ def yaml_path(loc: tuple[Any, ...] | list[Any]) -> str:
     return out or "(top)"
 
 
-def substitute_env(text: str, file: Path) -> str:
-    """`${VAR}` and `${VAR:-default}` from the environment; an unset variable with no default is an error."""
-    missing: list[str] = []
-
-    def repl(match: re.Match[str]) -> str:
-        name, default = match.group(1), match.group(2)
-        if name in os.environ:
-            return os.environ[name]
-        if default is not None:
-            return default
-        missing.append(name)
-        return match.group(0)
-
-    result = ENV_VAR.sub(repl, text)
-    if missing:
-        raise ManifestError(
-            [
-                f"{file}: ${{{name}}}: environment variable is not set "
-                f"(set it, or write ${{{name}:-default}})"
-                for name in missing
-            ]
-        )
-    return result
-
-
 def load_yaml(file: Path, env: bool = False) -> Any:
     try:
         text = file.read_text()
     except OSError as exc:
         raise ManifestError(f"{file}: cannot read: {exc.strerror}") from exc
-    if env:
-        text = substitute_env(text, file)
     try:
-        return yaml.load(text, Loader=SAFE_LOADER)
+        data = yaml.load(text, Loader=SAFE_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(top)"
         problem = getattr(exc, "problem", None) or str(exc)
         raise ManifestError(f"{file}: {where}: not valid YAML: {problem}") from exc
+    if env:
+        # after parsing: a value fills a string, it never adds keys or ends one early
+        data, problems = substitute(data, file)
+        if problems:
+            raise ManifestError(problems)
+    return data
 
 
 def _unwrap(annotation: Any) -> Any:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import BaseModel
 
 from flare_assets.spec.address import parse_address
@@ -18,6 +21,7 @@ from flare_assets.spec.model import (
     TIME_WINDOWS,
     DagJob,
     IcebergOptions,
+    Job,
     Manifest,
     Output,
     PartitionField,
@@ -55,15 +59,36 @@ class LoadedJob:
 
 
 def manifest_files(paths: list[Path]) -> list[Path]:
+    """YAML files named, or found under the folders named: shallowest first, then by path, so a
+    backup copy in a subfolder is the one reported as the duplicate."""
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*") if p.suffix in MANIFEST_SUFFIXES))
+            found = [p for p in path.rglob("*") if p.suffix in MANIFEST_SUFFIXES and p.is_file()]
+            files.extend(sorted(found, key=lambda p: (len(p.relative_to(path).parts), str(p))))
         elif path.exists():
             files.append(path)
         else:
             raise ManifestError(f"{path}: no such file or folder")
     return files
+
+
+# A file that declares a Flare workflow says so at the top level, even when the rest does not parse.
+WORKFLOW_DECLARED = re.compile(r"^type:\s*['\"]?workflow\b", re.MULTILINE)
+
+
+def declares_workflow(file: Path) -> bool:
+    """Whether a YAML file found in a folder is a Flare manifest (`type: workflow` at the top);
+    other YAML (a docker-compose file, a depot map, CI config) is not."""
+    try:
+        text = file.read_text()
+    except (OSError, UnicodeDecodeError):
+        return True  # reported as unreadable by the parse
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return bool(WORKFLOW_DECLARED.search(text))
+    return isinstance(data, dict) and str(data.get("type", "")).lower() == "workflow"
 
 
 def parse_manifest(file: Path) -> Manifest:
@@ -317,7 +342,29 @@ def check_incremental(lj: LoadedJob, depots: Any) -> list[str]:
             problems.append(
                 f"{base}.inputs[{i}].incrementalRead: an incremental read cannot also time travel"
             )
+    refreshing = [
+        i
+        for i, item in enumerate(job.inputs)
+        if item.incremental_read and item.incremental_read.on_rewrite != "fail"
+    ]
+    others = [item.name for item in job.inputs if item.incremental or item.incremental_read]
+    for i in refreshing if len(others) > 1 else []:
+        problems.append(
+            f"{base}.inputs[{i}].incrementalRead.onRewrite: a full refresh replaces the outputs, so the "
+            f"job's other incremental inputs ({', '.join(n for n in others if n != job.inputs[i].name)}) "
+            "would lose what earlier runs read; allowed: fail, or make it the job's only incremental input"
+        )
     if job.partitions is not None:
+        for i, item in enumerate(job.inputs):
+            if item.incremental or item.incremental_read:
+                key = "incremental" if item.incremental else "incrementalRead"
+                problems.append(
+                    f"{base}.inputs[{i}].{key}: a partitioned job cannot read incrementally: the input's "
+                    "state covers the whole table, so a run of one partition would move it past the rows of "
+                    "the others and replays would read nothing; select each slice's rows with the partition "
+                    "placeholders ($|DIM_start|, $|DIM_end|, $|DIM_in|) instead"
+                )
+        problems += _check_slice_layout(job, base)
         for oi, output in enumerate(job.outputs):
             where = f"{base}.outputs[{oi}]"
             if depots is not None and output.address.depot in depots.depots:
@@ -329,6 +376,64 @@ def check_incremental(lj: LoadedJob, depots: Any) -> list[str]:
                     "allowed: overwrite (or a merge)"
                 )
     return problems
+
+
+TRANSFORM_GRAIN = {"identity": 0, "hour": 1, "day": 2, "month": 3, "year": 4}
+SLICE_GRAIN = {"hourly": 1, "daily": 2, "monthly": 3}
+
+
+def _check_slice_layout(job: Job, base: str) -> list[str]:
+    """Replacing a slice deletes whole data files, so every file must lie inside or outside any
+    slice: the output's partition spec cuts the slice column at least as finely as the slices, at the
+    same instants (Iceberg's hours, days and months are cut in UTC)."""
+    problems = []
+    for oi, output in enumerate(job.outputs):
+        spec = output.options.iceberg.partition_spec if output.options.iceberg else None
+        where = f"{base}.outputs[{oi}].options.iceberg.partitionSpec"
+        for di, dim in enumerate(job.partitions.dimensions if job.partitions else []):
+            fields = [f for f in spec or [] if f.column.lower() == dim.column.lower()]
+            grains = sorted(TRANSFORM_GRAIN[f.type] for f in fields if f.type in TRANSFORM_GRAIN)
+            shown = ", ".join(f.term for f in fields) or "nothing"
+            if dim.type not in SLICE_GRAIN:
+                if 0 not in grains:
+                    problems.append(
+                        f"{where}: partitions {dim.column!r} by {shown}, which does not keep the keys of "
+                        f"{dim.type} dimension {dim.name!r} in files of their own, so replacing one key "
+                        f"would fail; allowed: an identity field on {dim.column}"
+                    )
+                continue
+            if not grains or grains[0] > SLICE_GRAIN[dim.type]:
+                allowed = [t for t, g in TRANSFORM_GRAIN.items() if g <= SLICE_GRAIN[dim.type]]
+                problems.append(
+                    f"{where}: partitions {dim.column!r} by {shown}, coarser than the {dim.type} slices of "
+                    f"dimension {dim.name!r}, so replacing one slice would fail (Iceberg deletes whole "
+                    f"files); allowed on {dim.column}: {', '.join(allowed)}"
+                )
+            elif grains[0] > 0 and not _cuts_like_utc(dim.timezone, dim.type):
+                problems.append(
+                    f"{base}.partitions.dimensions[{di}].timezone: {dim.type} slices in {dim.timezone} do "
+                    f"not line up with {shown}, which Iceberg cuts at UTC boundaries, so replacing one slice "
+                    f"would fail; allowed: timezone UTC, or a column holding the local "
+                    f"{'hour' if dim.type == 'hourly' else 'date'} partitioned with identity "
+                    f"(partitionSpec: [{{type: identity, column: {dim.column}}}])"
+                )
+    return problems
+
+
+def _cuts_like_utc(zone: str, kind: str) -> bool:
+    """Whether the zone's offset is always a whole number of the slice's own boundaries: whole hours
+    for hourly slices, zero for daily and monthly ones (sampled at both seasons of 1970-2069)."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo(zone)
+    unit = 3600 if kind == "hourly" else 24 * 3600 * 366
+    for year in range(1970, 2070):
+        for month in (1, 7):
+            offset = datetime(year, month, 1, tzinfo=tz).utcoffset()
+            if offset is not None and offset.total_seconds() % unit:
+                return False
+    return True
 
 
 def check_dag(jobs: list[LoadedJob]) -> list[str]:
@@ -407,29 +512,84 @@ def _depots_known(lj: LoadedJob, depots: Any) -> bool:
     return depots is None or all(i.address.depot in depots.depots for i in [*job.inputs, *job.outputs])
 
 
-def load_jobs(
-    paths: list[Path], depots: Any = None, table_exists: TableExists | None = None
-) -> list[LoadedJob]:
-    """`table_exists(catalog.namespace.table)` lets a file stream without a schema take its target's."""
-    problems: list[str] = []
-    jobs: list[LoadedJob] = []
-    names: dict[str, Path] = {}
+@dataclass
+class Loaded:
+    """What a set of manifests gave: the jobs of every valid manifest, the problems of each broken
+    file (a file is loaded whole or not at all), and the YAML files that are not manifests."""
+
+    jobs: list[LoadedJob] = dataclasses.field(default_factory=list)
+    broken: dict[Path, list[str]] = dataclasses.field(default_factory=dict)
+    ignored: list[str] = dataclasses.field(default_factory=list)
+    workflows: dict[Path, str] = dataclasses.field(default_factory=dict)
+
+    @property
+    def problems(self) -> list[str]:
+        return [p for lines in self.broken.values() for p in lines]
+
+
+def load_manifests(paths: list[Path], depots: Any = None, table_exists: TableExists | None = None) -> Loaded:
+    """Every manifest under `paths`, each valid one loaded and each broken one reported with its
+    problems. Problems between files (two writers of one output, one workflow name twice) break the
+    later file (deeper, then by path). `table_exists(catalog.namespace.table)` lets a file stream
+    without a schema take its target's."""
+    loaded = Loaded()
+    named = {p for p in paths if not p.is_dir()}
+    files = []
     for file in manifest_files(paths):
+        if file in named or declares_workflow(file):
+            files.append(file)
+        else:
+            loaded.ignored.append(f"{file}: not a Flare manifest (no `type: workflow`); ignored")
+    by_file: dict[Path, list[LoadedJob]] = {}
+    for file in files:
         try:
             manifest = parse_manifest(file)
         except ManifestError as exc:
-            problems.extend(exc.problems)
+            loaded.broken[file] = exc.problems
+            name = _declared_name(file)
+            if name:
+                loaded.workflows[file] = name
             continue
-        if manifest.name in names:
-            problems.append(
-                f"{file}: name: workflow {manifest.name!r} is also defined in {names[manifest.name]}"
-            )
-        names[manifest.name] = file
-        loaded = [LoadedJob(file, manifest, i) for i in range(len(manifest.workflow.dag))]
+        loaded.workflows[file] = manifest.name
+        by_file[file] = [LoadedJob(file, manifest, i) for i in range(len(manifest.workflow.dag))]
+    # Checks across files run again without the files they broke, until the rest is clean.
+    while by_file:
+        problems = _check(by_file, depots, table_exists)
+        if not problems:
+            break
+        for file, lines in problems.items():
+            loaded.broken.setdefault(file, []).extend(lines)
+            by_file.pop(file, None)
+    loaded.jobs = [lj for jobs in by_file.values() for lj in jobs]
+    return loaded
+
+
+def _declared_name(file: Path) -> str | None:
+    """The workflow name a manifest that did not validate gives, if it can be read at all."""
+    try:
+        data = yaml.safe_load(file.read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    name = data.get("name") if isinstance(data, dict) else None
+    return name if isinstance(name, str) and re.fullmatch(r"[a-z][a-z0-9_-]*", name) else None
+
+
+def _check(
+    by_file: dict[Path, list[LoadedJob]], depots: Any, table_exists: TableExists | None
+) -> dict[Path, list[str]]:
+    """Problems of the loaded files, by the file each names first."""
+    problems: list[str] = []
+    names: dict[str, Path] = {}
+    for file, loaded in by_file.items():
+        name = loaded[0].manifest.name if loaded else None
+        if name in names:
+            problems.append(f"{file}: name: workflow {name!r} is also defined in {names[name]}")
+        elif name is not None:
+            names[name] = file
         for lj in loaded:
             problems.extend(resolve_schema_paths(lj, depots) + resolve_sql_files(lj))
             problems.extend(check_incremental(lj, depots) + check_functions(lj))
-        jobs.extend(loaded)
+    jobs = [lj for loaded in by_file.values() for lj in loaded]
     problems.extend(check_depots(jobs, depots))
     problems.extend(check_action_inputs(jobs, depots))
     problems.extend(check_jdbc(jobs, depots))
@@ -440,6 +600,20 @@ def load_jobs(
     problems.extend(check_views(jobs))
     problems.extend(check_dag(jobs))
     problems.extend(check_quality_names(jobs))
-    if problems:
-        raise ManifestError(problems)
-    return jobs
+    out: dict[Path, list[str]] = {}
+    for line in dict.fromkeys(problems):  # a rerun repeats the per-file lines: keep one of each
+        file = next((f for f in by_file if line.startswith(f"{f}: ")), None)
+        if file is None:
+            raise ManifestError(problems)
+        out.setdefault(file, []).append(line)
+    return out
+
+
+def load_jobs(
+    paths: list[Path], depots: Any = None, table_exists: TableExists | None = None
+) -> list[LoadedJob]:
+    """All manifests or none: every problem of every file raised as one ManifestError."""
+    loaded = load_manifests(paths, depots, table_exists)
+    if loaded.broken:
+        raise ManifestError(loaded.problems)
+    return loaded.jobs

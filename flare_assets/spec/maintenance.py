@@ -1,6 +1,6 @@
 """Per-table maintenance settings (`outputs[].maintenance`): schedules and health thresholds.
 
-Defaults are documented in the README; a table overrides any of them in its manifest.
+Defaults are documented in docs/manifests.md; a table overrides any of them in its manifest.
 """
 
 from __future__ import annotations

@@ -165,10 +165,14 @@ class Input(Model):
     is_stream: bool = False
     incremental: Incremental | None = None
     incremental_read: IncrementalRead | None = None
+    # malformed JSON/CSV records: kept in a quarantine table (default), failing the run, or left to
+    # Spark's own PERMISSIVE parsing (nulls, a _corrupt_record column) on purpose
+    on_bad_records: Literal["quarantine", "fail", "permissive"] = "quarantine"
 
     _name = field_validator("name")(_identifier)
     _dataset = field_validator("dataset")(_address)
     _schema_type = field_validator("schema_type", mode="before")(lowercase)
+    _policy = field_validator("on_bad_records", mode="before")(lowercase)
 
     @model_validator(mode="after")
     def _schema_and_branch(self) -> Input:
@@ -356,6 +360,9 @@ class OutputOptions(Model):
     extra_options: dict[str, Any] = Field(default_factory=dict)
     write_audit_publish: WriteAuditPublish | None = None
     file: FileOptions | None = None
+    checkpoint_location: str | None = Field(
+        default=None, description="a stream job's streaming.checkpointLocation, as older manifests place it"
+    )
     partition_spec: list[PartitionField] | None = Field(
         default=None, description="iceberg.partitionSpec, as older manifests place it"
     )
@@ -714,7 +721,12 @@ class Partitions(Model):
 LOG_LEVELS = ("ALL", "DEBUG", "ERROR", "FATAL", "INFO", "OFF", "TRACE", "WARN")
 
 
-TRIGGER_MODES = ("Once", "AvailableNow", "ProcessingTime")
+TRIGGER_MODES = ("Once", "AvailableNow", "ProcessingTime", "Continuous")
+CONTINUOUS_REFUSED = (
+    "triggerMode Continuous: Spark's continuous processing writes only to Kafka, console and memory "
+    "sinks; outputs here are Iceberg tables and files, which Spark writes in micro-batches. Use "
+    "ProcessingTime with a short triggerDuration (for example '1 second')"
+)
 OUTPUT_MODES = ("append", "complete", "update")
 DURATION = re.compile(r"^\s*(?P<n>\d+(?:\.\d+)?)\s*(?P<unit>[a-z]+)\s*$", re.IGNORECASE)
 UNIT_SECONDS = {
@@ -740,11 +752,24 @@ class Streaming(Model):
     run, a micro-batch every triggerDuration. The checkpoint (default FLARE_HOME/checkpoints/<job>)
     makes every mode resume where the last commit left off."""
 
-    trigger_mode: Literal["Once", "AvailableNow", "ProcessingTime"] = "AvailableNow"
+    trigger_mode: Literal["Once", "AvailableNow", "ProcessingTime", "Continuous"] = "AvailableNow"
     trigger_duration: str | None = None
-    checkpoint_location: str | None = None
+    checkpoint_location: str | None = Field(
+        default=None,
+        description="a folder (relative: under FLARE_HOME), or a dataos:// address: "
+        "FLARE_HOME/checkpoints/<depot>/<collection>/<dataset>",
+    )
     output_mode: Literal["append", "complete", "update"] = "append"
     for_each_batch_mode: bool = True
+    batch_mode: bool | None = Field(
+        default=None, description="true: the run ends once the data there is processed (Once, AvailableNow)"
+    )
+    show_preview_lines: int | None = Field(
+        default=None,
+        ge=0,
+        le=1000,
+        description="rows in each batch's metadata preview (the job's by default)",
+    )
 
     @field_validator("trigger_mode", mode="before")
     @classmethod
@@ -761,10 +786,24 @@ class Streaming(Model):
             duration_seconds(value)
         return value
 
+    @field_validator("checkpoint_location")
+    @classmethod
+    def _checkpoint(cls, value: str | None) -> str | None:
+        if value is not None and value.startswith("dataos://"):
+            parse_address(value)
+        return value
+
     @model_validator(mode="after")
     def _processing_time(self) -> Streaming:
+        if self.trigger_mode == "Continuous":
+            raise ValueError(CONTINUOUS_REFUSED)
         if self.trigger_mode == "ProcessingTime" and self.trigger_duration is None:
             raise ValueError("triggerMode ProcessingTime needs triggerDuration (for example '5 seconds')")
+        if self.batch_mode and self.trigger_mode == "ProcessingTime":
+            raise ValueError(
+                "batchMode true ends the run once the data there is processed; ProcessingTime runs "
+                "until stopped: use triggerMode Once or AvailableNow, or drop batchMode"
+            )
         return self
 
     @property
@@ -845,6 +884,23 @@ class Job(Model):
                 raise ValueError(
                     f"assertion names repeat on output {output.name!r}: {', '.join(dup)}; give each a name"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _stream_keys(self) -> Job:
+        """An output's checkpointLocation and the streaming block's showPreviewLines, as the docs
+        place them, are the stream's."""
+        given = {o.options.checkpoint_location for o in self.outputs} - {None}
+        if given and self.streaming is None:
+            raise ValueError("an output's checkpointLocation goes with a stream job (a streaming block)")
+        if self.streaming is not None and given:
+            location = self.streaming.checkpoint_location
+            if len(given) > 1 or (location is not None and {location} != given):
+                named = sorted(given | {location} - {None})
+                raise ValueError(f"checkpointLocation is given more than once, differently: {named}")
+            self.streaming.checkpoint_location = given.pop()
+        if self.streaming is not None and self.streaming.show_preview_lines is not None:
+            self.show_preview_lines = self.streaming.show_preview_lines
         return self
 
     @model_validator(mode="after")

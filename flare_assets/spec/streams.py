@@ -3,6 +3,7 @@ micro-batch can write exactly once. No Spark here; whether a table exists is ask
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,34 @@ STREAM_FORMATS = ("json", "csv", "parquet", "orc")
 PERMISSIVE_FORMATS = ("json", "csv")
 
 TableExists = Callable[[str], bool]
+
+# Spark's file source skips, without a word, files older than `maxFileAge` (7 days) before the
+# newest file it has read, and files in subfolders. A stream reads every file landed in its folder
+# unless the manifest's options say otherwise (`maxFileAge: 7d`, `recursiveFileLookup: false`).
+NO_AGE_LIMIT = "36500d"
+STREAM_FILE_DEFAULTS = {"maxFileAge": NO_AGE_LIMIT, "recursiveFileLookup": "true"}
+
+
+def stream_file_options(job: Job, depots: Any) -> dict[str, str]:
+    """The options a file stream is read with: the stream defaults, then the depot's, then the
+    input's; keys lowercased, as Spark takes them."""
+    item = stream_input(job)
+    depot = depots.depots[item.address.depot]
+    merged: dict[str, str] = {}
+    for options in (STREAM_FILE_DEFAULTS, depot.options or {}, item.options or {}):
+        for key, value in options.items():
+            merged[key.lower()] = str(value).lower() if isinstance(value, bool) else str(value)
+    return merged
+
+
+def duration_ms(text: str) -> int:
+    """A Spark time string, as Spark parses `maxFileAge`: an integer and a unit (us, ms, s, m, min,
+    h, d; none: milliseconds), `7d`, `12h`, `500ms`."""
+    units = {"us": 0.001, "ms": 1, "s": 1000, "m": 60_000, "min": 60_000, "h": 3_600_000, "d": 86_400_000}
+    found = re.fullmatch(r"(-?[0-9]+)([a-z]+)?", text.strip().lower())
+    if found is None or (found.group(2) or "ms") not in units:
+        raise ValueError(f"{text!r} is not a duration; allowed: an integer and us, ms, s, m, min, h or d")
+    return int(int(found.group(1)) * units[found.group(2) or "ms"])
 
 
 def is_stream_job(job: Job) -> bool:
@@ -77,6 +106,12 @@ def check_stream(lj: LoadedJob, depots: Any, table_exists: TableExists | None) -
         problems.append(
             f"{base}.inputs[{index}].format: {fmt!r} cannot be streamed; allowed: {', '.join(STREAM_FORMATS)}"
         )
+    for key, value in (item.options or {}).items():
+        if key.lower() == "maxfileage":
+            try:
+                duration_ms(str(value))
+            except ValueError as exc:
+                problems.append(f"{base}.inputs[{index}].options.{key}: {exc}")
     if item.schema_string or item.schema_path:
         return problems
     target = target_output(job, depots)
