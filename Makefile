@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 export FLARE_HOME ?= $(CURDIR)/.flare
 export DAGSTER_HOME ?= $(FLARE_HOME)/dagster
-DEB_PACKAGES := openjdk-17-jre-headless libxerial-sqlite-jdbc-java libpostgresql-jdbc-java postgresql chromium fonts-liberation
+DEB_PACKAGES := openjdk-17-jre-headless libxerial-sqlite-jdbc-java libpostgresql-jdbc-java libmariadb-java postgresql mariadb-server chromium fonts-liberation
 
 .PHONY: setup demo dev test test-fast bench lint validate clean
 

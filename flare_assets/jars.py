@@ -114,11 +114,40 @@ def jdbc_driver(settings: Settings, jars: Jars) -> None:
         )
 
 
+def depot_drivers(settings: Settings, jars: Jars) -> None:
+    """The JDBC driver of each jdbc depot of the depot map: the depot's `jar`, the Debian package's
+    jar, or Maven coordinates when FLARE_MAVEN allows."""
+    from flare_assets.depots import load_depots
+
+    if not settings.depots.exists():
+        return
+    depot_map = load_depots(settings.depots)
+    for name in depot_map.jdbc_depots():
+        depot = depot_map.depots[name]
+        engine = depot.jdbc
+        found = _env_path(depot.jar, f"the jar of depot {name!r}") or next(
+            (Path(c) for c in engine.jars if Path(c).exists()), None
+        )
+        if found:
+            if str(found) not in jars.paths:
+                jars.paths.append(str(found))
+        elif settings.allow_maven:
+            if engine.maven not in jars.packages:
+                jars.packages.append(engine.maven)
+        else:
+            raise MissingDependency(
+                f"The JDBC driver of depot {name!r} ({depot.engine}) was not found: apt-get install "
+                f"{engine.deb}, or set the depot's jar: to its jar, or set FLARE_MAVEN=1 to fetch "
+                f"{engine.maven} from Maven."
+            )
+
+
 def resolve(settings: Settings) -> Jars:
     require_java()
     jars = Jars()
     iceberg_runtime(settings, jars)
     jdbc_driver(settings, jars)
+    depot_drivers(settings, jars)
     for extra in settings.extra_jars:
         jars.paths.append(str(_env_path(extra, "FLARE_EXTRA_JARS")))
     jars.packages.extend(settings.extra_packages)

@@ -46,12 +46,12 @@ def shared_spark() -> SparkResource:
 
 
 def materialize_all(defs: Definitions, selection: str | None = None, raise_on_error: bool = True):  # noqa: ANN201
-    """Materializes every materializable unpartitioned asset of `defs` in-process, as a Dagster run
-    does (partitioned ones run per partition: see test_partitions)."""
+    """Materializes every materializable unpartitioned asset of `defs` in-process, with the checks on
+    them, as a Dagster run does (partitioned ones run per partition: see test_partitions)."""
     graph = defs.resolve_asset_graph()
     unpartitioned = [k for k in graph.materializable_asset_keys if graph.get(k).partitions_def is None]
     return materialize(
-        list(defs.assets or []),
+        [*(defs.assets or []), *(defs.asset_checks or [])],
         resources={"spark": shared_spark()},
         selection=selection or unpartitioned,
         raise_on_error=raise_on_error,

@@ -159,3 +159,83 @@ def spark_standalone(
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def _mariadb_bins() -> tuple[str, str, str] | None:
+    """mariadbd, mariadb-install-db and the mariadb client, when Debian's mariadb-server is installed."""
+    server = shutil.which("mariadbd") or next((p for p in ("/usr/sbin/mariadbd",) if Path(p).exists()), None)
+    install, client = shutil.which("mariadb-install-db"), shutil.which("mariadb")
+    return (server, install, client) if server and install and client else None
+
+
+def mariadb_available() -> bool:
+    return _mariadb_bins() is not None
+
+
+@dataclass
+class MariaDB:
+    port: int
+    socket: Path
+    client: str
+
+    def sql(self, statement: str, database: str = "") -> list[list[str]]:
+        """Runs SQL as root over the server's socket; the rows as tab-separated fields."""
+        cmd = [self.client, "--no-defaults", f"--socket={self.socket}", "-uroot", "-N", "-B", "-e", statement]
+        done = subprocess.run(
+            [*cmd, *([database] if database else [])], check=True, capture_output=True, text=True
+        )
+        return [line.split("\t") for line in done.stdout.splitlines()]
+
+
+@contextmanager
+def mariadb(databases: list[str]) -> Iterator[MariaDB]:
+    """A throwaway MariaDB server (MySQL's protocol) on loopback, root reachable over its socket only."""
+    bins = _mariadb_bins()
+    assert bins is not None, "MariaDB server binaries missing: apt-get install mariadb-server"
+    server, install, client = bins
+    root = Path(tempfile.mkdtemp(prefix="flare-mariadb-", dir="/tmp"))
+    user = ["--user=mysql"] if os.geteuid() == 0 else []
+    if user:
+        shutil.chown(root, "mysql", "mysql")
+    data, sock, port = root / "data", root / "mysqld.sock", free_port()
+    subprocess.run(
+        [install, "--no-defaults", f"--datadir={data}", "--auth-root-authentication-method=socket", *user],
+        check=True,
+        capture_output=True,
+    )
+    proc = subprocess.Popen(
+        [
+            server,
+            "--no-defaults",
+            f"--datadir={data}",
+            f"--socket={sock}",
+            f"--port={port}",
+            "--bind-address=127.0.0.1",
+            f"--pid-file={root / 'mysqld.pid'}",
+            f"--log-error={root / 'error.log'}",
+            *user,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        db = MariaDB(port, sock, client)
+        deadline = time.time() + 60
+        while True:
+            try:
+                db.sql("SELECT 1")
+                break
+            except subprocess.CalledProcessError:
+                if time.time() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.5)
+        for name in databases:
+            db.sql(f"CREATE DATABASE `{name}`")
+        yield db
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        shutil.rmtree(root, ignore_errors=True)

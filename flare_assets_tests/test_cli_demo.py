@@ -52,7 +52,8 @@ def test_flare_demo_materializes_through_dagster(settings: Settings) -> None:
         len(table.snapshots()),
         int(table.current_snapshot().summary["total-data-files"]),
     )
-    assert checks == "2/2"  # order_id_unique and amount_1, read back from the Dagster instance
+    # order_id_unique, amount_1 and the retail-quality job's four, read back from the Dagster instance
+    assert checks == "6/6"
     assert "running retail__orders_enriched" in done.stdout  # progress while the run goes on
     assert done.stdout.strip().splitlines()[-1].endswith(" checks passed")
     with DagsterInstance.from_config(str(dagster_home)) as instance:

@@ -206,6 +206,11 @@ def test_assertions_are_asset_checks_with_measured_values(demo_run) -> None:  # 
     assert set(checks) == {
         ("orders_enriched", "order_id_unique"),
         ("orders_enriched", "amount_1"),
+        # the retail-quality data-quality job's checks, run after the asset they check
+        ("orders_enriched", "order_volume"),
+        ("orders_enriched", "status_known"),
+        ("orders_enriched", "customer_named"),
+        ("orders_enriched", "amount_matches_lines"),
         ("customer_directory", "customer_id_unique"),
         ("customer_revenue", "revenue_positive"),
         ("daily_sales", "revenue_positive"),
@@ -218,6 +223,28 @@ def test_assertions_are_asset_checks_with_measured_values(demo_run) -> None:  # 
     amount = checks[("orders_enriched", "amount_1")]
     assert amount.passed and amount.metadata["min"].value > 0 and amount.severity.value == "WARN"
     assert checks[("customer_revenue", "revenue_positive")].metadata["customers"].value == 200.0
+    status = checks[("orders_enriched", "status_known")]
+    assert (
+        status.metadata["invalid_count"].value == 0.0 and status.metadata["invalid_percentage"].value == 0.0
+    )
+    volume = checks[("orders_enriched", "order_volume")]
+    assert volume.metadata["row_count"].value == 2000.0 and volume.metadata["max"].value == 5.0
+    assert checks[("orders_enriched", "amount_matches_lines")].metadata["mismatched"].value == 0.0
+
+
+def test_the_quality_job_runs_alone_on_its_schedule(demo_run, settings: Settings) -> None:  # noqa: ANN001
+    from flare_assets_tests.conftest import shared_spark
+
+    defs = build_definitions(settings)
+    schedule = defs.resolve_schedule_def("retail_quality_checks_job_schedule")
+    assert (schedule.cron_schedule, schedule.job_name) == ("0 4 * * *", "retail_quality_checks_job")
+    job = defs.resolve_job_def("retail_quality_checks_job")
+    result = job.execute_in_process(resources={"spark": shared_spark()})
+    assert result.success and not result.get_asset_materialization_events()  # checks only, no writes
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert set(checks) == {"order_volume", "status_known", "customer_named", "amount_matches_lines"}
+    assert all(e.passed for e in checks.values())
+    assert checks["customer_named"].metadata["min_length"].value >= 3
 
 
 def test_directory_is_shaped_by_functions(demo_run, settings: Settings) -> None:  # noqa: ANN001

@@ -63,6 +63,7 @@ def test_demo_manifests_are_valid() -> None:
         "distribution__export_city_revenue",
         "reporting_units__stage_uploads",
         "directory__customer_directory",
+        "retail_quality__orders_checks",
     }
 
 

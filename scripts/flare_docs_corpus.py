@@ -70,7 +70,8 @@ def depot_map(docs: list[dict]) -> dict:
         elif any(k in name.lower() for k in JDBC) and "jdbc" in typing.get_args(
             Depot.model_fields["type"].annotation
         ):
-            depots[name] = {"type": "jdbc", "url": f"jdbc:postgresql://127.0.0.1:5432/{name}"}
+            engine = "mysql" if "mysql" in name.lower() else "postgresql"
+            depots[name] = {"type": "jdbc", "url": f"jdbc:{engine}://127.0.0.1/{name}"}
         else:
             depots[name] = {"type": "file", "path": f"files/{name}", "format": "parquet"}
     return {"depots": depots}

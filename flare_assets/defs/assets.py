@@ -162,7 +162,8 @@ def job_assets(lj: LoadedJob, jobs: list[LoadedJob], depots: DepotMap) -> Assets
         name=lj.name,
         specs=specs,
         check_specs=checks,
-        can_subset=True,
+        # outputs writing one view to several datasets (Flare's pre-sink example) are written together
+        can_subset=len(by_key) == len(set(by_key.values())),
         description=lj.dag_job.title or label,
         pool=lj.dag_job.pool,
         partitions_def=partitions_definition(job.partitions),
@@ -208,7 +209,7 @@ def job_assets(lj: LoadedJob, jobs: list[LoadedJob], depots: DepotMap) -> Assets
                 context.log_event(AssetObservation(asset_key=key, metadata=skipped_metadata(result)))
             return
         for out in result.outputs:
-            addr = next(o.address for o in job.outputs if o.name == out.name)
+            addr = next(o.address for o in job.outputs if o.dataset == out.dataset)
             key = AssetKey(addr.key)
             meta = {
                 **output_metadata(out, result),
@@ -271,7 +272,7 @@ def schedules(jobs: list[LoadedJob]) -> list[ScheduleDefinition]:
                 job=asset_job,
                 cron_schedule=schedule.cron,
                 execution_timezone=schedule.timezone or "UTC",
-                execution_fn=_tick(schedule, asset_job.name),
+                execution_fn=schedule_tick(schedule, asset_job.name),
             )
         )
     for lj in jobs:
@@ -281,7 +282,7 @@ def schedules(jobs: list[LoadedJob]) -> list[ScheduleDefinition]:
     return out
 
 
-def _tick(
+def schedule_tick(
     schedule: Schedule, job_name: str
 ) -> Callable[[ScheduleEvaluationContext], RunRequest | SkipReason]:
     """A tick runs the workflow unless it is past `endOn`, or a run is in flight and the policy is

@@ -10,6 +10,7 @@ from dagster import Definitions
 from flare_assets.catalog import table_exists
 from flare_assets.defs.assets import job_assets, partitioned_job, schedules, source_specs
 from flare_assets.defs.broken import broken_assets
+from flare_assets.defs.checks import is_quality_job, quality_checks, quality_jobs
 from flare_assets.defs.housekeeping import housekeeping_jobs
 from flare_assets.defs.maintenance import maintenance_definitions
 from flare_assets.defs.pools import dead_runs_sensor, flare_executor
@@ -41,6 +42,7 @@ def build_definitions(settings: Settings | None = None, pipelines: list[Path] | 
     maintenance = maintenance_definitions(jobs, depots)
     writers = [lj for lj in jobs if lj.dag_job.job.outputs]
     streams = [lj for lj in writers if is_stream_job(lj.dag_job.job)]
+    check_jobs, check_schedules = quality_jobs(jobs)
     return Definitions(
         assets=[
             *source_specs(jobs, depots),
@@ -48,11 +50,13 @@ def build_definitions(settings: Settings | None = None, pipelines: list[Path] | 
             *(stream_assets(lj, depots) for lj in streams),
             *broken_assets(loaded.broken, roots, loaded.workflows),
         ],
-        schedules=schedules(writers) + maintenance["schedules"],
+        asset_checks=[quality_checks(lj, depots) for lj in jobs if is_quality_job(lj)],
+        schedules=schedules(writers) + maintenance["schedules"] + check_schedules,
         jobs=[
             *(partitioned_job(lj) for lj in writers if lj.dag_job.job.partitions),
             *housekeeping_jobs(writers, depots),
             *maintenance["jobs"],
+            *check_jobs,
         ],
         sensors=[
             *maintenance["sensors"],

@@ -3,7 +3,6 @@ aggregate query (each with its own filter); each SQL assertion runs its own."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,24 +13,38 @@ from flare_assets.spec.model import Assertion, AssertionTest
 
 SOURCE_VIEW = "source"  # Flare's name for the data under test in assertion SQL
 
-# an aggregate call with no nested parentheses, to which an assertion's FILTER clause is attached
-_AGGREGATE = re.compile(r"\b(avg|min|max|sum|count|count_if)\(([^()]*)\)")
+
+def _literal(text: str) -> str:
+    """A Spark SQL string literal."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def _metric_sql(column: str) -> dict[str, str]:
-    col = f"`{column}`"
+def _metric_sql(assertion: Assertion) -> dict[str, str]:
+    """Each column metric as an aggregate over the data under test. The assertion's filter is each
+    aggregate's FILTER clause, so the column assertions of an output can share one query."""
+    col = f"`{assertion.column}`"
+    where = f" FILTER (WHERE {assertion.filter})" if assertion.filter else ""
+    fmt = assertion.valid_format
+    # valid values match the regex somewhere (rlike); missing values are counted as missing, not invalid
+    invalid = f"count_if(CAST({col} AS STRING) NOT RLIKE {_literal(fmt.regex)}){where}" if fmt else "NULL"
+    rows = f"count(*){where}"
     return {
-        "avg": f"avg({col})",
-        "min": f"min({col})",
-        "max": f"max({col})",
-        "sum": f"sum({col})",
-        "count": f"count({col})",
-        "row_count": "count(*)",
-        "distinct_count": f"count(DISTINCT {col})",
+        "avg": f"avg({col}){where}",
+        "min": f"min({col}){where}",
+        "max": f"max({col}){where}",
+        "sum": f"sum({col}){where}",
+        "count": f"count({col}){where}",
+        "row_count": rows,
+        "distinct_count": f"count(DISTINCT {col}){where}",
         # extra copies: non-null values beyond the first of each distinct value
-        "duplicate_count": f"count({col}) - count(DISTINCT {col})",
-        "missing_count": f"count_if({col} IS NULL)",
-        "missing_percentage": f"100.0 * count_if({col} IS NULL) / greatest(count(*), 1)",
+        "duplicate_count": f"count({col}){where} - count(DISTINCT {col}){where}",
+        "missing_count": f"count_if({col} IS NULL){where}",
+        "missing_percentage": f"100.0 * count_if({col} IS NULL){where} / greatest({rows}, 1)",
+        "avg_length": f"avg(length({col})){where}",
+        "min_length": f"min(length({col})){where}",
+        "max_length": f"max(length({col})){where}",
+        "invalid_count": invalid,
+        "invalid_percentage": f"100.0 * {invalid} / greatest({rows}, 1)",
     }
 
 
@@ -73,11 +86,9 @@ def _shared_metrics(
 ) -> dict[str, dict[str, Any]]:
     selects = []
     for i, (_, assertion) in enumerate(named):
-        metrics = _metric_sql(assertion.column or "")
-        where = f" FILTER (WHERE {assertion.filter})" if assertion.filter else ""
+        metrics = _metric_sql(assertion)
         for metric in dict.fromkeys(t.metric for t in assertion.parsed_tests()):
-            expression = _AGGREGATE.sub(lambda m, w=where: m.group(0) + w, metrics[metric])
-            selects.append(f"{expression} AS a{i}_{metric}")
+            selects.append(f"{metrics[metric]} AS a{i}_{metric}")
     data.createOrReplaceTempView(SOURCE_VIEW)
     try:
         row = spark.sql(f"SELECT {', '.join(selects)} FROM {SOURCE_VIEW}").collect()[0].asDict()
@@ -108,10 +119,9 @@ def evaluate(
     data.createOrReplaceTempView(SOURCE_VIEW)
     try:
         if assertion.column is not None:
-            metrics = _metric_sql(assertion.column)
+            metrics = _metric_sql(assertion)
             select = ", ".join(f"{metrics[m]} AS {m}" for m in dict.fromkeys(t.metric for t in tests))
-            where = f" WHERE {assertion.filter}" if assertion.filter else ""
-            row = spark.sql(f"SELECT {select} FROM {SOURCE_VIEW}{where}").collect()[0].asDict()
+            row = spark.sql(f"SELECT {select} FROM {SOURCE_VIEW}").collect()[0].asDict()
         else:
             rows = spark.sql(assertion.sql or "").limit(2).collect()
             if len(rows) != 1:

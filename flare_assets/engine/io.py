@@ -9,6 +9,7 @@ from pyspark.sql import DataFrame, DataFrameReader, SparkSession
 from pyspark.sql.types import StructType
 
 from flare_assets.depots import DepotMap
+from flare_assets.engine import jdbc
 from flare_assets.settings import Settings
 from flare_assets.spec.address import Address, parse_address
 from flare_assets.spec.model import Input, Output
@@ -69,6 +70,8 @@ def read_input(
             if snapshot is not None:
                 chosen["snapshot-id"] = str(snapshot)
         frame = spark.read.options(**chosen).table(address.table)
+    elif jdbc.is_jdbc(address, depots):
+        frame = jdbc.read(spark, item, depots)
     else:
         frame = file_reader(spark, item, depots, settings).load(folder(address, depots, settings))
     return apply_query(spark, item, frame)
@@ -95,9 +98,12 @@ def file_reader(spark: SparkSession, item: Input, depots: DepotMap, settings: Se
 
 def write_files(df: DataFrame, output: Output, depots: DepotMap, settings: Settings) -> str:
     """Syndication to a file depot: the depot's (or the output's) format, saveMode, partitionBy;
+    to a jdbc depot: the table, with saveMode (see engine.jdbc);
     `extraOptions.coalesce: N` writes N files per partition (1: a single file), other extraOptions
     go to Spark's writer (compression, sep, ...)."""
     address = output.address
+    if jdbc.is_jdbc(address, depots):
+        return jdbc.write(df, output, depots)
     depot = depots.depots[address.depot]
     fmt = output.format if output.format != "iceberg" else (depot.format or "parquet")
     path = folder(address, depots, settings)

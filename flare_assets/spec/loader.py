@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from flare_assets.spec.address import parse_address
 from flare_assets.spec.errors import ManifestError, load_yaml, validate
 from flare_assets.spec.housekeeping import RUN_ID, check_housekeeping
+from flare_assets.spec.jdbc import check_jdbc
 from flare_assets.spec.model import (
     METADATA_ONLY,
     TIME_WINDOWS,
@@ -28,6 +29,7 @@ from flare_assets.spec.model import (
     Sequence,
     placeholders,
 )
+from flare_assets.spec.quality import check_quality_names
 from flare_assets.spec.schemas import spark_schema
 from flare_assets.spec.sql import output_columns, referenced_views
 from flare_assets.spec.streams import TableExists, check_stream
@@ -590,12 +592,14 @@ def _check(
     jobs = [lj for loaded in by_file.values() for lj in loaded]
     problems.extend(check_depots(jobs, depots))
     problems.extend(check_action_inputs(jobs, depots))
+    problems.extend(check_jdbc(jobs, depots))
     mapped = [lj for lj in jobs if _depots_known(lj, depots)]
     if depots:
         problems.extend(check_housekeeping(mapped, depots))
     problems.extend(p for lj in mapped for p in check_stream(lj, depots, table_exists))
     problems.extend(check_views(jobs))
     problems.extend(check_dag(jobs))
+    problems.extend(check_quality_names(jobs))
     out: dict[Path, list[str]] = {}
     for line in dict.fromkeys(problems):  # a rerun repeats the per-file lines: keep one of each
         file = next((f for f in by_file if line.startswith(f"{f}: ")), None)

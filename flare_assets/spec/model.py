@@ -485,7 +485,13 @@ COLUMN_METRICS = (
     "duplicate_count",
     "missing_count",
     "missing_percentage",
+    "avg_length",
+    "min_length",
+    "max_length",
+    "invalid_count",
+    "invalid_percentage",
 )
+FORMAT_METRICS = ("invalid_count", "invalid_percentage")  # measured against validFormat
 TEST = re.compile(
     r"^\s*(?P<metric>[A-Za-z_]\w*)\s*(?P<op><=|>=|==|!=|=|<|>)\s*(?P<value>-?\d+(?:\.\d+)?)\s*$"
 )
@@ -515,6 +521,22 @@ class AssertionTest:
         }[self.op]
 
 
+class ValidFormat(Model):
+    """The values a column should hold: a value is valid when the regex matches it (Spark's rlike,
+    so it may match part of the value; anchor with ^ and $ for the whole)."""
+
+    regex: str = Field(min_length=1)
+
+    @field_validator("regex")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"{value!r} is not a regular expression: {exc}") from exc
+        return value
+
+
 class Assertion(Model):
     """A Flare assertion: column metrics (with an optional filter) or custom SQL, each with tests."""
 
@@ -522,6 +544,7 @@ class Assertion(Model):
     description: str | None = None
     column: str | None = None
     filter: str | None = None
+    valid_format: ValidFormat | None = None
     sql: str | None = None
     tests: list[str] = Field(min_length=1)
     blocking: bool = False
@@ -534,11 +557,17 @@ class Assertion(Model):
             )
         if self.sql is not None and self.filter is not None:
             raise ValueError("filter goes with column; put the condition in the sql instead")
+        if self.sql is not None and self.valid_format is not None:
+            raise ValueError("validFormat goes with column; test the format in the sql instead")
         for text in self.tests:
             test = AssertionTest(text)
             if self.column is not None and test.metric not in COLUMN_METRICS:
                 raise ValueError(
                     f"{text!r}: unknown metric {test.metric!r}; allowed: {', '.join(COLUMN_METRICS)}"
+                )
+            if test.metric in FORMAT_METRICS and self.column is not None and self.valid_format is None:
+                raise ValueError(
+                    f"{text!r}: {test.metric} needs validFormat: {{regex: ...}} on the assertion"
                 )
         if self.name is not None:
             _identifier(self.name)
@@ -565,11 +594,25 @@ class Output(Model):
         default=None, validation_alias=AliasChoices("housekeeping", "housekeepingMode")
     )
     maintenance: TableMaintenance | None = None
+    driver: str | None = Field(
+        default=None,
+        description="jdbc outputs: a driver class of the depot's engine; the depot's driver runs",
+    )
+    is_stream: bool = Field(default=False, description="false only: a job streams with its streaming block")
 
     _name = field_validator("name")(_identifier)
     _dataset = field_validator("dataset")(_address)
 
     _lower = field_validator("format", mode="before")(lowercase)
+
+    @field_validator("is_stream")
+    @classmethod
+    def _not_stream(cls, value: bool) -> bool:
+        if value:
+            raise ValueError(
+                "an output is written by its job; a job streams with a streaming block (and isStream inputs)"
+            )
+        return value
 
     @property
     def address(self) -> Address:
@@ -577,9 +620,16 @@ class Output(Model):
 
 
 class JobAssertion(Assertion):
-    """A job-level assertion names the output it checks (optional when the job has one output)."""
+    """A job-level assertion names the output it checks (optional when the job has one output); in
+    a data-quality job (inputs and assertions, no outputs) it names the input it checks (`input`, or
+    `dataset` with the input's name or address; optional when the job has one input)."""
 
     output: str | None = None
+    input: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("input", "dataset"),
+        description="data-quality jobs: the input checked, by name (or `dataset:` with its name or address)",
+    )
 
 
 PARTITION_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:+\- ]*$")
@@ -792,8 +842,10 @@ class Job(Model):
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise ValueError(f"view names must be unique across inputs and steps; repeated: {', '.join(dup)}")
-        if not self.outputs and not self.actions:
-            raise ValueError("a job has outputs, actions, or both")
+        if not self.outputs and not self.actions and not self.assertions:
+            raise ValueError(
+                "a job has outputs, actions, or assertions on its inputs (a data-quality job), or a mix"
+            )
         inputs = [i.name for i in self.inputs]
         for action in self.actions:
             if action.input not in inputs:
@@ -806,8 +858,16 @@ class Job(Model):
                 raise ValueError(
                     f"output {output.name!r} names no input or step; allowed: {', '.join(names) or '(none)'}"
                 )
+        if not self.outputs and self.assertions:
+            self._quality_inputs()
+            return self
         outs = [o.name for o in self.outputs]
         for assertion in self.assertions:
+            if assertion.input is not None:
+                raise ValueError(
+                    f"assertion input {assertion.input!r}: a job with outputs checks its outputs (name one "
+                    "with output:); assertions on inputs make a data-quality job, one without outputs"
+                )
             if assertion.output is None and len(outs) > 1:
                 raise ValueError(
                     "a job-level assertion in a job with several outputs names one; "
@@ -861,6 +921,61 @@ class Job(Model):
             elif options.iceberg.partition_spec is None:
                 options.iceberg.partition_spec = list(fields)
         return self
+
+    def _quality_inputs(self) -> None:
+        """A data-quality job's assertions each check one input: the only one, or the one named."""
+        if self.steps:
+            raise ValueError(
+                "a data-quality job (assertions, no outputs) checks its inputs as read; steps go with "
+                "outputs (give the input a query to shape what is checked)"
+            )
+        names = [i.name for i in self.inputs]
+        if not names:
+            raise ValueError("a data-quality job (assertions, no outputs) reads the inputs it checks")
+        for key, value in (("partitions", self.partitions), ("streaming", self.streaming)):
+            if value is not None:
+                raise ValueError(f"{key} goes with outputs; a data-quality job checks whole datasets")
+        for index, item in enumerate(self.inputs):
+            if item.incremental or item.incremental_read or item.is_stream:
+                raise ValueError(
+                    f"inputs[{index}]: a data-quality job checks the dataset as it is; "
+                    "incremental, incrementalRead and isStream go with outputs"
+                )
+        by_address = {str(i.address): i.name for i in self.inputs}
+        for index, assertion in enumerate(self.assertions):
+            if assertion.output is not None:
+                raise ValueError(
+                    f"assertions[{index}].output {assertion.output!r}: this job has no outputs; "
+                    f"name the input it checks with input: ({', '.join(names)})"
+                )
+            named = assertion.input
+            if named is None and len(names) > 1:
+                raise ValueError(
+                    f"assertions[{index}]: this data-quality job reads several inputs; name the one "
+                    f"checked with input:; allowed: {', '.join(names)}"
+                )
+            if named is not None and named not in names:
+                try:
+                    named = by_address.get(str(parse_address(named)))
+                except ValueError:
+                    named = None
+                if named is None:
+                    raise ValueError(
+                        f"assertions[{index}].input {assertion.input!r} is not an input of the job; "
+                        f"allowed: {', '.join(names)}"
+                    )
+            assertion.input = named or names[0]
+        for name in names:
+            checks = [a.check_name(i) for i, a in enumerate(self.assertions_for_input(name))]
+            dup = sorted({c for c in checks if checks.count(c) > 1})
+            if dup:
+                raise ValueError(
+                    f"assertion names repeat on input {name!r}: {', '.join(dup)}; give each a name"
+                )
+
+    def assertions_for_input(self, name: str) -> list[JobAssertion]:
+        """A data-quality job's assertions on one input, in manifest order."""
+        return [a for a in self.assertions if a.input == name]
 
     def assertions_for(self, output: Output) -> list[Assertion]:
         """The output's own assertions, then the job-level ones that point at it."""

@@ -1,0 +1,120 @@
+"""Data-quality jobs as Dagster asset checks on the datasets they check, and their schedules.
+
+A job with inputs and assertions and no outputs becomes one multi_asset_check: each assertion is a
+check on the asset of the input it names (the asset that writes the dataset, or the dataset's
+external source asset). A workflow with a cron schedule gets a job of its checks on that schedule."""
+
+import re
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckKey,
+    AssetCheckResult,
+    AssetChecksDefinition,
+    AssetCheckSpec,
+    AssetKey,
+    AssetSelection,
+    ScheduleDefinition,
+    define_asset_job,
+    multi_asset_check,
+)
+
+from flare_assets.defs.assets import schedule_tick
+from flare_assets.defs.metadata import check_result
+from flare_assets.defs.resources import SparkResource
+from flare_assets.depots import DepotMap
+from flare_assets.engine.quality import named_assertions, run_checks
+from flare_assets.engine.tuning import job_conf
+from flare_assets.settings import Settings
+from flare_assets.spec.loader import LoadedJob
+
+if TYPE_CHECKING:
+    from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
+
+
+def is_quality_job(lj: LoadedJob) -> bool:
+    job = lj.dag_job.job
+    return not job.outputs and bool(job.assertions)
+
+
+def _check_keys(lj: LoadedJob) -> dict[AssetCheckKey, tuple[str, str]]:
+    """Each check's key -> (input name, check name)."""
+    job = lj.dag_job.job
+    return {
+        AssetCheckKey(AssetKey(item.address.key), check): (item.name, check)
+        for item in job.inputs
+        for check, _ in named_assertions(job, item.name)
+    }
+
+
+def quality_checks(lj: LoadedJob, depots: DepotMap) -> AssetChecksDefinition:
+    job = lj.dag_job.job
+    label = f"{lj.manifest.name}/{lj.dag_job.name}"
+    specs = [
+        AssetCheckSpec(
+            name=check,
+            asset=AssetKey(item.address.key),
+            blocking=a.blocking,
+            description=a.description or "; ".join(a.tests) + (f" on {a.column}" if a.column else ""),
+            metadata={"manifest": str(lj.file), "job": lj.dag_job.name, "dataset": item.dataset},
+        )
+        for item in job.inputs
+        for check, a in named_assertions(job, item.name)
+    ]
+    keys = _check_keys(lj)
+    by_input = {item.name: AssetKey(item.address.key) for item in job.inputs}
+
+    @multi_asset_check(
+        name=f"{lj.name}_checks",
+        specs=specs,
+        can_subset=True,
+        description=lj.dag_job.title or lj.dag_job.description or f"data-quality job {label}",
+        pool=lj.dag_job.pool,
+    )
+    def _check(context: AssetCheckExecutionContext, spark: SparkResource) -> Iterator[AssetCheckResult]:
+        stack = lj.dag_job.spec.stack_spec
+        session, ignored = spark.session_for(stack.static_conf())
+        runtime = {k: v for k, v in stack.conf().items() if k not in stack.static_conf()}
+        only = {keys[k] for k in context.selected_asset_check_keys}
+        with job_conf(session, runtime) as static:
+            for key in ignored + static:
+                context.log.warning(f"{key} is a static Spark conf; the run's JVM was started without it")
+            results = run_checks(session, job, depots, Settings.from_env(), name=label, only=only)
+        for checked in results:
+            for result in checked.checks:
+                yield check_result(by_input[checked.input], result)
+
+    return _check
+
+
+def quality_jobs(
+    jobs: list[LoadedJob],
+) -> tuple[list["UnresolvedAssetJobDefinition"], list[ScheduleDefinition]]:
+    """A job per workflow of its data-quality checks (`<workflow>_checks_job`), and a schedule of it
+    on the workflow's cron schedule when it has one."""
+    asset_jobs: list[UnresolvedAssetJobDefinition] = []
+    out: list[ScheduleDefinition] = []
+    for manifest in {lj.manifest.name: lj.manifest for lj in jobs}.values():
+        checks = [k for lj in jobs if lj.manifest is manifest and is_quality_job(lj) for k in _check_keys(lj)]
+        if not checks:
+            continue
+        asset_job = define_asset_job(
+            re.sub(r"\W", "_", manifest.name) + "_checks_job",
+            selection=AssetSelection.checks(*checks),
+        )
+        asset_jobs.append(asset_job)
+        schedule = manifest.workflow.schedule
+        if schedule is None:
+            continue
+        out.append(
+            ScheduleDefinition(
+                name=f"{asset_job.name}_schedule",
+                job=asset_job,
+                cron_schedule=schedule.cron,
+                execution_timezone=schedule.timezone or "UTC",
+                execution_fn=schedule_tick(schedule, asset_job.name),
+            )
+        )
+    return asset_jobs, out
