@@ -16,6 +16,7 @@ from pyspark.sql import Column, DataFrame, DataFrameWriterV2, SparkSession
 from pyspark.sql import functions as F
 
 from flare_assets.engine.errors import SPARK_ERRORS, java_causes, short
+from flare_assets.engine.write_plan import bounded_writers
 from flare_assets.spec.model import Output, PartitionField
 
 
@@ -215,15 +216,16 @@ def _commit(
         if properties:  # SQL takes no snapshot properties: an empty append right after carries them
             _writer(df.limit(0), target, properties).append()
         return
-    writer = _writer(df, target, properties)
-    if slice_condition is not None:
-        writer.overwrite(slice_condition)
-    elif mode == "append" or created:
-        writer.append()
-    elif mode == "overwrite-dynamic":
-        writer.overwritePartitions()
-    else:
-        writer.overwrite(F.lit(True))
+    with bounded_writers(spark, output.address.table) as layout:  # see engine/write_plan.py
+        writer = _writer(df, target, properties).options(**layout)
+        if slice_condition is not None:
+            writer.overwrite(slice_condition)
+        elif mode == "append" or created:
+            writer.append()
+        elif mode == "overwrite-dynamic":
+            writer.overwritePartitions()
+        else:
+            writer.overwrite(F.lit(True))
 
 
 def _writer(df: DataFrame, target: str, properties: dict[str, str]) -> DataFrameWriterV2:
