@@ -32,6 +32,7 @@ BENCHMARKS = {
         "stream_throughput_ratio",
     ],
     "concurrent_commits": ["concurrent_commits_lost"],
+    "wide_write": ["wide_write_rows", "wide_write_vs_plain_ratio", "wide_write_peak_rss_mb"],
 }
 
 

@@ -18,6 +18,8 @@ GOALS: dict[str, tuple[str, float]] = {
     "housekeeping_partition_reduction": (">=", 20),
     "housekeeping_listing_speedup": (">=", 10),
     "concurrent_commits_lost": ("==", 0),
+    "wide_write_rows": ("==", 10_000_000),
+    "wide_write_vs_plain_ratio": ("<=", 1.1),
 }
 
 _COMPARE: dict[str, Callable[[float, float], bool]] = {
