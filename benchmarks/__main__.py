@@ -33,6 +33,7 @@ BENCHMARKS = {
     ],
     "concurrent_commits": ["concurrent_commits_lost"],
     "code_location": ["code_location_load_ratio"],
+    "wide_write": ["wide_write_rows", "wide_write_vs_plain_ratio", "wide_write_peak_rss_mb"],
 }
 
 

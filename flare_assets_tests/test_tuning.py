@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flare_assets.engine.tuning import job_conf
 from flare_assets.settings import Settings
 from flare_assets.spark import get_session
@@ -58,3 +60,88 @@ def test_static_conf_on_a_running_jvm_is_reported(settings: Settings) -> None:
     resource = SparkResource(stop_at_teardown=False)
     _, ignored = resource.session_for({"spark.executor.memory": "3g", "spark.master": "local[2]"})
     assert ignored == ["spark.executor.memory"]  # the master already matches
+
+
+def test_largest_sizing_of_the_jobs_of_a_run() -> None:
+    from flare_assets.engine.tuning import covers, largest
+
+    merged = largest(
+        [
+            {"spark.driver.memory": "1000m", "spark.jars.packages": "a:b:1", "spark.executor.cores": "1"},
+            {"spark.driver.memory": "2g", "spark.jars.packages": "a:b:2", "spark.executor.memory": "512m"},
+            {"spark.driver.memory": "1500", "spark.kubernetes.driver.limit.cores": "2200m"},
+        ]
+    )
+    assert merged == {
+        "spark.driver.memory": "2g",
+        "spark.jars.packages": "a:b:1",  # not a size: the first job's value stands
+        "spark.executor.cores": "1",
+        "spark.executor.memory": "512m",
+        "spark.kubernetes.driver.limit.cores": "2200m",
+    }
+    assert covers("spark.driver.memory", "2g", "2000m") and not covers("spark.driver.memory", "1g", "1025m")
+    assert covers("spark.kubernetes.driver.limit.cores", "3", "2200m")
+    assert not covers("spark.jars.packages", "a:b:1", "a:b:2")
+
+
+SIZED = """
+version: v1
+name: sized
+type: workflow
+workflow:
+  dag:
+    - name: light
+      spec:
+        stackSpec:
+          driver: {memory: 1000m}
+          job:
+            steps:
+              - sequence:
+                  - {name: light, sql: "SELECT id FROM range(5)"}
+            outputs:
+              - {name: light, dataset: "dataos://lakehouse:sizing/light", format: Iceberg}
+    - name: heavy
+      depends: [light]
+      spec:
+        stackSpec:
+          driver: {memory: 1500m}
+          job:
+            inputs:
+              - {name: light, dataset: "dataos://lakehouse:sizing/light", format: Iceberg}
+            steps:
+              - sequence:
+                  - {name: heavy, sql: "SELECT id * 2 AS id FROM light"}
+            outputs:
+              - {name: heavy, dataset: "dataos://lakehouse:sizing/heavy", format: Iceberg}
+"""
+
+
+def test_a_run_starts_its_jvm_with_the_largest_sizing_of_its_jobs(settings: Settings, tmp_path: Path) -> None:
+    """The second job of the run asks for the bigger driver: the run's one JVM has it from the start."""
+    import os
+    import subprocess
+    import sys
+
+    from dagster import AssetKey, DagsterInstance
+    from dagster._core.instance.ref import InstanceRef
+
+    from flare_assets_tests.conftest import write_manifest
+
+    write_manifest(tmp_path / "pipelines", "sized", SIZED)
+    home = tmp_path / "dagster"
+    home.mkdir()
+    env = {**os.environ, "FLARE_PIPELINES": str(tmp_path / "pipelines"), "DAGSTER_HOME": str(home)}
+    done = subprocess.run(
+        [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "flare_assets.definitions"]
+        + ["--select", "lakehouse/sizing/light,lakehouse/sizing/heavy"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "static Spark conf" not in done.stderr
+    instance = DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
+    for name in ("light", "heavy"):
+        event = instance.get_latest_materialization_event(AssetKey(["lakehouse", "sizing", name]))
+        assert event is not None and event.asset_materialization is not None
+        assert event.asset_materialization.metadata["spark_driver_memory"].value == "1500m"

@@ -40,7 +40,7 @@ from flare_assets.defs.metadata import (
     skipped_metadata,
 )
 from flare_assets.defs.partitions import backfill_policy, partitions_definition, run_slice
-from flare_assets.defs.resources import SparkResource
+from flare_assets.defs.resources import SparkResource, run_static_confs, static_conf_tag
 from flare_assets.defs.runs import IN_FLIGHT
 from flare_assets.depots import DepotMap
 from flare_assets.engine import run_job
@@ -166,6 +166,7 @@ def job_assets(lj: LoadedJob, jobs: list[LoadedJob], depots: DepotMap) -> Assets
         can_subset=len(by_key) == len(set(by_key.values())),
         description=lj.dag_job.title or label,
         pool=lj.dag_job.pool,
+        op_tags=static_conf_tag(lj.dag_job.spec.stack_spec.static_conf()),
         partitions_def=partitions_definition(job.partitions),
         backfill_policy=backfill_policy(job.partitions),
     )
@@ -180,7 +181,7 @@ def job_assets(lj: LoadedJob, jobs: list[LoadedJob], depots: DepotMap) -> Assets
             raise JobFailed(f"{label}: replay config: {'; '.join(problems)}; nothing was run")
         partition = run_slice(context, job.partitions) if job.partitions else None
         stack = lj.dag_job.spec.stack_spec
-        session, ignored = spark.session_for(stack.static_conf())
+        session, ignored = spark.session_for(stack.static_conf(), run_static_confs(context))
         runtime = {k: v for k, v in stack.conf().items() if k not in stack.static_conf()}
         with job_conf(session, runtime) as static:
             for key in ignored + static:
@@ -216,6 +217,7 @@ def job_assets(lj: LoadedJob, jobs: list[LoadedJob], depots: DepotMap) -> Assets
                 **run_metadata(result),
                 "spark_app_id": session.sparkContext.applicationId,
                 "spark_master": session.sparkContext.master,
+                "spark_driver_memory": session.sparkContext.getConf().get("spark.driver.memory", "1g"),
             }
             for part in out.partitions:
                 context.add_asset_metadata(

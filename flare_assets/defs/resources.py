@@ -2,16 +2,39 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from typing import Any
 
-from dagster import InitResourceContext
+from dagster import AssetExecutionContext, InitResourceContext
 from dagster_pyspark import LazyPySparkResource
 from pydantic import Field
 from pyspark.sql import SparkSession
 
 from flare_assets import spark as sparklib
+from flare_assets.engine.tuning import covers, largest
 from flare_assets.settings import Settings
+
+# Op tag holding a Flare job's static Spark confs (its driver and executor sizing), so the first step
+# of a run knows what every step of it will need before it starts the JVM.
+STATIC_CONF_TAG = "flare/spark_static_conf"
+
+
+def static_conf_tag(static: dict[str, str]) -> dict[str, str]:
+    return {STATIC_CONF_TAG: json.dumps(static, sort_keys=True)} if static else {}
+
+
+def run_static_confs(context: AssetExecutionContext) -> list[dict[str, str]]:
+    """The static confs of every Flare job the run executes (its selected steps, in order)."""
+    steps = context.dagster_run.step_keys_to_execute
+    found = []
+    for node in context.job_def.nodes_in_topological_order:
+        if steps is not None and node.name not in steps:
+            continue
+        tag = node.definition.tags.get(STATIC_CONF_TAG)
+        if tag:
+            found.append(json.loads(tag))
+    return found
 
 
 class SparkResource(LazyPySparkResource):
@@ -30,16 +53,21 @@ class SparkResource(LazyPySparkResource):
         if self._spark_session is None:
             self._spark_session = sparklib.get_session(self.session_settings())
 
-    def session_for(self, job_static: dict[str, str]) -> tuple[SparkSession, list[str]]:
-        """The run's session, started with the job's static confs if it is the first to ask.
-        Returns the static keys that could not take effect (the JVM was already running)."""
+    def session_for(
+        self, job_static: dict[str, str], run_static: list[dict[str, str]] | None = None
+    ) -> tuple[SparkSession, list[str]]:
+        """The run's session. The first job to ask starts the JVM with the largest sizing among
+        `run_static`, the static confs of every job the run will execute (tuning.largest), so a
+        heavy job that is not first still gets its memory and cores. Returns the job's static keys
+        the running JVM does not serve (a conf that cannot be merged, or a JVM started elsewhere)."""
         if self._spark_session is None:
             running = sparklib.running_conf()
-            self._spark_session = sparklib.get_session(self.session_settings(job_static))
+            sizing = largest([job_static, *(run_static or [])])
+            self._spark_session = sparklib.get_session(self.session_settings(sizing))
             if running is None:
                 return self._spark_session, []
         running = sparklib.running_conf() or {}
-        return self._spark_session, [k for k, v in job_static.items() if running.get(k) != v]
+        return self._spark_session, [k for k, v in job_static.items() if not covers(k, running.get(k), v)]
 
     def teardown_after_execution(self, context: InitResourceContext) -> None:
         if self._spark_session is not None and self.stop_at_teardown:

@@ -19,6 +19,7 @@ from pyspark.sql import functions as F
 from flare_assets.engine import schema_changes
 from flare_assets.engine.errors import SPARK_ERRORS, java_causes, short
 from flare_assets.engine.faults import fault_point
+from flare_assets.engine.write_plan import bounded_writers
 from flare_assets.spec.model import Output, PartitionField
 
 # A stream micro-batch's commits carry these in their snapshot summary (engine/micro_batch.py).
@@ -313,15 +314,16 @@ def _commit(
             marker = {**properties, MERGE_SNAPSHOT: str(merged)} if merged != before else properties
             _writer(df.limit(0), target, marker).append()
         return
-    writer = _writer(df, target, properties)
-    if slice_condition is not None:
-        writer.overwrite(slice_condition)
-    elif mode == "append" or created:
-        writer.append()
-    elif mode == "overwrite-dynamic":
-        writer.overwritePartitions()
-    else:
-        writer.overwrite(F.lit(True))
+    with bounded_writers(spark, output.address.table) as layout:  # see engine/write_plan.py
+        writer = _writer(df, target, properties).options(**layout)
+        if slice_condition is not None:
+            writer.overwrite(slice_condition)
+        elif mode == "append" or created:
+            writer.append()
+        elif mode == "overwrite-dynamic":
+            writer.overwritePartitions()
+        else:
+            writer.overwrite(F.lit(True))
 
 
 def _ref_head(spark: SparkSession, target: str) -> int | None:

@@ -1,0 +1,89 @@
+"""How a write to a partitioned Iceberg table is spread over tasks, so memory stays bounded.
+
+The rule, chosen by measurement (the bucketing case scenario: identity(category), bucket(20, seg_id),
+day(ts), about 6,000 partitions; 2 cores, 2000m driver):
+
+- Iceberg 1.10 asks Spark for a hash distribution by the partition values and, because fanout
+  writers are its default for unsorted tables, for no local sort: each task keeps one open Parquet
+  writer per partition it holds. Adaptive execution coalesces that shuffle by bytes (Iceberg's
+  advisory size, 128 MB files times a compression ratio, and Spark's 1 MB minimum partition size),
+  so a result that is small in bytes becomes one task holding every partition: 100,000 rows opened
+  about 6,000 writers and died with OutOfMemoryError in Parquet's HeapBytesCompressor, at 2 GB as
+  at 6 GB. With adaptive execution off the same rows landed in 5,995 files.
+- So partitioned writes turn fanout off (`fanout-enabled=false`): Iceberg then asks for a local
+  sort by partition, and each task writes its partitions one after the other, one open file at a
+  time, whatever the number of partitions or the size of the task. The sort spills to disk when
+  it must; the writers never multiply.
+- And the write's shuffle is coalesced to no fewer tasks than the session has cores
+  (`spark.sql.adaptive.coalescePartitions.minPartitionNum`, with a minimum partition size of one
+  byte), so a small-in-bytes write still uses every core. The hash distribution keeps each
+  partition in one task, so more tasks do not mean more files: a partition gets one file unless
+  adaptive execution splits it for skew (the advisory size below).
+- And the write's tasks aim at Spark's advisory partition size
+  (`spark.sql.adaptive.advisoryPartitionSizeInBytes`, 64 MB) rather than Iceberg's (about 512 MB
+  of shuffle data for 128 MB files), so each task's sort fits in its execution memory instead of
+  spilling. At 10,000,000 rows (2000m driver, one after the other): with Iceberg's advisory size
+  140 s, with Spark's 87 s, fanout writers with adaptive execution off 116 s. A partition holding
+  more than that size is split over several files, which compaction joins later.
+- Measured side by side at 1,000,000 rows (6,000 files each, on a shared 2-core machine): fanout off
+  and coalesced to the cores, with Iceberg's advisory size, 527 s; fanout writers with adaptive
+  execution off (200 tasks of about 30 open writers) 536 s; fanout off without any coalescing (200
+  sorted tasks) 548 s. The sort costs no more than the extra writers it saves, and unlike them it
+  stays bounded as partitions grow.
+- Unpartitioned tables are left to Spark and Iceberg's defaults: a small result stays one file.
+- Table properties the manifest set (`write.spark.fanout.enabled`,
+  `write.spark.advisory-partition-size-bytes`) win over the rule.
+
+These confs are runtime SQL confs, set for the write and restored after (engine.tuning.job_conf).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from pyspark.sql import SparkSession
+
+from flare_assets.engine.tuning import job_conf
+
+FANOUT_PROPERTY = "write.spark.fanout.enabled"
+ADVISORY_PROPERTY = "write.spark.advisory-partition-size-bytes"
+
+
+def partitioned(spark: SparkSession, table: str) -> tuple[bool, dict[str, str]]:
+    """Whether the table's current spec partitions it, and its properties (Iceberg's table object)."""
+    from flare_assets.engine.iceberg import _java_table
+
+    ice = _java_table(spark, table)
+    props = ice.properties()
+    return not ice.spec().isUnpartitioned(), {str(k): str(props.get(k)) for k in props.keySet()}
+
+
+def write_conf(spark: SparkSession) -> dict[str, str]:
+    """Runtime confs for a partitioned write: at least one task per core, whatever the bytes."""
+    return {
+        "spark.sql.adaptive.coalescePartitions.minPartitionNum": str(spark.sparkContext.defaultParallelism),
+        "spark.sql.adaptive.coalescePartitions.minPartitionSize": "1",
+    }
+
+
+def advisory_bytes(spark: SparkSession) -> int:
+    """Spark's advisory partition size for adaptive execution, in bytes."""
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    text = spark.conf.get("spark.sql.adaptive.advisoryPartitionSizeInBytes", "64m") or "64m"
+    return int(jvm.org.apache.spark.network.util.JavaUtils.byteStringAsBytes(text))
+
+
+@contextmanager
+def bounded_writers(spark: SparkSession, table: str) -> Iterator[dict[str, str]]:
+    """Applies the rule for a write into `table`; yields the DataFrameWriterV2 options to add."""
+    is_partitioned, props = partitioned(spark, table)
+    if not is_partitioned:
+        yield {}
+        return
+    options = {} if FANOUT_PROPERTY in props else {"fanout-enabled": "false"}
+    if ADVISORY_PROPERTY not in props:
+        options["advisory-partition-size"] = str(advisory_bytes(spark))
+    with job_conf(spark, write_conf(spark)):
+        yield options
