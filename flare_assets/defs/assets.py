@@ -267,21 +267,23 @@ def schedules(jobs: list[LoadedJob]) -> list[ScheduleDefinition]:
         if not keys:
             continue
         asset_job = define_asset_job(f"{_safe(manifest.name)}_job", selection=keys)
-        schedule = manifest.workflow.schedule
-        out.append(
-            ScheduleDefinition(
-                name=f"{asset_job.name}_schedule",
-                job=asset_job,
-                cron_schedule=schedule.cron,
-                execution_timezone=schedule.timezone or "UTC",
-                execution_fn=schedule_tick(schedule, asset_job.name),
-            )
-        )
+        out.append(workflow_schedule(manifest.workflow.schedule, asset_job))
     for lj in jobs:
         partitions = lj.dag_job.job.partitions
         if partitions and all(d.type in TIME_WINDOWS for d in partitions.dimensions):
             out.append(build_schedule_from_partitioned_job(partitioned_job(lj)))
     return out
+
+
+def workflow_schedule(schedule: Schedule, asset_job: "UnresolvedAssetJobDefinition") -> ScheduleDefinition:
+    """A Flare `workflow.schedule` for one asset job: its cron in its time zone, with its policy."""
+    return ScheduleDefinition(
+        name=f"{asset_job.name}_schedule",
+        job=asset_job,
+        cron_schedule=schedule.cron,
+        execution_timezone=schedule.timezone or "UTC",
+        execution_fn=schedule_tick(schedule, asset_job.name),
+    )
 
 
 def schedule_tick(

@@ -21,7 +21,7 @@ from dagster import (
     multi_asset_check,
 )
 
-from flare_assets.defs.assets import schedule_tick
+from flare_assets.defs.assets import workflow_schedule
 from flare_assets.defs.metadata import check_result
 from flare_assets.defs.resources import SparkResource
 from flare_assets.depots import DepotMap
@@ -105,16 +105,6 @@ def quality_jobs(
             selection=AssetSelection.checks(*checks),
         )
         asset_jobs.append(asset_job)
-        schedule = manifest.workflow.schedule
-        if schedule is None:
-            continue
-        out.append(
-            ScheduleDefinition(
-                name=f"{asset_job.name}_schedule",
-                job=asset_job,
-                cron_schedule=schedule.cron,
-                execution_timezone=schedule.timezone or "UTC",
-                execution_fn=schedule_tick(schedule, asset_job.name),
-            )
-        )
+        if manifest.workflow.schedule is not None:
+            out.append(workflow_schedule(manifest.workflow.schedule, asset_job))
     return asset_jobs, out
