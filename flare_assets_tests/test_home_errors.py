@@ -43,9 +43,7 @@ def flare(*args: str) -> list[str]:
     return [sys.executable, "-m", "flare_assets.cli", *args]
 
 
-@pytest.mark.parametrize(
-    "args", [("query", "retail.orders"), ("health",), ("demo-data",), ("partitions", "dim", "k1")]
-)
+@pytest.mark.parametrize("args", [("query", "retail.orders"), ("health",), ("demo-data",)])
 def test_read_only_home_is_named_without_traceback(tmp_path: Path, args: tuple[str, ...]) -> None:
     # before: `unable to open database file` (query, health) or an OSError traceback (demo-data)
     home = tmp_path / "home"
