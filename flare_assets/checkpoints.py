@@ -243,7 +243,7 @@ def stream_news(
     read, each with why."""
     checkpoint = checkpoint_dir(job, name, settings)
     address = stream_input(job).address
-    if depots.depots[address.depot].type == "iceberg":
+    if depots.is_iceberg(address):
         from flare_assets.catalog import load_catalog
 
         table = load_catalog(address.depot, settings).load_table(address.identifier)

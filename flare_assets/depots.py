@@ -171,6 +171,10 @@ class DepotMap(BaseModel):
     def jdbc_depots(self) -> list[str]:
         return [name for name, d in self.depots.items() if d.type == "jdbc"]
 
+    def is_iceberg(self, address: Address) -> bool:
+        """A table of an Iceberg depot (files an output writes to its storage are not)."""
+        return not address.files and self.depots[address.depot].type == "iceberg"
+
     def iceberg_depots(self) -> list[str]:
         return [name for name, d in self.depots.items() if d.type == "iceberg"]
 

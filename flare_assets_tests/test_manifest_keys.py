@@ -163,17 +163,18 @@ def test_partition_by_on_iceberg_is_identity_partitioning(tmp_path: Path) -> Non
     assert problem.endswith("options.partitionBy: give partitionBy or iceberg.partitionSpec, not both")
 
 
-def test_file_options_on_an_iceberg_depot_are_refused(tmp_path: Path) -> None:
+def test_file_options_take_no_iceberg_table_options(tmp_path: Path) -> None:
     doc = _doc(
         **{
             "workflow/dag/0/spec/stackSpec/job/outputs/0/options": {
-                "file": {"saveMode": "Overwrite", "outputType": "CSV"}
+                "file": {"saveMode": "Overwrite", "outputType": "CSV"},
+                "iceberg": {"properties": {"write.format.default": "orc"}},
             }
         }
     )
     (problem,) = _problems(tmp_path, doc)
     assert problem.endswith(
-        "outputs[0].options.file: writes files; an iceberg depot takes Iceberg writes (use a file depot)"
+        "outputs[0].options.file: writes files, which take no iceberg (those go with Iceberg tables)"
     )
 
 

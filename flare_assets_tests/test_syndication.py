@@ -118,6 +118,23 @@ def test_file_outputs_partitioned_and_single(env: Settings, tmp_path: Path) -> N
     assert len(lines) == 8
 
 
+def test_files_on_an_iceberg_depot_land_in_its_storage_not_as_a_table(env: Settings, tmp_path: Path) -> None:
+    outputs = [
+        {
+            "name": "out",
+            "dataset": "dataos://lakehouse:syndicate/sales_csv?acl=rw",
+            "options": {"file": {"saveMode": "Overwrite", "outputType": "CSV"}},
+        }
+    ]
+    result = run(env, tmp_path, job(outputs))
+    files = list((env.resolve("lakehouse") / "syndicate" / "sales_csv").glob("*.csv"))
+    rows = [r for f in files for r in csv.DictReader(f.open())]
+    assert sorted(int(r["amount"]) for r in rows) == [10, 20, 30, 40]
+    assert not load_catalog(settings=env).table_exists("syndicate.sales_csv")
+    (mat,) = result.get_asset_materialization_events()
+    assert mat.asset_key.path == ["lakehouse", "syndicate", "sales_csv"]
+
+
 def test_another_catalog_and_several_outputs_computed_once(env: Settings, tmp_path: Path) -> None:
     steps = [
         {

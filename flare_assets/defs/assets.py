@@ -85,7 +85,7 @@ def _owners(owner: str | None) -> list[str]:
 
 
 def output_spec(lj: LoadedJob, output: Output, depots: DepotMap, deps: list[AssetKey]) -> AssetSpec:
-    iceberg = depots.depots[output.address.depot].type == "iceberg"
+    iceberg = depots.is_iceberg(output.address)
     dag_job = lj.dag_job
     description = (
         output.description or dag_job.description or dag_job.spec.description or lj.manifest.description
@@ -124,7 +124,7 @@ def source_specs(jobs: list[LoadedJob], depots: DepotMap) -> list[AssetSpec]:
             if str(addr) in written or str(addr) in seen:
                 continue
             depot = depots.depots[addr.depot]
-            kind = "iceberg" if depot.type == "iceberg" else (item.format or depot.format or "files")
+            kind = "iceberg" if depots.is_iceberg(addr) else (item.format or depot.format or "files")
             seen[str(addr)] = AssetSpec(
                 key=AssetKey(addr.key),
                 group_name="sources",

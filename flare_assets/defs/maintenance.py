@@ -76,7 +76,7 @@ def lakehouse_tables(jobs: list[LoadedJob], depots: DepotMap) -> list[Maintained
     for lj in jobs:
         job_ = lj.dag_job.job
         for out in job_.outputs:
-            if depots.depots[out.address.depot].type == "iceberg":
+            if depots.is_iceberg(out.address):
                 pool = lj.dag_job.pool or f"maintenance/{out.address.table}"
                 found[str(out.address)] = MaintainedTable(
                     out.address, out.maintenance or TableMaintenance(), pool

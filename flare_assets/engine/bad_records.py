@@ -142,7 +142,7 @@ def settle(
 def table_for(job: Job, depots: DepotMap, input_name: str) -> Output:
     """`<output>_quarantine` beside the job's first Iceberg output, as for streams; a job writing
     only files quarantines into `<input>_quarantine` in the default lakehouse."""
-    outputs = [o for o in job.outputs if io.is_iceberg(o.address, depots)]
+    outputs = [o for o in job.outputs if depots.is_iceberg(o.address)]
     if outputs:
         return quarantine.table_for(outputs[0])
     item = next(i for i in job.inputs if i.name == input_name)

@@ -217,7 +217,7 @@ def run(
     hk = output.housekeeping
     assert hk is not None
     start = time.perf_counter()
-    if io.is_iceberg(output.address, depots):
+    if depots.is_iceberg(output.address):
         result = _iceberg(spark, output.address.table, hk, ctx)
     else:
         result = _files(spark, output, depots, settings, hk, ctx)

@@ -25,10 +25,6 @@ def folder(address: Address, depots: DepotMap, settings: Settings) -> str:
     return str(root / address.collection / address.dataset)
 
 
-def is_iceberg(address: Address, depots: DepotMap) -> bool:
-    return depots.depots[address.depot].type == "iceberg"
-
-
 def _options(values: dict[str, Any]) -> dict[str, str]:
     return {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in values.items()}
 
@@ -61,7 +57,7 @@ def read_input(
     own write never changes what it read."""
     address = item.address
     options = dict(item.options)
-    if is_iceberg(address, depots):
+    if depots.is_iceberg(address):
         from flare_assets.engine.iceberg import head, time_travel
 
         chosen = time_travel(spark, address.table, options)

@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 
 from flare_assets.checkpoints import local_path, replayed_batch
 from flare_assets.depots import DepotMap
-from flare_assets.engine import iceberg, io, quarantine
+from flare_assets.engine import iceberg, quarantine
 from flare_assets.engine.runner import run_job
 from flare_assets.engine.stream_results import BatchResult
 from flare_assets.engine.stream_source import FILE_PATH, FILE_TIME, StreamSource
@@ -38,7 +38,7 @@ def settle_stages(spark: SparkSession, job: Job, depots: DepotMap, checkpoint: P
     stream, replay = stream_id(checkpoint), replayed_batch(checkpoint)
     notes = []
     for output in job.outputs:
-        if io.is_iceberg(output.address, depots):
+        if depots.is_iceberg(output.address):
             branch = output.options.branch or "main"
             notes += iceberg.settle_stages(spark, output.address.table, branch, stream, replay)
     return notes
@@ -88,7 +88,7 @@ def process_batch(
         if source.fmt != "iceberg":
             good = good.drop(FILE_PATH, FILE_TIME)
         for output in job.outputs:
-            found = io.is_iceberg(output.address, depots) and iceberg.find_snapshot(
+            found = depots.is_iceberg(output.address) and iceberg.find_snapshot(
                 spark, output.address.table, props, output.options.branch or "main", STREAM_BATCH
             )
             if found:  # an earlier attempt of this batch committed it

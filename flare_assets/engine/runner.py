@@ -151,7 +151,7 @@ def run_job(
             )
             for o in selected
         ]
-        if not any(io.is_iceberg(o.address, depots) for o in selected):
+        if not any(depots.is_iceberg(o.address) for o in selected):
             state.save_file_state(settings, name, {**previous.values, **props})
         for p in progress:
             if p.archive is not None and p.folder is not None and p.files:
@@ -194,7 +194,7 @@ def _read_inputs(
             frame: DataFrame | None
             if item.name in inputs_read:
                 frame, info = io.apply_query(spark, item, inputs_read[item.name]), None
-            elif item.incremental_read is not None and io.is_iceberg(item.address, depots):
+            elif item.incremental_read is not None and depots.is_iceberg(item.address):
                 frame, info = incremental.iceberg_appends(spark, item, previous, request.reset)
             elif item.incremental_read is not None:
                 frame, info = incremental.new_files(
@@ -367,7 +367,7 @@ def _write(
     before the write."""
     t0 = time.perf_counter()
     address = output.address
-    to_iceberg = io.is_iceberg(address, depots)
+    to_iceberg = depots.is_iceberg(address)
     exists = to_iceberg and spark.catalog.tableExists(address.table)
     branch = output.options.branch or "main"
     wap = output.options.write_audit_publish if to_iceberg else None
@@ -502,7 +502,7 @@ def _landed(
         return {}
     found = {}
     for output in job.outputs:
-        if (only is None or output.name in only) and io.is_iceberg(output.address, depots):
+        if (only is None or output.name in only) and depots.is_iceberg(output.address):
             hit = idempotence.landed(spark, output.address.table, output.options.branch or "main", ident)
             if hit is not None:
                 found[output.name] = hit

@@ -16,7 +16,7 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 
 from flare_assets.depots import DepotMap
-from flare_assets.engine import iceberg, io
+from flare_assets.engine import iceberg
 from flare_assets.settings import Settings
 from flare_assets.spec.model import Job
 
@@ -42,7 +42,7 @@ class RunState:
 
 def committed(spark: SparkSession, job: Job, depots: DepotMap, settings: Settings, name: str) -> RunState:
     """Read from the first output that has a committed run (they are written with the same values)."""
-    iceberg_outputs = [o for o in job.outputs if io.is_iceberg(o.address, depots)]
+    iceberg_outputs = [o for o in job.outputs if depots.is_iceberg(o.address)]
     for output in iceberg_outputs:
         table = output.address.table
         if not spark.catalog.tableExists(table):

@@ -37,7 +37,7 @@ def read_stream(spark: SparkSession, job: Job, depots: DepotMap, settings: Setti
     item = stream_input(job)
     address = item.address
     options = io._options(item.options)
-    if io.is_iceberg(address, depots):
+    if depots.is_iceberg(address):
         return StreamSource(
             spark.readStream.format("iceberg").options(**options).load(address.table), "iceberg"
         )

@@ -32,6 +32,8 @@ class Address:
     depot: str
     collection: str
     dataset: str
+    # files written to an Iceberg depot's storage (an output's `options.file`), not a table
+    files: bool = False
 
     @property
     def namespace(self) -> str:

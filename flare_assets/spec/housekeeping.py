@@ -164,7 +164,7 @@ def check_housekeeping(jobs: list[LoadedJob], depots: Any) -> list[str]:
             if hk is None:
                 continue
             where = f"{lj.file}: {lj.yaml_path}.spec.stackSpec.job.outputs[{oi}]"
-            iceberg = depots.depots[output.address.depot].type == "iceberg"
+            iceberg = depots.is_iceberg(output.address)
             options = output.options
             spec = (
                 options.iceberg.partition_spec if options.iceberg and options.iceberg.partition_spec else []

@@ -191,7 +191,7 @@ def check_depots(jobs: list[LoadedJob], depots: Any) -> list[str]:
                         f"{where}: unknown depot {item.address.depot!r}; allowed: {', '.join(depots.depots)}"
                     )
                     continue
-                iceberg = depot is not None and depot.type == "iceberg"
+                iceberg = depot is not None and depots.is_iceberg(item.address)
                 if iceberg and item.address.is_path:
                     problems.append(
                         f"{where}: {item.address.dataset!r} is a path; an iceberg depot's dataset is one "
@@ -222,8 +222,10 @@ def shape_output(output: Output, iceberg: bool) -> list[str]:
     type of a file output) and `partitionBy` on an Iceberg output (identity partition fields)."""
     options = output.options
     if options.file is not None:
-        if iceberg:
-            return ["file: writes files; an iceberg depot takes Iceberg writes (use a file depot)"]
+        iceberg_only = [k for k in ("iceberg", "merge", "write_audit_publish") if getattr(options, k)]
+        if iceberg_only:
+            taken = ", ".join(iceberg_only)
+            return [f"file: writes files, which take no {taken} (those go with Iceberg tables)"]
         options.save_mode = options.file.save_mode or options.save_mode
         output.format = options.file.output_type or output.format
     if iceberg and options.partition_by:
@@ -328,7 +330,7 @@ def check_incremental(lj: LoadedJob, depots: Any) -> list[str]:
     for i, item in enumerate(job.inputs):
         if item.incremental_read is None or depots is None or item.address.depot not in depots.depots:
             continue
-        iceberg = depots.depots[item.address.depot].type == "iceberg"
+        iceberg = depots.is_iceberg(item.address)
         if iceberg and item.incremental_read.archive:
             problems.append(f"{base}.inputs[{i}].incrementalRead.archive: goes with file inputs, not Iceberg")
         if iceberg and {
@@ -368,7 +370,7 @@ def check_incremental(lj: LoadedJob, depots: Any) -> list[str]:
         for oi, output in enumerate(job.outputs):
             where = f"{base}.outputs[{oi}]"
             if depots is not None and output.address.depot in depots.depots:
-                if depots.depots[output.address.depot].type != "iceberg":
+                if not depots.is_iceberg(output.address):
                     problems.append(f"{where}.dataset: a partitioned job writes Iceberg outputs (its slices)")
             if output.options.write_mode == "append":
                 problems.append(

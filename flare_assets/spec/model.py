@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -616,7 +617,9 @@ class Output(Model):
 
     @property
     def address(self) -> Address:
-        return parse_address(self.dataset)
+        """`options.file` writes files, on an Iceberg depot too (syndication to its storage)."""
+        address = parse_address(self.dataset)
+        return dataclasses.replace(address, files=True) if self.options.file is not None else address
 
 
 class JobAssertion(Assertion):

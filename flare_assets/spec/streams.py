@@ -62,7 +62,7 @@ def stream_input(job: Job) -> Input:
 
 def target_output(job: Job, depots: Any) -> Output | None:
     """The table a file stream without a schema takes its schema from: the job's first Iceberg output."""
-    return next((o for o in job.outputs if depots.depots[o.address.depot].type == "iceberg"), None)
+    return next((o for o in job.outputs if depots.is_iceberg(o.address)), None)
 
 
 def check_stream(lj: LoadedJob, depots: Any, table_exists: TableExists | None) -> list[str]:
@@ -98,7 +98,7 @@ def check_stream(lj: LoadedJob, depots: Any, table_exists: TableExists | None) -
     mode = streaming(job)
     if not mode.for_each_batch_mode:
         problems += _direct_sink(job, mode, depots, base)
-    if depots is None or depots.depots[item.address.depot].type == "iceberg":
+    if depots is None or depots.is_iceberg(item.address):
         return problems
     depot = depots.depots[item.address.depot]
     fmt = (item.format or depot.format or "parquet").lower()
@@ -132,7 +132,7 @@ def _direct_sink(job: Job, mode: Streaming, depots: Any, base: str) -> list[str]
         ]
     output = job.outputs[0]
     problems = []
-    if depots is not None and depots.depots[output.address.depot].type != "iceberg":
+    if depots is not None and not depots.is_iceberg(output.address):
         problems.append(f"{base}.streaming.forEachBatchMode: false writes an Iceberg table; allowed: true")
     wanted = "overwrite" if mode.output_mode == "complete" else "append"
     if output.options.write_mode != wanted:
