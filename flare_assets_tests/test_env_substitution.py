@@ -114,6 +114,15 @@ def test_unset_variable_names_the_path(tmp_path: Path, monkeypatch: pytest.Monke
     assert "outputs[0].dataset: ${TARGET}: environment variable is not set" in problem
 
 
+def test_an_unfilled_template_slot_is_named() -> None:
+    data = {"workflow": {"dag": [{"name": "${{job name}}", "spec": {"sql": "SELECT 1"}}]}}
+    _, problems = substitute(data, Path("m.yaml"), env={})
+    assert problems == [
+        "m.yaml: workflow.dag[0].name: ${{job name}} is a slot of a template, to fill in with the value "
+        "itself (a variable reads ${NAME})"
+    ]
+
+
 def test_variables_in_comments_are_not_read(tmp_path: Path) -> None:
     text = MANIFEST.replace("{where}", "true") + "# ${NEVER_SET} in a comment\n"
     (lj,) = load_jobs([write_manifest(tmp_path, "m", text)], load_depots(DEMO_DEPOTS))

@@ -55,6 +55,7 @@ ELSEWHERE = (
     "delta",
     "hive",
 )
+MESSAGE_STREAM_OPTIONS = {"startingOffsets", "subscribe", "kafka.bootstrap.servers"}
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -98,6 +99,8 @@ def kind(doc: dict) -> str:
         return "legacy"
     if any(word in name.lower() for name in depots_of(doc) for word in ELSEWHERE):
         return "elsewhere"
+    if MESSAGE_STREAM_OPTIONS & set(re.findall(r"^\s*(\w+):", yaml.safe_dump(doc), re.MULTILINE)):
+        return "elsewhere"  # a Kafka or Pulsar source, whatever its depot is called
     return "current"
 
 

@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+# `${{ ... }}`: the slots DataOS's templates leave for the user to fill in
+TEMPLATE_SLOT = re.compile(r"\$\{\{[^}]*\}\}")
 ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*)|:(literal))?\}")
 
 # YAML keys whose string values are pasted into SQL statements by the engine.
@@ -77,6 +79,11 @@ def substitute(data: Any, file: Path, env: Mapping[str, str] | None = None) -> t
                 return match.group(0)
             return found
 
+        for found in TEMPLATE_SLOT.findall(text):
+            problems.append(
+                f"{file}: {_where(path)}: {found} is a slot of a template, to fill in with the value "
+                "itself (a variable reads ${NAME})"
+            )
         return ENV_VAR.sub(repl, text)
 
     def walk(node: Any, path: list[Any]) -> Any:
