@@ -178,6 +178,18 @@ def test_file_options_take_no_iceberg_table_options(tmp_path: Path) -> None:
     )
 
 
+def test_a_key_at_the_wrong_level_says_where_it_goes(tmp_path: Path) -> None:
+    doc = _doc()
+    job = doc["workflow"]["dag"][0]["spec"]["stackSpec"]["job"]
+    job["sparkConf"] = [{"spark.sql.shuffle.partitions": "4"}]
+    job["rewriteDataset"] = {"mode": "full"}
+    problems = sorted(_problems(tmp_path, doc))
+    assert problems[0].endswith(
+        "rewriteDataset goes at job.actions[] as `name: rewrite_dataset` (it is an action)"
+    )
+    assert problems[1].endswith("sparkConf goes at workflow.dag[].spec.stackSpec.sparkConf")
+
+
 def test_every_problem_of_a_file_in_one_pass(tmp_path: Path) -> None:
     doc = _doc()
     job = doc["workflow"]["dag"][0]["spec"]["stackSpec"]["job"]

@@ -55,6 +55,7 @@ ELSEWHERE = (
     "delta",
     "hive",
 )
+LEGACY_KEYS = {"sink", "udfs"}  # steps' sink blocks and Scala UDFs belong to the older layout
 MESSAGE_STREAM_OPTIONS = {"startingOffsets", "subscribe", "kafka.bootstrap.servers"}
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -94,13 +95,18 @@ def depots_of(doc: dict) -> set[str]:
 
 def kind(doc: dict) -> str:
     """current, legacy (older layout) or elsewhere (a system with no depot type here)."""
+    text = yaml.safe_dump(doc)
+    keys = set(re.findall(r"^[\s-]*([\w.]+):", text, re.MULTILINE))
     dag = (doc.get("workflow") or {}).get("dag") or []
     if doc.get("version") != "v1" or any("flare" in ((d or {}).get("spec") or {}) for d in dag):
         return "legacy"
+    if LEGACY_KEYS & keys:
+        return "legacy"
     if any(word in name.lower() for name in depots_of(doc) for word in ELSEWHERE):
         return "elsewhere"
-    if MESSAGE_STREAM_OPTIONS & set(re.findall(r"^\s*(\w+):", yaml.safe_dump(doc), re.MULTILINE)):
-        return "elsewhere"  # a Kafka or Pulsar source, whatever its depot is called
+    formats = set(re.findall(r"^[\s-]*(?:format|inputType|outputType): (\w+)", text, re.MULTILINE))
+    if MESSAGE_STREAM_OPTIONS & keys or any(w in f.lower() for f in formats for w in ELSEWHERE):
+        return "elsewhere"  # a Kafka, Pulsar or BigQuery source or sink, whatever its depot is called
     return "current"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import types
 import typing
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -86,6 +87,19 @@ def allowed_keys(model: type[BaseModel], loc: list[Any]) -> list[str]:
     return []
 
 
+@lru_cache(maxsize=256)
+def places(model: type[BaseModel], key: str) -> list[str]:
+    """Where `key` stands in `model`'s YAML (at most three), for a key written at the wrong level."""
+    from flare_assets.spec.actions import Action
+    from flare_assets.spec.reference import rows
+
+    found = [r[0].strip("`") for r in rows(model, "") if r[0].strip("`").rsplit(".", 1)[-1] == key]
+    action = re.sub(r"(?<!^)([A-Z])", r"_\1", key).lower()
+    if not found and action in typing.get_args(Action.model_fields["name"].annotation):
+        found = [f"job.actions[] as `name: {action}` (it is an action)"]
+    return found[:3]
+
+
 def _choices(text: str) -> str:
     """Pydantic's "'a', 'b' or 'c'" as "a, b, c"."""
     return ", ".join(re.findall(r"'([^']*)'", text)) or text
@@ -141,7 +155,9 @@ def validate(model: type[M], data: Any, file: Path) -> M:
                     if function and loc[-2] in typing.get_args(function.model_fields["name"].annotation)
                     else allowed_keys(model, loc[:-1])
                 )
-                lines.append(f"{file}: {yaml_path(shown)}: unknown key; allowed: {', '.join(keys)}")
+                elsewhere = places(model, str(loc[-1]))
+                hint = f"; {loc[-1]} goes at {' or '.join(elsewhere)}" if elsewhere and not function else ""
+                lines.append(f"{file}: {yaml_path(shown)}: unknown key; allowed: {', '.join(keys)}{hint}")
             else:
                 lines.append(f"{file}: {yaml_path(shown)}: {message(err)}")
         raise ManifestError(lines) from exc
