@@ -35,6 +35,25 @@ def test_every_manifest_key_is_in_the_reference() -> None:
     assert page.count("metadata only:") == len(METADATA_ONLY)
 
 
+def test_every_manifest_key_says_what_it_does() -> None:
+    from flare_assets.spec.model import Manifest
+
+    rows = reference.rows(Manifest, "")
+    applied = [r for r in rows if r[3] == "applied"]
+    assert len(applied) > 150
+    assert [r[0] for r in rows if not r[4].strip()] == [], "give these fields a Field(description=...)"
+
+
+def test_every_function_argument_has_a_note() -> None:
+    empty = [
+        f"{name}.{field.alias or key}"
+        for name, model in REGISTRY.items()
+        for key, field in model.model_fields.items()
+        if key != "name" and not (field.description or "").strip()
+    ]
+    assert empty == [], "give these arguments a Field(description=...)"
+
+
 def test_cli_reference_matches_the_parser() -> None:
     from flare_assets.cli import cli_page
 

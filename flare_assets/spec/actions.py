@@ -252,11 +252,16 @@ class Action(BaseModel):
 
     name: Literal[
         "rewrite_dataset", "rewrite_manifest", "expire_snapshots", "remove_orphans", "delete_from_dataset"
-    ]
-    input: str
-    options: Any = None
-    delete_where: str | None = None
-    all: bool = False
+    ] = Field(description="the Iceberg procedure run (delete_from_dataset: a DELETE FROM)")
+    input: str = Field(description="the job input whose table the action works on")
+    options: Any = Field(default=None, description="the action's options, checked against the ones it takes")
+    delete_where: str | None = Field(
+        default=None, description="delete_from_dataset: a SQL condition on the rows deleted"
+    )
+    all: bool = Field(
+        default=False,
+        description="delete_from_dataset: true deletes every row, which no deleteWhere may do alone",
+    )
 
     _lower = field_validator("name", mode="before")(lowercase)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Literal
 
 import sqlglot
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
@@ -41,10 +41,18 @@ class Housekeeping(BaseModel):
 
     model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
 
-    type: Literal["retention", "archive_compaction"] | None = None
-    retention_condition: str | None = None
-    archive_partition_expression: str | None = None
-    compact_partition_expression: str | None = None
+    type: Literal["retention", "archive_compaction"] | None = Field(
+        default=None, description="retention or archiveCompaction (default: told from the expressions given)"
+    )
+    retention_condition: str | None = Field(
+        default=None, description="a boolean expression per partition: false deletes the partition"
+    )
+    archive_partition_expression: str | None = Field(
+        default=None, description="an expression per partition giving its new partition values (a map)"
+    )
+    compact_partition_expression: str | None = Field(
+        default=None, description="a boolean expression per partition: true compacts its files"
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -36,23 +36,51 @@ class Thresholds(_Model):
     - maxDeleteFiles 20: merge-on-read delete files worth folding into data files.
     """
 
-    fragment_ratio: int = Field(default=8, ge=1)
-    max_small_files: int = Field(default=100, ge=1)
-    min_small_files: int = Field(default=12, ge=2)
-    max_small_file_ratio: float = Field(default=0.5, gt=0, le=1)
-    max_delete_files: int = Field(default=20, ge=1)
-    max_manifests: int = Field(default=100, ge=2)
-    max_snapshots: int = Field(default=100, ge=2)
-    max_snapshot_age_hours: float = Field(default=120, gt=0)
+    fragment_ratio: int = Field(
+        default=8, ge=1, description="a data file under the target file size divided by this counts as small"
+    )
+    max_small_files: int = Field(
+        default=100, ge=1, description="compaction when the table has this many small files"
+    )
+    min_small_files: int = Field(
+        default=12,
+        ge=2,
+        description="compaction when this many files are small and maxSmallFileRatio of all files are",
+    )
+    max_small_file_ratio: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="with minSmallFiles: the share of small files that calls for compaction",
+    )
+    max_delete_files: int = Field(
+        default=20, ge=1, description="compaction when the table has this many delete files"
+    )
+    max_manifests: int = Field(
+        default=100, ge=2, description="a manifest rewrite when the table has this many manifests"
+    )
+    max_snapshots: int = Field(
+        default=100, ge=2, description="expiry when the table has more snapshots than this"
+    )
+    max_snapshot_age_hours: float = Field(
+        default=120, gt=0, description="expiry when the oldest snapshot is older than this many hours"
+    )
 
 
 class Schedules(_Model):
     """A cron per kind of maintenance; `off` (or false) turns that schedule off."""
 
-    compaction: str | None = DEFAULT_SCHEDULES["compaction"]
-    manifests: str | None = DEFAULT_SCHEDULES["manifests"]
-    expiry: str | None = DEFAULT_SCHEDULES["expiry"]
-    orphans: str | None = DEFAULT_SCHEDULES["orphans"]
+    compaction: str | None = Field(
+        default=DEFAULT_SCHEDULES["compaction"],
+        description="cron of rewrite_data_files, which compacts small files",
+    )
+    manifests: str | None = Field(
+        default=DEFAULT_SCHEDULES["manifests"], description="cron of rewrite_manifests"
+    )
+    expiry: str | None = Field(default=DEFAULT_SCHEDULES["expiry"], description="cron of expire_snapshots")
+    orphans: str | None = Field(
+        default=DEFAULT_SCHEDULES["orphans"], description="cron of remove_orphan_files"
+    )
 
     @field_validator("*", mode="before")
     @classmethod
@@ -68,9 +96,19 @@ class TableMaintenance(_Model):
     """`outputs[].maintenance`: how the table is kept healthy.
     `schedulesRunning: true` starts the schedules with the code location (else they start stopped)."""
 
-    schedules: Schedules = Field(default_factory=Schedules)
-    schedules_running: bool = False
-    health: bool = True
-    thresholds: Thresholds = Field(default_factory=Thresholds)
+    schedules: Schedules = Field(
+        default_factory=Schedules, description="a cron per kind of maintenance; off turns one off"
+    )
+    schedules_running: bool = Field(
+        default=False, description="true: the schedules start running with the code location (else stopped)"
+    )
+    health: bool = Field(
+        default=True,
+        description="true: the health sensor watches the table and launches the maintenance it needs",
+    )
+    thresholds: Thresholds = Field(
+        default_factory=Thresholds,
+        description="the table figures at which the health sensor launches maintenance",
+    )
     orphan_age_days: float = Field(default=3, ge=3, description="orphans older than this are removed")
-    retain_last: int = Field(default=1, ge=1)
+    retain_last: int = Field(default=1, ge=1, description="snapshots expiry always keeps, newest first")

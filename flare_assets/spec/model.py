@@ -88,8 +88,12 @@ def placeholders(sql: str) -> list[str]:
 class IncrementalKey(Model):
     """A value computed by SQL at the start of a run (`select max(ts) from ...`)."""
 
-    name: str
-    sql: str
+    name: str = Field(
+        description="the key's name, written `$|name|` in the incremental sql and in later keys' SQL"
+    )
+    sql: str = Field(
+        description="SQL returning one value, run at the start of each run; may use earlier keys"
+    )
 
     _name = field_validator("name")(_identifier)
 
@@ -97,18 +101,26 @@ class IncrementalKey(Model):
 class IncrementalState(Model):
     """After a successful run, `key` takes the value `value` had: Flare's way of moving a window."""
 
-    key: str
-    value: str
+    key: str = Field(description="the key that starts the next run with the saved value")
+    value: str = Field(description="the key whose value in this run is saved, once the run succeeds")
 
 
 class Incremental(Model):
     """Flare's incremental block: the input is read as `context`, then `sql` (with `$|key|`
     placeholders) selects what this run processes; `state` carries key values to the next run."""
 
-    context: str
-    sql: str
-    keys: list[IncrementalKey] = Field(min_length=1)
-    state: list[IncrementalState] = Field(default_factory=list)
+    context: str = Field(
+        description="the view name the whole input is registered under, for the incremental sql"
+    )
+    sql: str = Field(
+        description="the query over `context` that selects this run's rows, with `$|key|` placeholders"
+    )
+    keys: list[IncrementalKey] = Field(
+        min_length=1, description="values computed at the start of a run and put in the placeholders"
+    )
+    state: list[IncrementalState] = Field(
+        default_factory=list, description="key values carried from one successful run to the next"
+    )
 
     _context = field_validator("context")(_identifier)
 
@@ -138,8 +150,14 @@ class IncrementalRead(Model):
     `onRewrite` says); for a file input, the files not processed yet (moved to `archive` once
     committed, when given)."""
 
-    on_rewrite: Literal["fail", "full-refresh"] = "fail"
-    archive: str | None = None
+    on_rewrite: Literal["fail", "full-refresh"] = Field(
+        default="fail",
+        description="when an Iceberg input was overwritten or deleted from: fail, or read all of it again",
+    )
+    archive: str | None = Field(
+        default=None,
+        description="file inputs: the folder processed files are moved to once the output is committed",
+    )
 
     @field_validator("on_rewrite", mode="before")
     @classmethod
@@ -148,27 +166,48 @@ class IncrementalRead(Model):
 
 
 class Input(Model):
-    name: str
-    dataset: str
-    format: str | None = None
+    name: str = Field(description="the view name steps and outputs read the input by")
+    dataset: str = Field(description="what is read: a dataos:// address on a depot of the depot map")
+    format: str | None = Field(
+        default=None, description="file inputs: the file format (default: the depot's, else parquet)"
+    )
     schema_path: str | None = Field(
         default=None,
         description="a schema file: relative to the manifest, or a dataos:// address on a file depot",
     )
     schema_string: str | None = Field(
-        default=None, validation_alias=AliasChoices("schemaString", "schema", "schema_string")
+        default=None,
+        validation_alias=AliasChoices("schemaString", "schema", "schema_string"),
+        description="the schema inline (Spark JSON, Avro or DDL); also accepted as `schema`",
     )
-    schema_type: Literal["spark", "avro", "ddl"] | None = None
-    schema_subject: str | None = None
-    schema_id: int | None = None
-    query: str | None = None
-    options: dict[str, Any] = Field(default_factory=dict)
-    is_stream: bool = False
-    incremental: Incremental | None = None
-    incremental_read: IncrementalRead | None = None
+    schema_type: Literal["spark", "avro", "ddl"] | None = Field(
+        default=None, description="how the schema is written (default: told from the text or the file name)"
+    )
+    schema_subject: str | None = Field(default=None, description="a schema registry subject")
+    schema_id: int | None = Field(default=None, description="a schema registry id")
+    query: str | None = Field(
+        default=None, description="SQL over the input as read, its name as the view; its result is the input"
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="read options: Spark's for files, a branch, tag, snapshot or time for Iceberg",
+    )
+    is_stream: bool = Field(
+        default=False, description="true: the input is read as a stream, which makes the job a stream job"
+    )
+    incremental: Incremental | None = Field(
+        default=None,
+        description="read only the rows a query over the input selects, with keys kept between runs",
+    )
+    incremental_read: IncrementalRead | None = Field(
+        default=None, description="read only what is new since the output's last committed run"
+    )
     # malformed JSON/CSV records: kept in a quarantine table (default), failing the run, or left to
     # Spark's own PERMISSIVE parsing (nulls, a _corrupt_record column) on purpose
-    on_bad_records: Literal["quarantine", "fail", "permissive"] = "quarantine"
+    on_bad_records: Literal["quarantine", "fail", "permissive"] = Field(
+        default="quarantine",
+        description="malformed JSON or CSV records: quarantine them, fail the run, or let Spark null them",
+    )
 
     _name = field_validator("name")(_identifier)
     _dataset = field_validator("dataset")(_address)
@@ -209,9 +248,13 @@ class Command(Model):
     """`cache` or `persist` keeps the step's result for the steps and outputs after it; it is
     released when the job ends (or earlier, by `unpersist`)."""
 
-    name: Literal["cache", "persist", "unpersist"]
-    sequence_name: str | None = None
-    level: str = "MEMORY_AND_DISK"
+    name: Literal["cache", "persist", "unpersist"] = Field(
+        description="cache or persist a step's result, or unpersist it"
+    )
+    sequence_name: str | None = Field(
+        default=None, description="the step whose result is kept or released (default: this step)"
+    )
+    level: str = Field(default="MEMORY_AND_DISK", description="the Spark storage level the result is kept at")
 
     _lower = field_validator("name", mode="before")(lowercase)
 
@@ -227,12 +270,21 @@ class Sequence(Model):
     """One step: its SQL (inline, or `sqlFile` relative to the manifest), then its functions in
     order; the result is a view named after the step."""
 
-    name: str
-    sql: str | None = None
+    name: str = Field(description="the step's view name: later steps and outputs read its result by it")
+    sql: str | None = Field(
+        default=None, description="the step's SQL, reading inputs and earlier steps by their names"
+    )
     doc: str | None = Field(default=None, description="documentation of the step (shown in the metadata)")
-    sql_file: str | None = None
-    functions: list[Function] = Field(default_factory=list)
-    commands: list[Command] = Field(default_factory=list)
+    sql_file: str | None = Field(
+        default=None, description="a file holding the step's SQL, relative to the manifest"
+    )
+    functions: list[Function] = Field(
+        default_factory=list,
+        description="Flare functions applied in order to the SQL's result (see functions.md)",
+    )
+    commands: list[Command] = Field(
+        default_factory=list, description="cache, persist or unpersist step results after this step"
+    )
 
     _name = field_validator("name")(_identifier)
 
@@ -249,18 +301,29 @@ class Sequence(Model):
 
 
 class Step(Model):
-    name: str | None = None
-    sequence: list[Sequence]
+    name: str | None = Field(
+        default=None, description="a label for this group of steps, for readers; the run does not use it"
+    )
+    sequence: list[Sequence] = Field(
+        description="the steps, run in order; each reads the inputs and the steps before it"
+    )
 
 
 class PartitionField(Model):
     """One field of an Iceberg partition spec, as Flare writes it."""
 
-    type: Literal["identity", "year", "month", "day", "hour", "bucket", "truncate"]
-    column: str
-    name: str | None = None
-    num_buckets: int | None = Field(default=None, gt=0)
-    width: int | None = Field(default=None, gt=0)
+    type: Literal["identity", "year", "month", "day", "hour", "bucket", "truncate"] = Field(
+        description="the Iceberg partition transform applied to the column"
+    )
+    column: str = Field(description="the column partitioned on")
+    name: str | None = Field(
+        default=None,
+        description="the partition field's name (default: Iceberg's, from the column and transform)",
+    )
+    num_buckets: int | None = Field(
+        default=None, gt=0, description="bucket: how many buckets the column's values are hashed into"
+    )
+    width: int | None = Field(default=None, gt=0, description="truncate: the width values are truncated to")
 
     _lower = field_validator("type", mode="before")(lowercase)
 
@@ -293,8 +356,12 @@ class PartitionField(Model):
 class Merge(Model):
     """MERGE INTO the output (alias `old`) USING the step's rows (alias `new`)."""
 
-    on_clause: str
-    when_clause: str
+    on_clause: str = Field(
+        description="the condition matching an output row (`old`) to a new row (`new`); AND, not OR"
+    )
+    when_clause: str = Field(
+        description="the WHEN [NOT] MATCHED [AND cond] THEN ... clauses saying what each match does"
+    )
 
     @field_validator("on_clause")
     @classmethod
@@ -316,29 +383,46 @@ class Merge(Model):
 
 
 class SortColumn(Model):
-    name: str
-    order: Literal["asc", "desc"] = "asc"
+    name: str = Field(description="a column of the write order")
+    order: Literal["asc", "desc"] = Field(default="asc", description="ascending or descending")
 
     _name = field_validator("name")(_identifier)
 
 
 class Sort(Model):
-    mode: Literal["partition", "global"] = "global"
-    columns: list[SortColumn] = Field(min_length=1)
+    mode: Literal["partition", "global"] = Field(
+        default="global",
+        description="global: each write sorted as a whole; partition: sorted within each task",
+    )
+    columns: list[SortColumn] = Field(min_length=1, description="the columns writes are ordered by, in order")
 
 
 class IcebergOptions(Model):
-    properties: dict[str, str] = Field(default_factory=dict)
-    partition_spec: list[PartitionField] | None = None
-    merge: Merge | None = None
+    properties: dict[str, str] = Field(
+        default_factory=dict,
+        description=(
+            "Iceberg table properties set when the table is created (overwrite-mode picks the write)"
+        ),
+    )
+    partition_spec: list[PartitionField] | None = Field(
+        default=None, description="the table's Iceberg partition fields"
+    )
+    merge: Merge | None = Field(
+        default=None, description="write with MERGE INTO instead of appending or overwriting"
+    )
 
 
 class WriteAuditPublish(Model):
     """Write to a fresh audit branch, run the output's assertions there, and fast-forward the target
     branch (main unless extraOptions.branch) only when every blocking one passes."""
 
-    branch_prefix: str = "audit"
-    keep_branch: bool = False
+    branch_prefix: str = Field(
+        default="audit", description="the start of the audit branch's name, before the run's tag"
+    )
+    keep_branch: bool = Field(
+        default=False,
+        description="true: the audit branch stays after it is published (a failed audit always keeps it)",
+    )
 
     _prefix = field_validator("branch_prefix")(_identifier)
 
@@ -346,21 +430,46 @@ class WriteAuditPublish(Model):
 class FileOptions(Model):
     """Flare's `options.file` of an output written as files: its save mode and file format."""
 
-    save_mode: Literal["append", "overwrite"] | None = None
-    output_type: Literal["csv", "json", "parquet", "orc", "text", "avro"] | None = None
+    save_mode: Literal["append", "overwrite"] | None = Field(
+        default=None, description="the output's save mode, in place of options.saveMode"
+    )
+    output_type: Literal["csv", "json", "parquet", "orc", "text", "avro"] | None = Field(
+        default=None, description="the file format written, in place of the output's format"
+    )
 
     _lower = field_validator("save_mode", "output_type", mode="before")(lowercase)
 
 
 class OutputOptions(Model):
-    save_mode: Literal["append", "overwrite"] = "overwrite"
-    partition_by: list[str] | None = None
-    sort: Sort | None = None
-    iceberg: IcebergOptions | None = None
-    merge: Merge | None = None
-    extra_options: dict[str, Any] = Field(default_factory=dict)
-    write_audit_publish: WriteAuditPublish | None = None
-    file: FileOptions | None = None
+    save_mode: Literal["append", "overwrite"] = Field(
+        default="overwrite",
+        description=(
+            "overwrite replaces the output's data (a partitioned job's: its slice); append adds rows"
+        ),
+    )
+    partition_by: list[str] | None = Field(
+        default=None,
+        description="partition columns: folders for files, identity partition fields for Iceberg",
+    )
+    sort: Sort | None = Field(
+        default=None, description="the Iceberg table's write order, set when the job creates the table"
+    )
+    iceberg: IcebergOptions | None = Field(
+        default=None, description="Iceberg table properties, partition spec and merge"
+    )
+    merge: Merge | None = Field(
+        default=None, description="write with MERGE INTO instead of appending or overwriting"
+    )
+    extra_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Iceberg: branch, commitBy, overwrite-mode; files: coalesce and Spark writer options",
+    )
+    write_audit_publish: WriteAuditPublish | None = Field(
+        default=None, description="write to an audit branch and publish only when the blocking checks pass"
+    )
+    file: FileOptions | None = Field(
+        default=None, description="Flare's file output settings: save mode and file format"
+    )
     checkpoint_location: str | None = Field(
         default=None, description="a stream job's streaming.checkpointLocation, as older manifests place it"
     )
@@ -443,10 +552,17 @@ class OutputOptions(Model):
 
 
 class ColumnTag(Model):
-    column_name: str | None = None
-    column_names: list[str] | None = None
-    column_regex: str | None = None
-    tags: list[str] = Field(min_length=1)
+    column_name: str | None = Field(default=None, description="one column to tag")
+    column_names: list[str] | None = Field(default=None, description="several columns to tag")
+    column_regex: str | None = Field(
+        default=None, description="tag every column whose whole name matches this regex"
+    )
+    tags: list[str] = Field(
+        min_length=1,
+        description=(
+            "the tags, kept in the table property flare.column-tags.<column> and on the asset's columns"
+        ),
+    )
 
     @model_validator(mode="after")
     def _one_selector(self) -> ColumnTag:
@@ -526,7 +642,7 @@ class ValidFormat(Model):
     """The values a column should hold: a value is valid when the regex matches it (Spark's rlike,
     so it may match part of the value; anchor with ^ and $ for the whole)."""
 
-    regex: str = Field(min_length=1)
+    regex: str = Field(min_length=1, description="the pattern a valid value matches (Spark's rlike)")
 
     @field_validator("regex")
     @classmethod
@@ -541,14 +657,34 @@ class ValidFormat(Model):
 class Assertion(Model):
     """A Flare assertion: column metrics (with an optional filter) or custom SQL, each with tests."""
 
-    name: str | None = None
-    description: str | None = None
-    column: str | None = None
-    filter: str | None = None
-    valid_format: ValidFormat | None = None
-    sql: str | None = None
-    tests: list[str] = Field(min_length=1)
-    blocking: bool = False
+    name: str | None = Field(
+        default=None,
+        description="the asset check's name (default: the column and position, or sql_<position>)",
+    )
+    description: str | None = Field(
+        default=None, description="the asset check's description (default: its tests)"
+    )
+    column: str | None = Field(default=None, description="the column whose metrics the tests measure")
+    filter: str | None = Field(
+        default=None, description="a SQL condition: only the rows it matches are measured"
+    )
+    valid_format: ValidFormat | None = Field(
+        default=None, description="what a valid value looks like, for invalid_count and invalid_percentage"
+    )
+    sql: str | None = Field(
+        default=None,
+        description="a query over the view `source` (the data checked) returning one row the tests read",
+    )
+    tests: list[str] = Field(
+        min_length=1,
+        description="conditions written `metric op number` (`missing_count < 10`); all must hold",
+    )
+    blocking: bool = Field(
+        default=False,
+        description=(
+            "true: a failure is an error that holds back downstream assets and a write-audit-publish"
+        ),
+    )
 
     @model_validator(mode="after")
     def _shape(self) -> Assertion:
@@ -582,19 +718,39 @@ class Assertion(Model):
 
 
 class Output(Model):
-    name: str
-    dataset: str
-    format: str = "iceberg"
-    title: str | None = None
-    description: str | None = None
-    tags: list[str] = Field(default_factory=list)
-    column_tags: list[ColumnTag] = Field(default_factory=list)
-    options: OutputOptions = Field(default_factory=OutputOptions)
-    assertions: list[Assertion] = Field(default_factory=list)
-    housekeeping: Housekeeping | None = Field(
-        default=None, validation_alias=AliasChoices("housekeeping", "housekeepingMode")
+    name: str = Field(description="the input or step whose result is written")
+    dataset: str = Field(description="where it is written: a dataos:// address on a depot of the depot map")
+    format: str = Field(
+        default="iceberg",
+        description="iceberg, or the file format of a file output (iceberg there: the depot's format)",
     )
-    maintenance: TableMaintenance | None = None
+    title: str | None = Field(
+        default=None,
+        description="the asset's title (default: the job's, then the workflow's, then the manifest's)",
+    )
+    description: str | None = Field(
+        default=None, description="the asset's description (default: the job's, then the manifest's)"
+    )
+    tags: list[str] = Field(
+        default_factory=list, description="Dagster tags on the asset, besides the manifest's and the job's"
+    )
+    column_tags: list[ColumnTag] = Field(
+        default_factory=list,
+        description="tags on columns, stored with the table and shown in the asset's column schema",
+    )
+    options: OutputOptions = Field(default_factory=OutputOptions, description="how the output is written")
+    assertions: list[Assertion] = Field(
+        default_factory=list, description="checks on the written data, run as Dagster asset checks"
+    )
+    housekeeping: Housekeeping | None = Field(
+        default=None,
+        validation_alias=AliasChoices("housekeeping", "housekeepingMode"),
+        description="partition retention, or archiving and compaction, after each write (and as its own job)",
+    )
+    maintenance: TableMaintenance | None = Field(
+        default=None,
+        description="this table's maintenance schedules and the health thresholds that launch it",
+    )
     driver: str | None = Field(
         default=None,
         description="jdbc outputs: a driver class of the depot's engine; the depot's driver runs",
@@ -627,7 +783,9 @@ class JobAssertion(Assertion):
     a data-quality job (inputs and assertions, no outputs) it names the input it checks (`input`, or
     `dataset` with the input's name or address; optional when the job has one input)."""
 
-    output: str | None = None
+    output: str | None = Field(
+        default=None, description="the output checked (needed when the job has several)"
+    )
     input: str | None = Field(
         default=None,
         validation_alias=AliasChoices("input", "dataset"),
@@ -651,13 +809,24 @@ def partition_key(value: str) -> str:
 class PartitionDimension(Model):
     """One Dagster partition dimension and the output column that holds its slice."""
 
-    name: str
-    type: Literal["hourly", "daily", "monthly", "static", "dynamic"]
-    column: str
-    start: str | None = None
-    end: str | None = None
-    timezone: str = "UTC"
-    values: list[str] = Field(default_factory=list)
+    name: str = Field(
+        description="the dimension's name; a dynamic one gets keys by `flare partitions NAME KEY...`"
+    )
+    type: Literal["hourly", "daily", "monthly", "static", "dynamic"] = Field(
+        description=(
+            "time windows (hourly, daily, monthly), fixed keys (static) or keys added later (dynamic)"
+        )
+    )
+    column: str = Field(description="the output column holding the dimension's key; a run replaces its slice")
+    start: str | None = Field(
+        default=None, description="time windows: the first window (YYYY-MM-DD or YYYY-MM-DD HH:MM)"
+    )
+    end: str | None = Field(
+        default=None,
+        description="time windows: where the windows stop (default: open-ended, up to now)",
+    )
+    timezone: str = Field(default="UTC", description="time windows: the time zone the windows are cut in")
+    values: list[str] = Field(default_factory=list, description="static: the partition keys")
 
     _name = field_validator("name")(_identifier)
     _column = field_validator("column")(_identifier)
@@ -705,9 +874,18 @@ class PartitionDimension(Model):
 class Partitions(Model):
     """Partitioned assets: each run (or single-run backfill) replaces exactly its slice of every output."""
 
-    dimensions: list[PartitionDimension] = Field(min_length=1, max_length=2)
-    backfill: Literal["single-run", "multi-run"] = "single-run"
-    max_partitions_per_run: int | None = Field(default=None, gt=0)
+    dimensions: list[PartitionDimension] = Field(
+        min_length=1, max_length=2, description="one or two dimensions, at most one of them a time window"
+    )
+    backfill: Literal["single-run", "multi-run"] = Field(
+        default="single-run",
+        description=(
+            "single-run: a backfill is one run over its range; multi-run: runs over a few partitions each"
+        ),
+    )
+    max_partitions_per_run: int | None = Field(
+        default=None, gt=0, description="multi-run: the most partitions one backfill run covers (default 1)"
+    )
 
     @model_validator(mode="after")
     def _dims(self) -> Partitions:
@@ -755,15 +933,32 @@ class Streaming(Model):
     run, a micro-batch every triggerDuration. The checkpoint (default FLARE_HOME/checkpoints/<job>)
     makes every mode resume where the last commit left off."""
 
-    trigger_mode: Literal["Once", "AvailableNow", "ProcessingTime", "Continuous"] = "AvailableNow"
-    trigger_duration: str | None = None
+    trigger_mode: Literal["Once", "AvailableNow", "ProcessingTime", "Continuous"] = Field(
+        default="AvailableNow",
+        description=(
+            "Once and AvailableNow: a run per batch; ProcessingTime: one long run; Continuous is refused"
+        ),
+    )
+    trigger_duration: str | None = Field(
+        default=None,
+        description=(
+            "ProcessingTime: the time between micro-batches; else between checks (default 5 seconds)"
+        ),
+    )
     checkpoint_location: str | None = Field(
         default=None,
         description="a folder (relative: under FLARE_HOME), or a dataos:// address: "
         "FLARE_HOME/checkpoints/<depot>/<collection>/<dataset>",
     )
-    output_mode: Literal["append", "complete", "update"] = "append"
-    for_each_batch_mode: bool = True
+    output_mode: Literal["append", "complete", "update"] = Field(
+        default="append", description="Spark's output mode: which rows of the result each micro-batch writes"
+    )
+    for_each_batch_mode: bool = Field(
+        default=True,
+        description=(
+            "true: each micro-batch runs the steps and writes every output; false: one Iceberg sink"
+        ),
+    )
     batch_mode: bool | None = Field(
         default=None, description="true: the run ends once the data there is processed (Once, AvailableNow)"
     )
@@ -820,17 +1015,37 @@ class Streaming(Model):
 
 
 class Job(Model):
-    explain: bool = False
-    variables: dict[str, Any] = Field(default_factory=dict)
-    log_level: str | None = None
-    show_preview_lines: int = Field(default=10, ge=0, le=1000)
-    inputs: list[Input] = Field(default_factory=list)
-    steps: list[Step] = Field(default_factory=list)
-    outputs: list[Output] = Field(default_factory=list)
-    assertions: list[JobAssertion] = Field(default_factory=list)
-    actions: list[Action] = Field(default_factory=list)
-    streaming: Streaming | None = None
-    partitions: Partitions | None = None
+    explain: bool = Field(
+        default=False, description="true: each step's query plan goes into the materialization metadata"
+    )
+    variables: dict[str, Any] = Field(default_factory=dict, description="DataOS job variables")
+    log_level: str | None = Field(default=None, description="the Spark log level while the job runs")
+    show_preview_lines: int = Field(
+        default=10, ge=0, le=1000, description="rows of each output previewed in the materialization metadata"
+    )
+    inputs: list[Input] = Field(
+        default_factory=list, description="the datasets the job reads, each a view named after it"
+    )
+    steps: list[Step] = Field(
+        default_factory=list, description="SQL steps that turn the inputs into the outputs' data"
+    )
+    outputs: list[Output] = Field(
+        default_factory=list, description="the datasets the job writes, each a Dagster asset"
+    )
+    assertions: list[JobAssertion] = Field(
+        default_factory=list,
+        description="checks on the outputs, or on the inputs in a data-quality job (no outputs)",
+    )
+    actions: list[Action] = Field(
+        default_factory=list, description="Iceberg maintenance run on tables the job reads"
+    )
+    streaming: Streaming | None = Field(
+        default=None,
+        description="makes the job a stream job: how often it processes new data, and where it resumes",
+    )
+    partitions: Partitions | None = Field(
+        default=None, description="makes the outputs partitioned assets: each run replaces its slice"
+    )
 
     @field_validator("log_level")
     @classmethod
@@ -1003,11 +1218,19 @@ def spark_memory(value: Any) -> str | None:
 
 
 class Resources(Model):
-    core_limit: str | None = None
-    cores: int | None = None
-    instances: int | None = None
-    memory: str | None = None
-    memory_overhead: str | None = None
+    core_limit: str | None = Field(
+        default=None, description="the pod's CPU limit on Kubernetes (spark.kubernetes.<role>.limit.cores)"
+    )
+    cores: int | None = Field(default=None, description="spark.<role>.cores, unless sparkConf sets it")
+    instances: int | None = Field(
+        default=None, description="executor only: spark.executor.instances, unless sparkConf sets it"
+    )
+    memory: str | None = Field(
+        default=None, description="spark.<role>.memory: a number of MiB, 2g, or Kubernetes units (2Gi)"
+    )
+    memory_overhead: str | None = Field(
+        default=None, description="spark.<role>.memoryOverhead, written as memory is"
+    )
 
     @field_validator("memory", "memory_overhead", mode="before")
     @classmethod
@@ -1024,11 +1247,20 @@ STATIC_SQL = ("spark.sql.extensions", "spark.sql.warehouse.dir", "spark.sql.cata
 
 
 class StackSpec(Model):
-    driver: Resources | None = None
-    executor: Resources | None = None
-    spark_conf: list[dict[str, Any]] | dict[str, Any] | None = None
-    configs: dict[str, Any] = Field(default_factory=dict)
-    job: Job
+    driver: Resources | None = Field(
+        default=None, description="the driver's cores and memory, applied when its JVM starts"
+    )
+    executor: Resources | None = Field(
+        default=None, description="the executors' number, cores and memory, applied when the JVM starts"
+    )
+    spark_conf: list[dict[str, Any]] | dict[str, Any] | None = Field(
+        default=None,
+        description=(
+            "Spark confs (a map or a list of one-key maps): spark.sql.* per run, others at JVM start"
+        ),
+    )
+    configs: dict[str, Any] = Field(default_factory=dict, description="DataOS stack configs")
+    job: Job = Field(description="what the job reads, computes, writes and checks")
 
     def conf(self) -> dict[str, str]:
         """sparkConf as one map (Flare writes it as a list of one-key maps, or as a map)."""
@@ -1062,26 +1294,40 @@ class StackSpec(Model):
 
 
 class Spec(Model):
-    stack: str | None = None
-    compute: str | None = None
-    envs: dict[str, Any] = Field(default_factory=dict)
-    tags: list[str] = Field(default_factory=list)
-    title: str | None = None
-    description: str | None = None
-    stack_spec: StackSpec
+    stack: str | None = Field(default=None, description="the DataOS stack and its version")
+    compute: str | None = Field(default=None, description="the DataOS compute the job runs on")
+    envs: dict[str, Any] = Field(
+        default_factory=dict, description="environment variables of the job's container"
+    )
+    tags: list[str] = Field(default_factory=list, description="Dagster tags on the job's assets")
+    title: str | None = Field(
+        default=None, description="a title for the job's assets when neither the output nor the job gives one"
+    )
+    description: str | None = Field(
+        default=None,
+        description="a description for the job's assets when neither the output nor the job gives one",
+    )
+    stack_spec: StackSpec = Field(description="the job and the Spark resources and confs it runs with")
 
 
 class DagJob(Model):
-    name: str
-    title: str | None = None
-    description: str | None = None
-    tags: list[str] = Field(default_factory=list)
-    depends: list[str] = Field(default_factory=list)
+    name: str = Field(description="the job's name; its Dagster job is <workflow name>__<name>")
+    title: str | None = Field(
+        default=None,
+        description="the Dagster job's description and its assets' title (unless an output has its own)",
+    )
+    description: str | None = Field(
+        default=None, description="its assets' description (unless an output has its own)"
+    )
+    tags: list[str] = Field(default_factory=list, description="Dagster tags on the job's assets")
+    depends: list[str] = Field(
+        default_factory=list, description="jobs of this workflow whose outputs this job's assets depend on"
+    )
     pool: str | None = Field(
         default=None,
         description="Dagster concurrency pool: jobs sharing one never run more at once than its limit",
     )
-    spec: Spec
+    spec: Spec = Field(description="the job's stack, resources and the job itself")
 
     @field_validator("pool")
     @classmethod
@@ -1099,10 +1345,14 @@ class Schedule(Model):
     """`cron` in `timezone`; `concurrencyPolicy: Forbid` skips a tick while a run of the workflow is
     in flight; no tick runs after `endOn`."""
 
-    cron: str
-    concurrency_policy: Literal["Allow", "Forbid"] = "Allow"
-    timezone: str | None = None
-    end_on: datetime | None = None
+    cron: str = Field(description="when the workflow's assets are materialized (a five-field cron)")
+    concurrency_policy: Literal["Allow", "Forbid"] = Field(
+        default="Allow", description="Forbid: a tick is skipped while a run of the workflow is in flight"
+    )
+    timezone: str | None = Field(default=None, description="the time zone the cron is read in (default UTC)")
+    end_on: datetime | None = Field(
+        default=None, description="no tick runs after this moment (UTC when it has no zone)"
+    )
 
     @field_validator("concurrency_policy", mode="before")
     @classmethod
@@ -1116,23 +1366,36 @@ class Schedule(Model):
 
 
 class Workflow(Model):
-    title: str | None = None
-    description: str | None = None
-    schedule: Schedule | None = None
-    dag: list[DagJob] = Field(min_length=1)
+    title: str | None = Field(default=None, description="the assets' title when no output or job gives one")
+    description: str | None = Field(
+        default=None,
+        description="the workflow's description, for readers; assets take theirs from outputs and jobs",
+    )
+    schedule: Schedule | None = Field(
+        default=None, description="materializes the workflow's assets on a cron"
+    )
+    dag: list[DagJob] = Field(min_length=1, description="the workflow's jobs")
 
 
 class Manifest(Model):
-    version: Literal["v1"]
-    name: str
-    type: Literal["workflow"]
-    title: str | None = None
-    tags: list[str] = Field(default_factory=list)
-    description: str | None = None
-    owner: str | None = None
-    layer: str | None = None
-    workspace: str | None = None
-    workflow: Workflow
+    version: Literal["v1"] = Field(description="the manifest version, v1")
+    name: str = Field(
+        description="the workflow's name: its Dagster asset group and the start of its job names"
+    )
+    type: Literal["workflow"] = Field(description="the DataOS resource type, workflow")
+    title: str | None = Field(
+        default=None, description="the assets' title when nothing more specific gives one"
+    )
+    tags: list[str] = Field(default_factory=list, description="Dagster tags on every asset of the workflow")
+    description: str | None = Field(
+        default=None, description="the assets' description when nothing more specific gives one"
+    )
+    owner: str | None = Field(
+        default=None, description="the assets' owner in Dagster: an e-mail address, or a team name"
+    )
+    layer: str | None = Field(default=None, description="the DataOS layer")
+    workspace: str | None = Field(default=None, description="the DataOS workspace")
+    workflow: Workflow = Field(description="the workflow's schedule and jobs")
 
     @field_validator("name")
     @classmethod

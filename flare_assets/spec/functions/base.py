@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 from flare_assets.spec.actions import lowercase
@@ -63,8 +63,10 @@ class FunctionSpec(BaseModel):
 class ColumnFunction(FunctionSpec):
     """A function of one column whose result goes to `asColumn` (by default, the column itself)."""
 
-    column: str
-    as_column: str | None = None
+    column: str = Field(description="the column read")
+    as_column: str | None = Field(
+        default=None, description="the column the result goes to (default: the column read, replaced)"
+    )
 
     def reads(self) -> list[str]:
         return [self.column]

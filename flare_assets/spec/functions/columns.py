@@ -31,9 +31,12 @@ class AddColumn(ColumnsFunction):
     """A new column holding one value of the given type."""
 
     name: Literal["add_column"]
-    column: str
-    value: Any
-    type: str = "string"
+    column: str = Field(description="the new column's name; it must not exist yet")
+    value: Any = Field(description="the value every row gets")
+    type: str = Field(
+        default="string",
+        description="the Spark type the value is cast to (string, int, decimal(10,2), date ...)",
+    )
 
     _lower = field_validator("type", mode="before")(lowercase)
 
@@ -58,7 +61,7 @@ class ChangeColumnCase(ColumnsFunction):
     """Every column name in lower or upper case."""
 
     name: Literal["change_column_case"]
-    case: Literal["lower", "upper"]
+    case: Literal["lower", "upper"] = Field(description="lower or upper")
 
     _case = field_validator("case", mode="before")(lowercase)
 
@@ -83,7 +86,7 @@ class ColumnsReplace(ColumnsFunction):
     """A sed expression applied to every column name."""
 
     name: Literal["columns_replace"]
-    sed_expression: str
+    sed_expression: str = Field(description="`s/regex/replacement/` (flags g, i) applied to each column name")
 
     @field_validator("sed_expression")
     @classmethod
@@ -100,8 +103,8 @@ class Copy(ColumnsFunction):
     """`toColumn` takes `fromColumn`'s values (created when absent)."""
 
     name: Literal["copy"]
-    from_column: str
-    to_column: str
+    from_column: str = Field(description="the column copied")
+    to_column: str = Field(description="the column that gets the copy (created when absent)")
 
     def reads(self) -> list[str]:
         return [self.from_column]
@@ -114,7 +117,7 @@ class Drop(ColumnsFunction):
     """Removes the listed columns."""
 
     name: Literal["drop"]
-    columns: list[str] = Field(min_length=1)
+    columns: list[str] = Field(min_length=1, description="the columns removed")
 
     def reads(self) -> list[str]:
         return list(self.columns)
@@ -127,8 +130,8 @@ class Rename(ColumnsFunction):
     """`column` is called `asColumn` from here on."""
 
     name: Literal["rename"]
-    column: str
-    as_column: str
+    column: str = Field(description="the column renamed")
+    as_column: str = Field(description="its new name")
 
     def reads(self) -> list[str]:
         return [self.column]
@@ -141,7 +144,9 @@ class RenameAll(ColumnsFunction):
     """Several renames at once: `columns: {old: new}`."""
 
     name: Literal["rename_all"]
-    columns: dict[str, str] = Field(min_length=1)
+    columns: dict[str, str] = Field(
+        min_length=1, description="old name to new name, one entry per column renamed"
+    )
 
     def reads(self) -> list[str]:
         return list(self.columns)
@@ -154,7 +159,7 @@ class Select(ColumnsFunction):
     """Keeps the listed columns, in that order."""
 
     name: Literal["select"]
-    columns: list[str] = Field(min_length=1)
+    columns: list[str] = Field(min_length=1, description="the columns kept, in this order")
 
     def reads(self) -> list[str]:
         return list(self.columns)
@@ -167,8 +172,8 @@ class SetColumn(ColumnsFunction):
     """Every value of an existing column replaced by `value` (cast to the column's type)."""
 
     name: Literal["set_column"]
-    column: str
-    value: Any
+    column: str = Field(description="the existing column overwritten")
+    value: Any = Field(description="the value every row gets, cast to the column's type")
 
     def reads(self) -> list[str]:
         return [self.column]
@@ -193,8 +198,8 @@ class Swap(ColumnsFunction):
     """The two columns trade names (and so their places keep their values' order)."""
 
     name: Literal["swap"]
-    column_a: str
-    column_b: str
+    column_a: str = Field(description="one column of the pair")
+    column_b: str = Field(description="the other column of the pair")
 
     def reads(self) -> list[str]:
         return [self.column_a, self.column_b]

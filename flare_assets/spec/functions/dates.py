@@ -88,7 +88,11 @@ class AnyDate(DatesFunction, ColumnFunction):
     """Text in any common date layout (or a timestamp) as a date; values no layout fits become null."""
 
     name: Literal["any_date"]
-    rules: list[str] = Field(default_factory=list, validation_alias=AliasChoices("rules", "rule"))
+    rules: list[str] = Field(
+        default_factory=list,
+        validation_alias=AliasChoices("rules", "rule"),
+        description="regexes naming groups year, month and day, tried before the common layouts",
+    )
 
     @field_validator("rules", mode="before")
     @classmethod
@@ -100,8 +104,15 @@ class AnyTimestamp(DatesFunction, ColumnFunction):
     """Text in any common date-time layout as a timestamp, shown as wall-clock time in `timezone`."""
 
     name: Literal["any_timestamp"]
-    timezone: str = "UTC"
-    rules: list[str] = Field(default_factory=list, validation_alias=AliasChoices("rules", "rule"))
+    timezone: str = Field(
+        default="UTC",
+        description="the time zone whose wall-clock time the timestamp shows (region id or offset)",
+    )
+    rules: list[str] = Field(
+        default_factory=list,
+        validation_alias=AliasChoices("rules", "rule"),
+        description="regexes naming groups year, month, day (hour, minute, second ...), tried first",
+    )
 
     @field_validator("rules", mode="before")
     @classmethod
@@ -127,9 +138,9 @@ class DiffDate(DatesFunction):
     """Days from `columnB` to `columnA` (A minus B), each read as a date the way any_date reads it."""
 
     name: Literal["diff_date"]
-    column_a: str
-    column_b: str
-    as_column: str
+    column_a: str = Field(description="the date counted to (A in A minus B)")
+    column_b: str = Field(description="the date counted from (B)")
+    as_column: str = Field(description="the column that gets the number of days")
 
     def reads(self) -> list[str]:
         return [self.column_a, self.column_b]
@@ -160,7 +171,10 @@ class FormatDate(DatesFunction, ColumnFunction):
     """A date or timestamp (or text any_timestamp reads) as text in a Spark datetime pattern."""
 
     name: Literal["format_date"]
-    format: str = Field(validation_alias=AliasChoices("format", "refformat", "refFormat"))
+    format: str = Field(
+        validation_alias=AliasChoices("format", "refformat", "refFormat"),
+        description="a Spark datetime pattern (yyyy-MM-dd); also accepted as refFormat",
+    )
 
     _format = field_validator("format")(datetime_format)
 
@@ -169,7 +183,7 @@ class FormatUnixDate(DatesFunction, ColumnFunction):
     """Seconds since 1970-01-01 UTC as text in a Spark datetime pattern (UTC wall-clock time)."""
 
     name: Literal["format_unix_date"]
-    format: str = "yyyy-MM-dd HH:mm:ss"
+    format: str = Field(default="yyyy-MM-dd HH:mm:ss", description="the Spark datetime pattern of the text")
 
     _format = field_validator("format")(datetime_format)
 

@@ -49,7 +49,9 @@ class DropDuplicates(StructureFunction):
     """One row of each group of rows equal on `columns` (on every column when none are listed)."""
 
     name: Literal["drop_duplicates"]
-    columns: list[str] = Field(default_factory=list)
+    columns: list[str] = Field(
+        default_factory=list, description="the columns rows are compared on (default: every column)"
+    )
 
     def reads(self) -> list[str]:
         return list(self.columns)
@@ -71,8 +73,12 @@ class ParseAsJson(StructureFunction, ColumnFunction):
     """JSON text parsed into a struct with a Spark or an Avro schema (null when the text is not JSON)."""
 
     name: Literal["parse_as_json"]
-    spark_schema: str | dict[str, Any] | None = None
-    avro_schema: str | dict[str, Any] | None = None
+    spark_schema: str | dict[str, Any] | None = Field(
+        default=None, description="the struct's schema as Spark JSON or DDL (this or avroSchema)"
+    )
+    avro_schema: str | dict[str, Any] | None = Field(
+        default=None, description="the struct's schema as an Avro record (this or sparkSchema)"
+    )
 
     @field_validator("spark_schema")
     @classmethod
@@ -111,11 +117,16 @@ class Pivot(StructureFunction):
     """Rows to columns: per `groupBy` group, one column per value of `column` holding the aggregate."""
 
     name: Literal["pivot"]
-    group_by: list[str] = Field(min_length=1)
-    column: str
-    values: list[Any] | None = None
-    aggregate_expression: str
-    approach: Literal["two-phase"] | None = None
+    group_by: list[str] = Field(min_length=1, description="the columns each result row is grouped by")
+    column: str = Field(description="the column whose values become columns")
+    values: list[Any] | None = Field(
+        default=None,
+        description=("the values that become columns (default: every value found, read from the data)"),
+    )
+    aggregate_expression: str = Field(description="the aggregate(s) each new column holds (`sum(amount)`)")
+    approach: Literal["two-phase"] | None = Field(
+        default=None, description="two-phase: aggregate per value first, then pivot (sum, min or max only)"
+    )
 
     _approach = field_validator("approach", mode="before")(lowercase)
 
@@ -164,7 +175,9 @@ class Unfurl(StructureFunction):
     """Columns from a Spark SQL expression (`explode(items) as item`, `address.*`); taken names replaced."""
 
     name: Literal["unfurl"]
-    expression: str
+    expression: str = Field(
+        description="one Spark SQL select expression (`explode(items) as item`, `address.*`)"
+    )
 
     @field_validator("expression")
     @classmethod
@@ -189,10 +202,14 @@ class Unpivot(StructureFunction):
     """Columns to rows: each `pivotColumns` column gives a row of (its name, its value), `columns` kept."""
 
     name: Literal["unpivot"]
-    columns: list[str] | Literal["*"]
-    pivot_columns: list[str] | Literal["*"]
-    key_column_name: str
-    value_column_name: str
+    columns: list[str] | Literal["*"] = Field(
+        description="the columns kept on every row (`*`: all but pivotColumns)"
+    )
+    pivot_columns: list[str] | Literal["*"] = Field(
+        description="the columns turned into rows (`*`: all but columns)"
+    )
+    key_column_name: str = Field(description="the new column holding the unpivoted column's name")
+    value_column_name: str = Field(description="the new column holding its value")
 
     @field_validator("columns", "pivot_columns", mode="before")
     @classmethod

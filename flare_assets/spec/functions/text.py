@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
+from pydantic import Field
+
 from flare_assets.spec.functions.base import ColumnFunction, FunctionSpec, added
 
 URL_PARTS = ("protocol", "authority", "host", "port", "path", "filename", "query")
@@ -17,7 +19,7 @@ class SplitEmail(TextFunction):
     """`<column>_account` and `<column>_domain` from an e-mail address (null for a missing part)."""
 
     name: Literal["split_email"]
-    column: str
+    column: str = Field(description="the column holding e-mail addresses")
 
     def reads(self) -> list[str]:
         return [self.column]
@@ -30,7 +32,7 @@ class SplitUrl(TextFunction):
     """`<column>_protocol`, `_authority`, `_host`, `_port`, `_path`, `_filename` and `_query` of a URL."""
 
     name: Literal["split_url"]
-    column: str
+    column: str = Field(description="the column holding URLs")
 
     def reads(self) -> list[str]:
         return [self.column]

@@ -24,8 +24,8 @@ class ChangeCase(ValuesFunction):
     """A column's values in lower, upper or title case."""
 
     name: Literal["change_case"]
-    case: Literal["lower", "upper", "title"]
-    column: str
+    case: Literal["lower", "upper", "title"] = Field(description="lower, upper or title")
+    column: str = Field(description="the column whose values change")
 
     @field_validator("case", mode="before")
     @classmethod
@@ -41,8 +41,8 @@ class CutCharacter(ValuesFunction, ColumnFunction):
     """Characters `startIndex` to `endIndex` (1-based, inclusive), into `asColumn` or in place."""
 
     name: Literal["cut_character"]
-    start_index: int = Field(ge=1)
-    end_index: int = Field(ge=1)
+    start_index: int = Field(ge=1, description="the first character kept (1-based)")
+    end_index: int = Field(ge=1, description="the last character kept (inclusive)")
 
     @model_validator(mode="after")
     def _range(self) -> CutCharacter:
@@ -52,7 +52,7 @@ class CutCharacter(ValuesFunction, ColumnFunction):
 
 
 class _Codec(ValuesFunction, ColumnFunction):
-    algo: Literal["base32", "base64", "hex"]
+    algo: Literal["base32", "base64", "hex"] = Field(description="the encoding: base32, base64 or hex")
 
     _algo = field_validator("algo", mode="before")(lowercase)
 
@@ -73,7 +73,9 @@ class FillNullOrEmpty(ValuesFunction):
     """Null or empty values of each listed column replaced: `columns: {column: value}`."""
 
     name: Literal["fill_null_or_empty"]
-    columns: dict[str, str] = Field(min_length=1)
+    columns: dict[str, str] = Field(
+        min_length=1, description="column name to the value its null or empty values become"
+    )
 
     @field_validator("columns", mode="before")
     @classmethod
@@ -97,8 +99,10 @@ class FindAndReplace(ValuesFunction):
     """A sed expression `s/regex/replacement/` (flags g, i) applied to a column's values."""
 
     name: Literal["find_and_replace"]
-    column: str
-    sed_expression: str
+    column: str = Field(description="the column whose values change")
+    sed_expression: str = Field(
+        description=("`s/regex/replacement/flags`: g replaces every match, else the first; i ignores case")
+    )
 
     @field_validator("sed_expression")
     @classmethod
@@ -131,8 +135,8 @@ class Hash(ValuesFunction):
     """A column's values replaced by their MD5, SHA-1, SHA-256, SHA-384 or SHA-512 hex digest."""
 
     name: Literal["hash"]
-    column: str
-    algo: Literal["MD5", "SHA-1", "SHA-256", "SHA-384", "SHA-512"]
+    column: str = Field(description="the column hashed in place")
+    algo: Literal["MD5", "SHA-1", "SHA-256", "SHA-384", "SHA-512"] = Field(description="the digest algorithm")
 
     @field_validator("algo", mode="before")
     @classmethod
@@ -150,8 +154,11 @@ class MaskNumber(ValuesFunction):
     """Values masked by `pattern`: `#` keeps the character there, any other character replaces it."""
 
     name: Literal["mask_number"]
-    column: str
-    pattern: str = Field(min_length=1)
+    column: str = Field(description="the column masked in place")
+    pattern: str = Field(
+        min_length=1,
+        description="one character per character of the value: `#` keeps it, any other replaces it",
+    )
 
     def reads(self) -> list[str]:
         return [self.column]
@@ -170,9 +177,9 @@ class Merge(ValuesFunction):
     """`asColumn` holding the listed columns' values joined by `separator` (nulls skipped)."""
 
     name: Literal["merge"]
-    separator: str
-    columns: list[str] = Field(min_length=2)
-    as_column: str
+    separator: str = Field(description="the text put between two values")
+    columns: list[str] = Field(min_length=2, description="the columns joined, in this order (at least two)")
+    as_column: str = Field(description="the column that gets the joined text")
 
     def reads(self) -> list[str]:
         return list(self.columns)
@@ -185,8 +192,10 @@ class Trim(ValuesFunction):
     """Whitespace removed from both ends (`trim`), the start (`ltrim`) or the end (`rtrim`) of values."""
 
     name: Literal["trim"]
-    column: str
-    method: Literal["trim", "ltrim", "rtrim"] = "trim"
+    column: str = Field(description="the column trimmed in place")
+    method: Literal["trim", "ltrim", "rtrim"] = Field(
+        default="trim", description="trim: both ends; ltrim: the start; rtrim: the end"
+    )
 
     _method = field_validator("method", mode="before")(lowercase)
 
@@ -198,7 +207,7 @@ class SetType(ValuesFunction):
     """Each listed column cast to a Spark type: `columns: {column: type}`."""
 
     name: Literal["set_type"]
-    columns: dict[str, str] = Field(min_length=1)
+    columns: dict[str, str] = Field(min_length=1, description="column name to the Spark type it is cast to")
 
     @field_validator("columns")
     @classmethod
@@ -213,7 +222,7 @@ class GenerateUuid(ValuesFunction):
     """`asColumn` holding a random UUID for each row."""
 
     name: Literal["generate_uuid"]
-    as_column: str
+    as_column: str = Field(description="the column that gets a UUID per row")
 
     def columns_after(self, columns: list[str]) -> list[str]:
         return added(columns, self.as_column)
@@ -223,8 +232,10 @@ class SetVariable(ValuesFunction):
     """`column` set to a SQL expression's value; aggregates in it are taken over all rows."""
 
     name: Literal["set_variable"]
-    column: str
-    expression: str = Field(min_length=1)
+    column: str = Field(description="the column set (created when absent)")
+    expression: str = Field(
+        min_length=1, description="a Spark SQL expression; aggregates in it are taken over all rows"
+    )
 
     @field_validator("expression")
     @classmethod
@@ -270,7 +281,7 @@ class IncrementVariable(ValuesFunction):
     """A numeric column's values plus one."""
 
     name: Literal["increment_variable"]
-    column: str
+    column: str = Field(description="the numeric column incremented in place")
 
     def reads(self) -> list[str]:
         return [self.column]
