@@ -12,12 +12,13 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal, Self
 
 import sqlglot
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.simplify import simplify
 
+from flare_assets.spec.base import Strict
 from flare_assets.spec.errors import message
 
 ACTION_NAMES = (
@@ -53,8 +54,8 @@ REWRITE_PROPERTIES = (
 ORPHAN_FLOOR_DAYS = 3
 
 
-class Options(BaseModel):
-    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
+class Options(Strict):
+    """Options of an action."""
 
 
 def lowercase(value: Any) -> Any:
@@ -245,10 +246,8 @@ OPTIONS: dict[str, type[Options]] = {
 }
 
 
-class Action(BaseModel):
+class Action(Strict):
     """One Flare action on the table behind the job input named by `input`."""
-
-    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
 
     name: Literal[
         "rewrite_dataset", "rewrite_manifest", "expire_snapshots", "remove_orphans", "delete_from_dataset"

@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Literal
 
 import sqlglot
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import Field, model_validator
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
+
+from flare_assets.spec.base import Strict
 
 if TYPE_CHECKING:
     from flare_assets.spec.loader import LoadedJob
@@ -35,11 +36,9 @@ MODES = {
 MODE_NAMES = "retention (PartitionRetentionMode), archiveCompaction (PartitionArchiveCompactionMode)"
 
 
-class Housekeeping(BaseModel):
+class Housekeeping(Strict):
     """`retentionCondition` (boolean: false deletes the partition), or `archivePartitionExpression`
     (map<string,string>: new partition values) and/or `compactPartitionExpression` (boolean)."""
-
-    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
 
     type: Literal["retention", "archive_compaction"] | None = Field(
         default=None, description="retention or archiveCompaction (default: told from the expressions given)"
@@ -158,7 +157,7 @@ def check_partition_columns(hk: Housekeeping, partition_columns: list[str]) -> l
 def partition_columns(options: OutputOptions, iceberg: bool) -> list[str]:
     """What `elements` holds: partitionBy for files, identity partitionSpec fields for Iceberg."""
     if iceberg:
-        spec = options.iceberg.partition_spec if options.iceberg and options.iceberg.partition_spec else []
+        spec = options.partition_fields or []
         return [f.column for f in spec if f.type == "identity"]
     return list(options.partition_by or [])
 
@@ -171,12 +170,10 @@ def check_housekeeping(jobs: list[LoadedJob], depots: Any) -> list[str]:
             hk = output.housekeeping
             if hk is None:
                 continue
-            where = f"{lj.file}: {lj.yaml_path}.spec.stackSpec.job.outputs[{oi}]"
+            where = lj.where(f"outputs[{oi}]")
             iceberg = depots.is_iceberg(output.address)
             options = output.options
-            spec = (
-                options.iceberg.partition_spec if options.iceberg and options.iceberg.partition_spec else []
-            )
+            spec = options.partition_fields or []
             other = [f"{f.type}({f.column})" for f in spec if f.type != "identity"]
             if iceberg and other:
                 problems.append(

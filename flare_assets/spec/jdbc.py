@@ -43,7 +43,7 @@ def check_jdbc(jobs: list[LoadedJob], depots: Any) -> list[str]:
     problems: list[str] = []
     for lj in jobs:
         job = lj.dag_job.job
-        base = f"{lj.file}: {lj.yaml_path}.spec.stackSpec.job"
+        base = lj.where()
         for i, item in enumerate(job.inputs):
             depot = depots.depots.get(item.address.depot)
             if depot is None or depot.type != "jdbc":

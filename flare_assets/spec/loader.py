@@ -57,6 +57,19 @@ class LoadedJob:
     def name(self) -> str:
         return f"{self.manifest.name}__{self.dag_job.name}".replace("-", "_")
 
+    def job_path(self, sub: str = "") -> str:
+        """The YAML path of the job block, or of `sub` inside it (`outputs[0].options`)."""
+        return f"{self.yaml_path}.spec.stackSpec.job" + (f".{sub}" if sub else "")
+
+    def where(self, sub: str = "") -> str:
+        """`FILE: yaml.path`, as problem lines start."""
+        return f"{self.file}: {self.job_path(sub)}"
+
+    @property
+    def label(self) -> str:
+        """`workflow/job`: how runs, state files, checkpoints and messages name the job."""
+        return f"{self.manifest.name}/{self.dag_job.name}"
+
 
 def manifest_files(paths: list[Path]) -> list[Path]:
     """YAML files named, or found under the folders named: shallowest first, then by path, so a
@@ -105,7 +118,7 @@ def resolve_schema_paths(lj: LoadedJob, depots: Any) -> list[str]:
     for i, item in enumerate(lj.dag_job.job.inputs):
         if not item.schema_path:
             continue
-        where = f"{lj.file}: {lj.yaml_path}.spec.stackSpec.job.inputs[{i}].schemaPath"
+        where = lj.where(f"inputs[{i}].schemaPath")
         if item.schema_path.startswith("dataos://"):
             problems += [f"{where}: {p}" for p in _schema_address(item.schema_path, depots)]
             continue
@@ -144,7 +157,7 @@ def resolve_sql_files(lj: LoadedJob) -> list[str]:
             try:
                 seq.sql = path.read_text()
             except OSError as exc:
-                where = f"{lj.yaml_path}.spec.stackSpec.job.steps[{si}].sequence[{qi}].sqlFile"
+                where = lj.job_path(f"steps[{si}].sequence[{qi}].sqlFile")
                 problems.append(f"{lj.file}: {where}: cannot read {path}: {exc.strerror}")
                 seq.sql = ""
     return problems
@@ -166,7 +179,7 @@ def check_functions(lj: LoadedJob) -> list[str]:
     for si, step in enumerate(lj.dag_job.job.steps):
         for qi, seq in enumerate(step.sequence):
             columns = output_columns(seq.sql or "")
-            base = f"{lj.file}: {lj.yaml_path}.spec.stackSpec.job.steps[{si}].sequence[{qi}]"
+            base = lj.where(f"steps[{si}].sequence[{qi}]")
             for fi, fn in enumerate(seq.functions):
                 if columns is None:
                     break
@@ -181,7 +194,7 @@ def check_depots(jobs: list[LoadedJob], depots: Any) -> list[str]:
     writers: dict[str, str] = {}
     for lj in jobs:
         job = lj.dag_job.job
-        base = f"{lj.yaml_path}.spec.stackSpec.job"
+        base = lj.job_path()
         for kind, items in (("inputs", job.inputs), ("outputs", job.outputs)):
             for i, item in enumerate(items):
                 where = f"{lj.file}: {base}.{kind}[{i}].dataset"
@@ -229,7 +242,7 @@ def shape_output(output: Output, iceberg: bool) -> list[str]:
         options.save_mode = options.file.save_mode or options.save_mode
         output.format = options.file.output_type or output.format
     if iceberg and options.partition_by:
-        if options.iceberg and options.iceberg.partition_spec:
+        if options.partition_fields:
             return ["partitionBy: give partitionBy or iceberg.partitionSpec, not both"]
         fields = [PartitionField(type="identity", column=c) for c in options.partition_by]
         options.iceberg = options.iceberg or IcebergOptions()
@@ -248,7 +261,7 @@ def check_action_inputs(jobs: list[LoadedJob], depots: Any) -> list[str]:
             depot = depots.depots.get(inputs[action.input].address.depot) if depots else None
             if depot is not None and depot.type != "iceberg":
                 problems.append(
-                    f"{lj.file}: {lj.yaml_path}.spec.stackSpec.job.actions[{ai}].input: {action.input!r} "
+                    f"{lj.where(f'actions[{ai}].input')}: {action.input!r} "
                     f"is on a {depot.type} depot; actions run on iceberg depots "
                     f"({', '.join(depots.iceberg_depots())})"
                 )
@@ -265,7 +278,7 @@ def check_views(jobs: list[LoadedJob]) -> list[str]:
             for qi, seq in enumerate(step.sequence):
                 for view in sorted(referenced_views(seq.sql) or set()):
                     if view.lower() not in known:
-                        where = f"{lj.yaml_path}.spec.stackSpec.job.steps[{si}].sequence[{qi}].sql"
+                        where = lj.job_path(f"steps[{si}].sequence[{qi}].sql")
                         allowed = ", ".join(known.values()) or "(none)"
                         problems.append(
                             f"{lj.file}: {where}: step {seq.name!r} reads {view!r}, which is no input or "
@@ -286,8 +299,8 @@ def _check_partition_columns(lj: LoadedJob) -> list[str]:
             continue
         lowered = {c.lower() for c in columns}
         opts = output.options
-        where = f"{lj.file}: {lj.yaml_path}.spec.stackSpec.job.outputs[{oi}].options"
-        fields = opts.iceberg.partition_spec if opts.iceberg and opts.iceberg.partition_spec else []
+        where = lj.where(f"outputs[{oi}].options")
+        fields = opts.partition_fields or []
         for fi, field in enumerate(fields):
             if field.column.lower() not in lowered | {RUN_ID}:
                 problems.append(
@@ -315,7 +328,7 @@ def partition_placeholders(partitions: Partitions | None) -> set[str]:
 def check_incremental(lj: LoadedJob, depots: Any) -> list[str]:
     """Placeholders name known keys; partitioned jobs replace slices of Iceberg tables."""
     job = lj.dag_job.job
-    base = f"{lj.file}: {lj.yaml_path}.spec.stackSpec.job"
+    base = lj.where()
     known = partition_placeholders(job.partitions)
     known |= {k.name for i in job.inputs if i.incremental for k in i.incremental.keys}
     allowed = ", ".join(sorted(known)) or "(none: declare incremental keys or partitions)"
@@ -390,7 +403,7 @@ def _check_slice_layout(job: Job, base: str) -> list[str]:
     same instants (Iceberg's hours, days and months are cut in UTC)."""
     problems = []
     for oi, output in enumerate(job.outputs):
-        spec = output.options.iceberg.partition_spec if output.options.iceberg else None
+        spec = output.options.partition_fields
         where = f"{base}.outputs[{oi}].options.iceberg.partitionSpec"
         for di, dim in enumerate(job.partitions.dimensions if job.partitions else []):
             fields = [f for f in spec or [] if f.column.lower() == dim.column.lower()]
@@ -470,7 +483,7 @@ def check_dag(jobs: list[LoadedJob]) -> list[str]:
             return
         if state.get(lj) == 1:
             cycle = path[path.index(lj) :] + [lj]
-            names = " -> ".join(f"{c.manifest.name}/{c.dag_job.name}" for c in cycle)
+            names = " -> ".join(c.label for c in cycle)
             problems.append(f"{lj.file}: {lj.yaml_path}: dependency cycle: {names}")
             return
         state[lj] = 1

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-from pydantic.alias_generators import to_camel
+from pydantic import Field, field_validator
+
+from flare_assets.spec.base import Strict
 
 MAINTENANCE_KINDS = ("compaction", "manifests", "expiry", "orphans")
 
@@ -20,11 +21,7 @@ DEFAULT_SCHEDULES = {
 }
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
-
-
-class Thresholds(_Model):
+class Thresholds(Strict):
     """When the health sensor launches maintenance. Sources of the defaults:
     - fragmentRatio 8: Amoro's self-optimizing.fragment-ratio; a data file under target size / 8 is
       a fragment (a small file);
@@ -67,7 +64,7 @@ class Thresholds(_Model):
     )
 
 
-class Schedules(_Model):
+class Schedules(Strict):
     """A cron per kind of maintenance; `off` (or false) turns that schedule off."""
 
     compaction: str | None = Field(
@@ -92,7 +89,7 @@ class Schedules(_Model):
         return value
 
 
-class TableMaintenance(_Model):
+class TableMaintenance(Strict):
     """`outputs[].maintenance`: how the table is kept healthy.
     `schedulesRunning: true` starts the schedules with the code location (else they start stopped)."""
 

@@ -7,11 +7,11 @@ import re
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import AliasChoices, Field, field_validator, model_validator
 
 from flare_assets.spec.actions import Action, lowercase
 from flare_assets.spec.address import Address, parse_address
+from flare_assets.spec.base import Strict
 from flare_assets.spec.functions import Function
 from flare_assets.spec.housekeeping import Housekeeping
 from flare_assets.spec.maintenance import TableMaintenance
@@ -21,9 +21,7 @@ IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 BRANCH = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 
 
-class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
-
+class Model(Strict):
     @model_validator(mode="before")
     @classmethod
     def _empty_is_default(cls, data: Any) -> Any:
@@ -302,7 +300,8 @@ class Sequence(Model):
 
 class Step(Model):
     name: str | None = Field(
-        default=None, description="a label for this group of steps, for readers; the run does not use it"
+        default=None,
+        description="a label for this group of steps, shown above its steps' SQL in the run's metadata",
     )
     sequence: list[Sequence] = Field(
         description="the steps, run in order; each reads the inputs and the steps before it"
@@ -526,6 +525,12 @@ class OutputOptions(Model):
         write shows its progress (on its branch, with write-audit-publish) as it goes."""
         value = self.extra_options.get("commitBy")
         return str(value) if value is not None else None
+
+    @property
+    def partition_fields(self) -> list[PartitionField] | None:
+        """The Iceberg partition spec the manifest declares; None when it declares none (a table's
+        spec then stays as it is, where an empty list unpartitions it)."""
+        return self.iceberg.partition_spec if self.iceberg else None
 
     @property
     def merge_spec(self) -> Merge | None:
@@ -1369,7 +1374,7 @@ class Workflow(Model):
     title: str | None = Field(default=None, description="the assets' title when no output or job gives one")
     description: str | None = Field(
         default=None,
-        description="the workflow's description, for readers; assets take theirs from outputs and jobs",
+        description="the workflow's description: assets whose output, job and spec have none take it",
     )
     schedule: Schedule | None = Field(
         default=None, description="materializes the workflow's assets on a cron"

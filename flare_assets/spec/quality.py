@@ -14,7 +14,7 @@ def check_quality_names(jobs: list[LoadedJob]) -> list[str]:
     owners: dict[tuple[str, str], str] = {}
     for lj in jobs:
         job = lj.dag_job.job
-        base = f"{lj.file}: {lj.yaml_path}.spec.stackSpec.job"
+        base = lj.where()
         for oi, output in enumerate(job.outputs):
             for i, a in enumerate(job.assertions_for(output)):
                 owners.setdefault((str(output.address), a.check_name(i)), f"{base}.outputs[{oi}]")
@@ -23,7 +23,7 @@ def check_quality_names(jobs: list[LoadedJob]) -> list[str]:
         job = lj.dag_job.job
         if job.outputs:
             continue
-        base = f"{lj.file}: {lj.yaml_path}.spec.stackSpec.job"
+        base = lj.where()
         positions = {id(a): n for n, a in enumerate(job.assertions)}
         for item in job.inputs:
             for i, a in enumerate(job.assertions_for_input(item.name)):

@@ -69,7 +69,7 @@ def check_stream(lj: LoadedJob, depots: Any, table_exists: TableExists | None) -
     job = lj.dag_job.job
     if not is_stream_job(job):
         return []
-    base = f"{lj.file}: {lj.yaml_path}.spec.stackSpec.job"
+    base = lj.where()
     streams = [i for i, x in enumerate(job.inputs) if x.is_stream]
     if not streams:
         return [f"{base}.streaming: a stream job reads one input with isStream: true; none does"]

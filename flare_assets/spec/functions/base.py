@@ -7,10 +7,10 @@ import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-from pydantic.alias_generators import to_camel
+from pydantic import Field, field_validator
 
 from flare_assets.spec.actions import lowercase
+from flare_assets.spec.base import Strict
 
 SPARK_TYPES = (
     "string",
@@ -33,11 +33,9 @@ SPARK_TYPES = (
 )
 
 
-class FunctionSpec(BaseModel):
+class FunctionSpec(Strict):
     """One entry of a step's `functions` list. Subclasses set `name` to a Literal of their Flare name
     and `FAMILY` to the docs page section they belong to."""
-
-    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
 
     FAMILY: ClassVar[str] = ""
     name: Any

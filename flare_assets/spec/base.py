@@ -1,0 +1,13 @@
+"""The base of every manifest block."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
+
+class Strict(BaseModel):
+    """A block of a manifest: keys are written in camelCase (snake_case is accepted too), and an
+    unknown key is an error, never silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
