@@ -59,7 +59,7 @@ def measure(rounds: int = 3) -> tuple[dict[str, float], dict[str, object]]:
     with tempfile.TemporaryDirectory(prefix="flare-bench-inc-") as tmp:
         os.environ["FLARE_HOME"] = tmp
         from flare_assets.depots import load_depots
-        from flare_assets.engine import run_job
+        from flare_assets.engine import RunContext, run_job
         from flare_assets.settings import Settings
         from flare_assets.spark import get_session
         from flare_assets.spec.loader import load_jobs
@@ -91,7 +91,8 @@ def measure(rounds: int = 3) -> tuple[dict[str, float], dict[str, object]]:
                 (folder / "m.yaml").write_text(yaml.safe_dump(doc))
                 (lj,) = load_jobs([folder], depots)
                 jobs[(mode, source)] = lj
-                run_job(spark, lj.dag_job.job, depots, settings, name=lj.name)  # first run: all history
+                # first run: all history
+                run_job(RunContext(spark, lj.dag_job.job, depots, settings, lj.name))
 
         times: dict[str, list[float]] = {f"{m}_{s}": [] for m in ("inc", "full") for s in ("h1", "h10")}
         for n in range(rounds):
@@ -100,7 +101,7 @@ def measure(rounds: int = 3) -> tuple[dict[str, float], dict[str, object]]:
                 for mode in ("inc", "full"):
                     lj = jobs[(mode, source)]
                     start = time.perf_counter()
-                    run_job(spark, lj.dag_job.job, depots, settings, name=lj.name)
+                    run_job(RunContext(spark, lj.dag_job.job, depots, settings, lj.name))
                     times[f"{mode}_{source}"].append(time.perf_counter() - start)
         med = {k: statistics.median(v) for k, v in times.items()}
         flat = med["inc_h10"] / med["inc_h1"]

@@ -16,7 +16,7 @@ import pytest
 from flare_assets.catalog import load_catalog
 from flare_assets.demo.uploads import generate_uploads
 from flare_assets.depots import load_depots
-from flare_assets.engine import JobFailed, housekeeping, run_job
+from flare_assets.engine import JobFailed, RunContext, housekeeping, run_job
 from flare_assets.engine.layout import FileSystem, file_partitions
 from flare_assets.engine.tuning import job_conf
 from flare_assets.settings import Settings
@@ -64,13 +64,7 @@ def _run(lj: LoadedJob, settings: Settings, number: int):  # noqa: ANN202
     spark = get_session(settings)
     stack = lj.dag_job.spec.stack_spec
     with job_conf(spark, stack.conf()):
-        result = run_job(
-            spark,
-            lj.dag_job.job,
-            load_depots(settings.depots),
-            settings,
-            name=f"{lj.manifest.name}/{lj.dag_job.name}",
-        )
+        result = run_job(RunContext(spark, lj.dag_job.job, load_depots(settings.depots), settings, lj.label))
     assert result.run_number == number
     return result
 

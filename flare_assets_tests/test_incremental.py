@@ -18,7 +18,7 @@ from pyspark.sql import SparkSession
 
 from flare_assets.catalog import load_catalog
 from flare_assets.depots import load_depots
-from flare_assets.engine import run_job
+from flare_assets.engine import RunContext, run_job
 from flare_assets.engine.results import JobResult
 from flare_assets.engine.state import StateRequest, request_problems
 from flare_assets.settings import Settings
@@ -316,7 +316,8 @@ def engine_run(
     depots = load_depots(settings.depots)
     (lj,) = load_jobs([folder], depots)
     session = session or get_session(settings)
-    return run_job(session, lj.dag_job.job, depots, settings, name=lj.name, request=request)
+    ctx = RunContext(session, lj.dag_job.job, depots, settings, lj.name, request=request or StateRequest())
+    return run_job(ctx)
 
 
 def test_watermarks_do_not_depend_on_the_process_time_zone(settings: Settings, tmp_path: Path) -> None:

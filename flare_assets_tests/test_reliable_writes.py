@@ -170,7 +170,7 @@ def test_a_tag_commit_that_loses_to_a_concurrent_commit_is_retried(
         if len(attempts) > 1:
             return
         spark = get_session(settings)
-        ops = iceberg._java_table(spark, table).operations()
+        ops = iceberg.java_table(spark, table).operations()
         base = ops.current()
         other = load_catalog(settings=settings).load_table("rel.busy")
         with other.transaction() as tx:  # the other writer wins the race

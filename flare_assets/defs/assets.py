@@ -4,7 +4,7 @@ import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import Any
 
 from dagster import (
     AssetCheckKey,
@@ -27,9 +27,6 @@ from dagster import (
     multi_asset,
 )
 
-if TYPE_CHECKING:
-    from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
-
 from flare_assets.defs.metadata import (
     check_result,
     dagster_tags,
@@ -44,6 +41,7 @@ from flare_assets.defs.resources import SparkResource, run_static_confs, static_
 from flare_assets.defs.runs import IN_FLIGHT
 from flare_assets.depots import DepotMap
 from flare_assets.engine import run_job
+from flare_assets.engine.context import RunContext
 from flare_assets.engine.errors import JobFailed
 from flare_assets.engine.idempotence import run_properties
 from flare_assets.engine.maintenance import run_actions
@@ -62,6 +60,10 @@ class RunStateConfig(Config):
 
     reset_state: bool = False
     state: dict[str, str] = {}
+
+
+# what define_asset_job returns: its class is not part of Dagster's public API
+AssetJob = Any
 
 
 def incremental_inputs(job: Job) -> list[str]:
@@ -88,7 +90,11 @@ def output_spec(lj: LoadedJob, output: Output, depots: DepotMap, deps: list[Asse
     iceberg = depots.is_iceberg(output.address)
     dag_job = lj.dag_job
     description = (
-        output.description or dag_job.description or dag_job.spec.description or lj.manifest.description
+        output.description
+        or dag_job.description
+        or dag_job.spec.description
+        or lj.manifest.workflow.description
+        or lj.manifest.description
     )
     return AssetSpec(
         key=AssetKey(output.address.key),
@@ -154,7 +160,7 @@ def job_assets(lj: LoadedJob, jobs: list[LoadedJob], depots: DepotMap) -> Assets
         for o in job.outputs
         for i, a in enumerate(job.assertions_for(o))
     ]
-    label = f"{lj.manifest.name}/{lj.dag_job.name}"
+    label = lj.label
 
     by_key = {AssetKey(o.address.key): o.name for o in job.outputs}
 
@@ -190,18 +196,19 @@ def job_assets(lj: LoadedJob, jobs: list[LoadedJob], depots: DepotMap) -> Assets
                     "does not apply to this job. Run the job alone, or set it in FLARE_SPARK_CONF."
                 )
             partition = run_slice(context, job.partitions) if job.partitions else None
-            result = run_job(
+            ctx = RunContext(
                 session,
                 job,
                 depots,
                 Settings.from_env(),
                 name=label,
-                only=only,
+                only=frozenset(only),
                 run_id=context.run_id,
                 partition=partition,
                 request=request,
                 snapshot_properties=run_identity(context, label, partition),
             )
+            result = run_job(ctx)
             for done in run_actions(session, job, depots, Settings.from_env(), name=label):
                 context.log.info(f"{done.action} on {done.table}: {done.counters or done.rows_matched}")
         if result.skipped:
@@ -275,7 +282,7 @@ def schedules(jobs: list[LoadedJob]) -> list[ScheduleDefinition]:
     return out
 
 
-def workflow_schedule(schedule: Schedule, asset_job: "UnresolvedAssetJobDefinition") -> ScheduleDefinition:
+def workflow_schedule(schedule: Schedule, asset_job: AssetJob) -> ScheduleDefinition:
     """A Flare `workflow.schedule` for one asset job: its cron in its time zone, with its policy."""
     return ScheduleDefinition(
         name=f"{asset_job.name}_schedule",
@@ -310,7 +317,7 @@ def schedule_tick(
 
 
 @cache  # one definition per job, shared by its schedule and the Definitions' jobs
-def partitioned_job(lj: LoadedJob) -> "UnresolvedAssetJobDefinition":
+def partitioned_job(lj: LoadedJob) -> AssetJob:
     """An asset job per partitioned Flare job: `dagster job backfill -j <name>_partitions` starts a
     backfill from the command line, as the UI's backfill dialog does."""
     job = lj.dag_job.job

@@ -6,7 +6,6 @@ external source asset). A workflow with a cron schedule gets a job of its checks
 
 import re
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 from dagster import (
     AssetCheckExecutionContext,
@@ -21,7 +20,7 @@ from dagster import (
     multi_asset_check,
 )
 
-from flare_assets.defs.assets import workflow_schedule
+from flare_assets.defs.assets import AssetJob, workflow_schedule
 from flare_assets.defs.metadata import check_result
 from flare_assets.defs.resources import SparkResource
 from flare_assets.depots import DepotMap
@@ -29,9 +28,6 @@ from flare_assets.engine.quality import named_assertions, run_checks
 from flare_assets.engine.tuning import job_conf
 from flare_assets.settings import Settings
 from flare_assets.spec.loader import LoadedJob
-
-if TYPE_CHECKING:
-    from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 
 def is_quality_job(lj: LoadedJob) -> bool:
@@ -51,7 +47,7 @@ def _check_keys(lj: LoadedJob) -> dict[AssetCheckKey, tuple[str, str]]:
 
 def quality_checks(lj: LoadedJob, depots: DepotMap) -> AssetChecksDefinition:
     job = lj.dag_job.job
-    label = f"{lj.manifest.name}/{lj.dag_job.name}"
+    label = lj.label
     specs = [
         AssetCheckSpec(
             name=check,
@@ -91,10 +87,10 @@ def quality_checks(lj: LoadedJob, depots: DepotMap) -> AssetChecksDefinition:
 
 def quality_jobs(
     jobs: list[LoadedJob],
-) -> tuple[list["UnresolvedAssetJobDefinition"], list[ScheduleDefinition]]:
+) -> tuple[list[AssetJob], list[ScheduleDefinition]]:
     """A job per workflow of its data-quality checks (`<workflow>_checks_job`), and a schedule of it
     on the workflow's cron schedule when it has one."""
-    asset_jobs: list[UnresolvedAssetJobDefinition] = []
+    asset_jobs: list[AssetJob] = []
     out: list[ScheduleDefinition] = []
     for manifest in {lj.manifest.name: lj.manifest for lj in jobs}.values():
         checks = [k for lj in jobs if lj.manifest is manifest and is_quality_job(lj) for k in _check_keys(lj)]

@@ -19,6 +19,7 @@ from pydantic import Field
 from flare_assets.defs.resources import SparkResource
 from flare_assets.depots import DepotMap
 from flare_assets.engine import housekeeping, state
+from flare_assets.engine.context import RunContext
 from flare_assets.engine.housekeeping import HousekeepingResult
 from flare_assets.settings import Settings
 from flare_assets.spec.loader import LoadedJob
@@ -76,8 +77,7 @@ def housekeeping_job(lj: LoadedJob, output: Output, depots: DepotMap) -> JobDefi
         session, _ = spark.session_for(stack.static_conf())
         number = config.run_number
         if number is None:
-            label = f"{lj.manifest.name}/{lj.dag_job.name}"
-            number = state.committed(session, lj.dag_job.job, depots, settings, label).run_id
+            number = state.committed(RunContext(session, lj.dag_job.job, depots, settings, lj.label)).run_id
         ctx = housekeeping.context(lj.manifest.name, output, number)
         housekeeping.check(session, output, ctx)
         result = housekeeping.run(session, output, depots, settings, ctx)

@@ -288,7 +288,7 @@ def action_job(lj: LoadedJob, depots: DepotMap) -> JobDefinition:
     observed on its table's asset."""
     job_ = lj.dag_job.job
     inputs = {i.name: i for i in job_.inputs}
-    label = f"{lj.manifest.name}/{lj.dag_job.name}"
+    label = lj.label
 
     @op(name=f"{lj.name}_actions", pool=lj.dag_job.pool, description=f"Actions of {label}", out={})
     def run(context: OpExecutionContext, spark: SparkResource) -> Iterator[Any]:

@@ -33,7 +33,7 @@ def column_schema(columns: list[tuple[str, str]], tags: dict[str, list[str]] | N
     )
 
 
-def _markdown_table(rows: list[dict[str, Any]]) -> str:
+def markdown_table(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "(no rows)"
     cols = list(rows[0])
@@ -55,7 +55,7 @@ def output_metadata(out: OutputResult, job: JobResult) -> dict[str, Any]:
         "sql": MetadataValue.md(
             "\n\n".join(f"**{n}**\n```sql\n{q}\n```" for n, q in job.sql) or "(no steps)"
         ),
-        "preview": MetadataValue.md(_markdown_table(out.preview)),
+        "preview": MetadataValue.md(markdown_table(out.preview)),
     }
     if job.functions:
         meta["functions"] = MetadataValue.md(
@@ -116,7 +116,7 @@ def partition_metadata(part: PartitionWritten) -> dict[str, Any]:
     return {
         "rows_written": MetadataValue.int(part.rows),
         "dagster/row_count": MetadataValue.int(part.rows),
-        "preview": MetadataValue.md(_markdown_table(part.preview)),
+        "preview": MetadataValue.md(markdown_table(part.preview)),
         "partition_empty": MetadataValue.bool(not part.rows),
     }
 

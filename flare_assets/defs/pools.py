@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator
 
 from dagster import (
+    DagsterEvent,
     DagsterInstance,
     DagsterRunStatus,
     DefaultSensorStatus,
@@ -30,15 +31,16 @@ from dagster import (
     in_process_executor,
     sensor,
 )
-from dagster._core.events import DagsterEvent
+
+# Dagster has no public API to extend an executor: the in-process one is subclassed from its module.
 from dagster._core.execution.context.system import PlanOrchestrationContext
 from dagster._core.execution.plan.plan import ExecutionPlan
 from dagster._core.executor.in_process import InProcessExecutor
-from dagster._core.storage.dagster_run import FINISHED_STATUSES
 
 from flare_assets.workers import worker_alive, worker_identity
 
 WORKER_TAG = "flare/worker"
+FINISHED = (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)
 # the first message comes soon after a step starts waiting; then one a minute while it waits
 FIRST_NOTICE_S = 2.0
 CHECK_EVERY_S = 5.0
@@ -50,7 +52,7 @@ def reap(instance: DagsterInstance, run_id: str) -> str | None:
     already ended; what was done, or None."""
     run = instance.get_run_by_id(run_id)
     storage = instance.event_log_storage
-    if run is None or run.status in FINISHED_STATUSES:
+    if run is None or run.status in FINISHED:
         if run is not None and worker_alive(run.tags.get(WORKER_TAG)):
             return None  # ended (canceled, say) while its process still runs: it frees its own
         storage.free_concurrency_slots_for_run(run_id)

@@ -8,7 +8,7 @@ from typing import Any
 
 from dagster import MetadataValue
 
-from flare_assets.defs.metadata import _markdown_table, output_metadata
+from flare_assets.defs.metadata import markdown_table, output_metadata
 from flare_assets.engine.stream import BatchResult, StreamResult
 
 
@@ -55,7 +55,7 @@ def stream_metadata(stream: StreamResult, batches: list[BatchResult], output: st
             ),
             "checkpoint": stream.checkpoint,
             "stream_query_id": stream.query_id,
-            "batches": MetadataValue.md(_markdown_table([_batch_row(b, output) for b in batches])),
+            "batches": MetadataValue.md(markdown_table([_batch_row(b, output) for b in batches])),
         }
     )
     if latencies:

@@ -86,7 +86,7 @@ def stream_assets(lj: LoadedJob, depots: DepotMap) -> AssetsDefinition:
         .replace_attributes(skippable=True)
         for o in job.outputs
     ]
-    label = f"{lj.manifest.name}/{lj.dag_job.name}"
+    label = lj.label
     keys = {o.name: AssetKey(o.address.key) for o in job.outputs}
 
     @multi_asset(
@@ -165,7 +165,7 @@ def stream_sensor(lj: LoadedJob, depots: DepotMap) -> SensorDefinition:
         name=f"{lj.name}_stream",
         minimum_interval_seconds=max(1, round(mode.interval_s)) if not mode.continuous else 30,
         asset_selection=keys,
-        description=f"{lj.manifest.name}/{lj.dag_job.name}: looks for new data and {what}",
+        description=f"{lj.label}: looks for new data and {what}",
     )
     def _tick(context: SensorEvaluationContext) -> RunRequest | SkipReason:
         settings = Settings.from_env()

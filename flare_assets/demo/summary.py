@@ -26,15 +26,12 @@ class TableSummary:
 
 def check_outcomes(dagster_home: Path, keys: list[AssetCheckKey]) -> dict[AssetCheckKey, bool]:
     """Whether each check's latest evaluation passed (checks never evaluated are left out)."""
-    from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
-
     with DagsterInstance.from_config(str(dagster_home)) as instance:
         latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(keys)
-    done = {AssetCheckExecutionRecordStatus.SUCCEEDED, AssetCheckExecutionRecordStatus.FAILED}
     return {
-        k: r.status == AssetCheckExecutionRecordStatus.SUCCEEDED
+        k: r.status.value == "SUCCEEDED"
         for k, r in latest.items()
-        if r.status in done
+        if r.status.value in ("SUCCEEDED", "FAILED")
     }
 
 

@@ -15,6 +15,7 @@ into a string; a value of the wrong type can then only be caught by declaring th
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from pyspark.sql import Column, DataFrame, DataFrameReader, SparkSession
 from pyspark.sql import functions as F
@@ -25,6 +26,9 @@ from flare_assets.engine import iceberg, idempotence, io, quarantine
 from flare_assets.engine.errors import JobFailed
 from flare_assets.settings import Settings
 from flare_assets.spec.model import Input, Job, Output
+
+if TYPE_CHECKING:
+    from flare_assets.engine.context import RunContext
 
 FORMATS = ("json", "csv")
 SOURCE_FILE = "_flare_source_file"
@@ -103,17 +107,11 @@ def _inferred(reader: DataFrameReader, path: str) -> StructType:
     return StructType([f for f in schema.fields if f.name != quarantine.CORRUPT])
 
 
-def settle(
-    spark: SparkSession,
-    rejected: list[Rejected],
-    job: Job,
-    depots: DepotMap,
-    name: str,
-    run_number: int,
-    snapshot_properties: dict[str, str] | None,
-) -> list[BadRecords]:
+def settle(ctx: RunContext, rejected: list[Rejected], run_number: int) -> list[BadRecords]:
     """Fails the run for inputs whose policy is `fail`; appends the others' malformed records to the
     quarantine table in one commit (once per Dagster run: a re-execution finds it)."""
+    spark, job, depots, name = ctx.spark, ctx.job, ctx.depots, ctx.name
+    snapshot_properties = dict(ctx.snapshot_properties)
     found = [r for r in rejected if r.count]
     failing = [r for r in found if r.policy == "fail"]
     if failing:

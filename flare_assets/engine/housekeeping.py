@@ -28,7 +28,7 @@ from pyspark.sql.types import BooleanType, MapType, StringType
 from flare_assets.depots import DepotMap
 from flare_assets.engine import io
 from flare_assets.engine.errors import SPARK_ERRORS, short
-from flare_assets.engine.iceberg import _with_retries, head, literal, quote
+from flare_assets.engine.iceberg import head, literal, procedure_call, quote, with_retries
 from flare_assets.engine.layout import (
     COMPACTED,
     FileSystem,
@@ -252,7 +252,7 @@ def _iceberg(
     types = {f.name: f.dataType.simpleString() for f in spark.table(table).schema.fields}
     plan = _plan(spark, hk, ctx, parts, columns)
     if plan.delete:
-        _with_retries(lambda: spark.sql(f"DELETE FROM {table} WHERE {_where(plan.delete, types)}").collect())
+        with_retries(lambda: spark.sql(f"DELETE FROM {table} WHERE {_where(plan.delete, types)}").collect())
         result.deleted = [p.label() for p in plan.delete]
     if plan.archive:
         _archive_rows(spark, table, plan.archive, columns, types)
@@ -305,7 +305,7 @@ def _archive_rows(
     on = " AND ".join(f"t.{quote(c)} <=> m.src_{i}" for i, c in enumerate(columns))
     sets = ", ".join(f"t.{quote(c)} = m.dst_{i}" for i, c in enumerate(columns))
     try:
-        _with_retries(
+        with_retries(
             lambda: spark.sql(
                 f"MERGE INTO {table} t USING {view} m ON {on} WHEN MATCHED THEN UPDATE SET {sets}"
             )
@@ -316,13 +316,12 @@ def _archive_rows(
 
 def _rewrite(spark: SparkSession, table: str, parts: list[Partition], types: dict[str, str]) -> list[str]:
     """rewrite_data_files on the partitions; one with a single file is left alone (done already)."""
-    catalog, namespace, name = table.split(".", 2)
-    call = (
-        f"CALL {catalog}.system.rewrite_data_files(table => {literal(namespace + '.' + name)}, "
-        f"where => {literal(_where(parts, types))}, options => map('min-input-files', '2'))"
+    where = literal(_where(parts, types))
+    call = procedure_call(
+        table, "rewrite_data_files", {"where": where, "options": "map('min-input-files', '2')"}
     )
     done: list[Any] = []
-    _with_retries(lambda: done.extend(spark.sql(call).collect()))
+    with_retries(lambda: done.extend(spark.sql(call).collect()))
     rewritten = int(done[0]["rewritten_data_files_count"]) if done else 0
     return [p.label() for p in parts] if rewritten else []
 

@@ -20,6 +20,7 @@ from flare_assets.engine import schema_changes
 from flare_assets.engine.errors import SPARK_ERRORS, java_causes, short
 from flare_assets.engine.faults import fault_point
 from flare_assets.engine.write_plan import bounded_writers
+from flare_assets.spec.actions import millis as spec_millis
 from flare_assets.spec.model import Output, PartitionField
 
 # A stream micro-batch's commits carry these in their snapshot summary (engine/micro_batch.py).
@@ -62,7 +63,7 @@ def _sql_term(transform: str, column: str) -> str | None:
 
 def partition_terms(spark: SparkSession, table: str) -> list[str]:
     """The table's current partition spec as SQL terms, read from Iceberg's own table object."""
-    spec = _java_table(spark, table).spec()
+    spec = java_table(spark, table).spec()
     terms = []
     for field in spec.fields():
         term = _sql_term(field.transform().toString(), spec.schema().findColumnName(field.sourceId()))
@@ -140,7 +141,7 @@ def create_table(spark: SparkSession, df: DataFrame, output: Output) -> None:
 
 def check_partition_columns(output: Output, columns: list[str]) -> None:
     options = output.options
-    spec = options.iceberg.partition_spec if options.iceberg and options.iceberg.partition_spec else []
+    spec = options.partition_fields or []
     named = (
         [f.column for f in spec]
         + list(options.partition_by or [])
@@ -198,7 +199,7 @@ def _write(
 ) -> list[str]:
     table = output.address.table
     options = output.options
-    spec = options.iceberg.partition_spec if options.iceberg else None
+    spec = options.partition_fields
     if created:
         create_table(spark, df, output)
     ddl = evolve_partitions(spark, table, spec) if spec is not None else []
@@ -219,7 +220,7 @@ def _write(
         _staged_merge(spark, df, output, table, branch or "main", props)
         return [] if created else ddl
     if commit_by is None:
-        _with_retries(lambda: _commit(spark, df, output, target, created, props, slice_condition))
+        with_retries(lambda: _commit(spark, df, output, target, created, props, slice_condition))
         return [] if created else ddl
     # partial progress: one commit per value of commit_by, in order, each visible as it lands
     values = [r[0] for r in df.select(commit_by).distinct().orderBy(commit_by).collect()]
@@ -227,13 +228,13 @@ def _write(
         chunk = df.filter(F.col(commit_by).isNull() if value is None else F.col(commit_by) == F.lit(value))
         full_refresh_started = n > 0 and options.write_mode == "overwrite"
         last = props if n == len(values) - 1 else {}
-        _with_retries(
+        with_retries(
             lambda c=chunk, more=full_refresh_started, p=last: _commit(
                 spark, c, output, target, created or more, p, None
             )
         )
     if not values and props:
-        _with_retries(lambda: _commit(spark, df, output, target, True, props, None))
+        with_retries(lambda: _commit(spark, df, output, target, True, props, None))
     return [] if created else ddl
 
 
@@ -247,7 +248,7 @@ WRITE_ATTEMPTS = 8
 NOT_CONFLICTS = ("Cannot delete file where some, but not all, rows match filter",)
 
 
-def _with_retries(commit: Callable[[], None], refresh: Callable[[], None] | None = None) -> None:
+def with_retries(commit: Callable[[], None], refresh: Callable[[], None] | None = None) -> None:
     for attempt in range(WRITE_ATTEMPTS):
         try:
             commit()
@@ -268,7 +269,7 @@ METADATA_COMMIT_HOOKS: list[Callable[[str, str], None]] = []
 def refresh(spark: SparkSession, table: str) -> None:
     """Drops Spark's cached copy of the table, so the next statement starts from its latest metadata."""
     spark.sql(f"REFRESH TABLE {table}")
-    _java_table(spark, table).refresh()
+    java_table(spark, table).refresh()
 
 
 def metadata_commit(spark: SparkSession, table: str, what: str, commit: Callable[[], None]) -> None:
@@ -280,7 +281,7 @@ def metadata_commit(spark: SparkSession, table: str, what: str, commit: Callable
             hook(table, what)
         commit()
 
-    _with_retries(attempt, refresh=lambda: refresh(spark, table))
+    with_retries(attempt, refresh=lambda: refresh(spark, table))
 
 
 def is_conflict(exc: BaseException) -> bool:
@@ -368,7 +369,7 @@ def stage_name(props: dict[str, str]) -> str:
     return STAGE_PREFIX
 
 
-def _java_table(spark: SparkSession, table: str) -> Any:
+def java_table(spark: SparkSession, table: str) -> Any:
     """The org.apache.iceberg.Table behind a Spark identifier (a py4j proxy)."""
     jvm = spark.sparkContext._jvm
     assert jvm is not None
@@ -379,7 +380,7 @@ def _java_table(spark: SparkSession, table: str) -> Any:
 
 def head(spark: SparkSession, table: str, branch: str = "main") -> tuple[int | None, dict[str, str]]:
     """The snapshot a branch points at, with its summary; read from table metadata (no Spark job)."""
-    ice = _java_table(spark, table)
+    ice = java_table(spark, table)
     ref = ice.refs().get(branch)
     if ref is None:
         return None, {}
@@ -402,7 +403,7 @@ def find_snapshot(
     the walk stops at a smaller one."""
     if not spark.catalog.tableExists(table):
         return None
-    ice = _java_table(spark, table)
+    ice = java_table(spark, table)
     ice.refresh()  # the catalog's current metadata, not this session's cached copy
     ref = ice.refs().get(branch)
     snapshot_id = ref.snapshotId() if ref is not None else None
@@ -430,7 +431,7 @@ def written(spark: SparkSession, table: str, branch: str = "main") -> tuple[int 
     merged = summary.get(MERGE_SNAPSHOT)
     if merged is None:
         return snapshot_id, summary
-    snapshot = _java_table(spark, table).snapshot(int(merged))
+    snapshot = java_table(spark, table).snapshot(int(merged))
     if snapshot is None:
         return snapshot_id, summary
     own = snapshot.summary()
@@ -446,7 +447,7 @@ def settle_stages(
     others are dropped (their batch runs again). Returns what was done, for the run's log."""
     if not spark.catalog.tableExists(table):
         return []
-    ice = _java_table(spark, table)
+    ice = java_table(spark, table)
     ice.refresh()  # another process (the run that stopped) wrote the branches
     prefix = stage_name({STREAM_ID: stream, STREAM_BATCH: ""})[:-1]
     refs = ice.refs()
@@ -524,7 +525,7 @@ def store_column_tags(spark: SparkSession, table: str, tags: dict[str, list[str]
         return
 
     def commit() -> None:
-        current = _java_table(spark, table).properties()
+        current = java_table(spark, table).properties()
         changed = {k: v for k, v in wanted.items() if current.get(k) != v}
         if changed:
             props = ", ".join(f"{literal(k)}={literal(v)}" for k, v in changed.items())
@@ -544,16 +545,6 @@ TIME_TRAVEL_ALIASES = {
 }
 
 
-def _millis(value: object) -> int:
-    text = str(value).strip()
-    if text.isdigit():
-        return int(text)
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
-
-
 def time_travel(spark: SparkSession, table: str, options: dict[str, object]) -> dict[str, str]:
     """Read options selecting a snapshot, a timestamp, a tag or a branch, checked to exist first
     (in the table's metadata, no Spark job). Other options pass through untouched."""
@@ -566,7 +557,7 @@ def time_travel(spark: SparkSession, table: str, options: dict[str, object]) -> 
             out[key] = str(value).lower() if isinstance(value, bool) else str(value)
             continue
         chosen.append(key)
-        ice = ice or _java_table(spark, table)
+        ice = ice or java_table(spark, table)
         snapshots = sorted(((s.timestampMillis(), s.snapshotId()) for s in ice.snapshots()), reverse=True)
         if name == "snapshot-id":
             if ice.snapshot(int(str(value))) is None:
@@ -574,7 +565,7 @@ def time_travel(spark: SparkSession, table: str, options: dict[str, object]) -> 
                 raise ValueError(f"{table} has no snapshot {value}; the latest are {latest}")
             out[name] = str(int(str(value)))
         elif name == "as-of-timestamp":
-            millis = _millis(value)
+            millis = spec_millis(value)
             if not snapshots or snapshots[-1][0] > millis:
                 first = datetime.fromtimestamp(snapshots[-1][0] / 1000, UTC) if snapshots else None
                 raise ValueError(f"{table} has no snapshot at or before {value} (the first is from {first})")
@@ -611,13 +602,18 @@ def create_audit_branch(spark: SparkSession, table: str, name: str, base: str) -
     metadata_commit(spark, table, "branch", lambda: spark.sql(statement))
 
 
+def procedure_call(table: str, procedure: str, args: dict[str, str | None]) -> str:
+    """`CALL catalog.system.procedure(table => ..., ...)` for an Iceberg procedure on `table`
+    (catalog.namespace.name); `args` are SQL values already, and None leaves an argument out."""
+    catalog, namespace, name = table.split(".", 2)
+    given = [f"table => {literal(namespace + '.' + name)}"]
+    given += [f"{k} => {v}" for k, v in args.items() if v is not None]
+    return f"CALL {catalog}.system.{procedure}({', '.join(given)})"
+
+
 def publish(spark: SparkSession, table: str, audit: str, target: str) -> None:
     """Fast-forwards `target` to the audit branch; fails, naming both, when `target` moved meanwhile."""
-    catalog, namespace, name = table.split(".", 2)
-    statement = (
-        f"CALL {catalog}.system.fast_forward(table => {literal(namespace + '.' + name)}, "
-        f"branch => {literal(target)}, to => {literal(audit)})"
-    )
+    statement = procedure_call(table, "fast_forward", {"branch": literal(target), "to": literal(audit)})
     try:
         metadata_commit(spark, table, "publish", lambda: spark.sql(statement))
     except SPARK_ERRORS as exc:

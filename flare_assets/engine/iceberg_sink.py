@@ -62,7 +62,7 @@ def start(
         frame = spark.table(output.name)
         if not spark.catalog.tableExists(table):
             iceberg.create_table(spark, frame, output)
-        spec = output.options.iceberg.partition_spec if output.options.iceberg else None
+        spec = output.options.partition_fields
         if spec is not None:
             iceberg.evolve_partitions(spark, table, spec)
         writer = (

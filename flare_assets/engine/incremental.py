@@ -10,19 +10,21 @@ import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import DataType, StringType, TimestampType
 
-from flare_assets.depots import DepotMap
 from flare_assets.engine import iceberg, io
 from flare_assets.engine.errors import SPARK_ERRORS, short
 from flare_assets.engine.params import escape, substitute
 from flare_assets.engine.state import RunState, state_file
 from flare_assets.settings import Settings
 from flare_assets.spec.model import Input
+
+if TYPE_CHECKING:
+    from flare_assets.engine.context import RunContext
 
 APPEND_ONLY = ("append", "replace")  # replace: compaction, same rows in new files
 
@@ -180,7 +182,7 @@ def iceberg_appends(
 def _rewrites_since(spark: SparkSession, table: str, current: int, last: int) -> list[str]:
     """Snapshots between `last` and `current` that are not appends; ['...not an ancestor'] when
     `last` is gone from the history (expired, or the table was rolled back)."""
-    ice = iceberg._java_table(spark, table)
+    ice = iceberg.java_table(spark, table)
     found: list[str] = []
     snapshot = ice.snapshot(current)
     while snapshot is not None and int(snapshot.snapshotId()) != last:
@@ -195,14 +197,7 @@ def _rewrites_since(spark: SparkSession, table: str, current: int, last: int) ->
 
 
 def new_files(
-    spark: SparkSession,
-    item: Input,
-    depots: DepotMap,
-    settings: Settings,
-    previous: RunState,
-    run_id: int,
-    job_name: str,
-    reset: bool = False,
+    ctx: RunContext, item: Input, previous: RunState, run_id: int
 ) -> tuple[DataFrame | None, Progress]:
     """Files of the input's folder that no committed run processed, a file being its path, size and
     modification time: a new file landing under a processed file's name is new. The list is written
@@ -210,9 +205,10 @@ def new_files(
     and files of committed runs still waiting to be archived are moved first. `reset` reads every
     file present."""
     assert item.incremental_read is not None
+    spark, depots, settings, reset = ctx.spark, ctx.depots, ctx.settings, ctx.request.reset
     root = Path(io.folder(item.address, depots, settings))
     archive = settings.resolve(item.incremental_read.archive) if item.incremental_read.archive else None
-    ledger = ledger_path(settings, job_name, item.name)
+    ledger = ledger_path(settings, ctx.name, item.name)
     entries = [json.loads(line) for line in ledger.read_text().splitlines()] if ledger.exists() else []
     kept = [e for e in entries if e["run"] <= previous.run_id]
     if len(kept) != len(entries):

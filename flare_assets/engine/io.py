@@ -25,7 +25,7 @@ def folder(address: Address, depots: DepotMap, settings: Settings) -> str:
     return str(root / address.collection / address.dataset)
 
 
-def _options(values: dict[str, Any]) -> dict[str, str]:
+def string_options(values: dict[str, Any]) -> dict[str, str]:
     return {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in values.items()}
 
 
@@ -85,7 +85,7 @@ def file_reader(spark: SparkSession, item: Input, depots: DepotMap, settings: Se
     depot = depots.depots[item.address.depot]
     fmt = (item.format or depot.format or "parquet").lower()
     reader = spark.read.format(fmt).options(**FILE_READ_DEFAULTS.get(fmt, {}))
-    reader = reader.options(**_options(depot.options)).options(**_options(item.options))
+    reader = reader.options(**string_options(depot.options)).options(**string_options(item.options))
     schema = read_schema(item, depots, settings)
     if schema is not None:
         reader = reader.schema(schema)
@@ -108,8 +108,8 @@ def write_files(df: DataFrame, output: Output, depots: DepotMap, settings: Setti
     if coalesce is not None:
         df = df.coalesce(int(coalesce))
     writer = df.write.format(fmt).mode(output.options.save_mode)
-    writer = writer.options(**FILE_WRITE_DEFAULTS.get(fmt, {})).options(**_options(depot.options))
-    writer = writer.options(**_options(extra))
+    writer = writer.options(**FILE_WRITE_DEFAULTS.get(fmt, {})).options(**string_options(depot.options))
+    writer = writer.options(**string_options(extra))
     if output.options.partition_by:
         writer = writer.partitionBy(*output.options.partition_by)
     writer.save(path)

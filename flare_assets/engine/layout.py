@@ -14,7 +14,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from flare_assets.engine.iceberg import _java_table
+from flare_assets.engine.iceberg import java_table
 from flare_assets.spec.housekeeping import RUN_ID
 from flare_assets.spec.model import Output
 
@@ -24,7 +24,7 @@ NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"  # Spark's folder name for a null 
 def with_run_id(df: DataFrame, output: Output, run_number: int) -> DataFrame:
     """A partition column named run_id that the result lacks is the run's number."""
     options = output.options
-    spec = options.iceberg.partition_spec if options.iceberg and options.iceberg.partition_spec else []
+    spec = options.partition_fields or []
     named = [*(options.partition_by or []), *(f.column for f in spec)]
     present = {c.lower() for c in df.columns}
     if any(c.lower() == RUN_ID for c in named) and RUN_ID not in present:
@@ -157,7 +157,7 @@ def file_partitions(fs: FileSystem, columns: list[str]) -> list[Partition]:
 def iceberg_partitions(spark: SparkSession, table: str) -> tuple[list[str], list[Partition], int]:
     """The table's identity partition columns, its partitions, and its data file count (one query on
     the `partitions` metadata table)."""
-    spec = _java_table(spark, table).spec()
+    spec = java_table(spark, table).spec()
     fields = [
         (str(f.name()), str(spec.schema().findColumnName(f.sourceId())))
         for f in spec.fields()

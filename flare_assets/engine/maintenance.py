@@ -16,7 +16,7 @@ from pyspark.sql import SparkSession
 from flare_assets.depots import DepotMap
 from flare_assets.engine import io
 from flare_assets.engine.errors import SPARK_ERRORS, JobFailed, short
-from flare_assets.engine.iceberg import _java_table, _with_retries, literal
+from flare_assets.engine.iceberg import java_table, literal, procedure_call, with_retries
 from flare_assets.health import TableHealth
 from flare_assets.settings import Settings
 from flare_assets.spec.actions import (
@@ -58,13 +58,6 @@ def timestamp_literal(millis: int) -> str:
     return f"TIMESTAMP '{moment.strftime('%Y-%m-%d %H:%M:%S.%f')[:-3]}'"
 
 
-def _call(table: str, procedure: str, args: dict[str, str | None]) -> str:
-    catalog, namespace, name = table.split(".", 2)
-    given = [f"table => {literal(namespace + '.' + name)}"]
-    given += [f"{k} => {v}" for k, v in args.items() if v is not None]
-    return f"CALL {catalog}.system.{procedure}({', '.join(given)})"
-
-
 def _map(values: dict[str, str]) -> str | None:
     if not values:
         return None
@@ -87,7 +80,7 @@ def check(spark: SparkSession, table: str, action: Action, now_ms: int | None = 
                 "Give an older cutoff, or force: true"
             )
     if isinstance(opts, ExpireSnapshotsOptions) and opts.snapshot_ids:
-        refs = _java_table(spark, table).refs()
+        refs = java_table(spark, table).refs()
         heads = {int(refs.get(n).snapshotId()): str(n) for n in refs.keySet()}
         held = [f"{sid} (head of {heads[sid]})" for sid in opts.snapshot_ids if sid in heads]
         if held:
@@ -102,7 +95,7 @@ def statement(table: str, action: Action, input_name: str, now_ms: int | None = 
     opts = action.options
     if isinstance(opts, RewriteDatasetOptions):
         props = {**SAFE_REWRITE, **opts.properties}
-        return _call(
+        return procedure_call(
             table,
             "rewrite_data_files",
             {
@@ -114,12 +107,12 @@ def statement(table: str, action: Action, input_name: str, now_ms: int | None = 
         )
     if isinstance(opts, RewriteManifestOptions):
         caching = None if opts.use_caching is None else str(opts.use_caching).lower()
-        return _call(table, "rewrite_manifests", {"use_caching": caching})
+        return procedure_call(table, "rewrite_manifests", {"use_caching": caching})
     if isinstance(opts, ExpireSnapshotsOptions):
         cutoff = opts.cutoff_millis
         ids = ", ".join(str(i) for i in opts.snapshot_ids or [])
         stream = None if opts.stream_delete_results is None else str(opts.stream_delete_results).lower()
-        return _call(
+        return procedure_call(
             table,
             "expire_snapshots",
             {
@@ -134,7 +127,7 @@ def statement(table: str, action: Action, input_name: str, now_ms: int | None = 
         )
     if isinstance(opts, RemoveOrphansOptions):
         cutoff = opts.cutoff_millis or (now_ms or int(time.time() * 1000)) - ORPHAN_FLOOR_DAYS * DAY_MS
-        return _call(
+        return procedure_call(
             table,
             "remove_orphan_files",
             {
@@ -181,7 +174,7 @@ def run_action(
                 "Give all: true to delete every row"
             )
         if not dry_run and result.rows_matched:
-            _with_retries(lambda: spark.sql(sql).collect())
+            with_retries(lambda: spark.sql(sql).collect())
     else:
         rows: list = []
 
@@ -192,7 +185,7 @@ def run_action(
         if isinstance(opts, RemoveOrphansOptions) and _under_procedure_minimum(opts, now_ms):
             rows = [(f,) for f in _forced_orphan_removal(spark, table, opts)]
         else:
-            _with_retries(call)
+            with_retries(call)
         if action.name == "remove_orphans":
             result.files = [r[0] for r in rows]
             result.dry_run = isinstance(action.options, RemoveOrphansOptions) and action.options.dry_run
@@ -226,7 +219,7 @@ def _forced_orphan_removal(spark: SparkSession, table: str, opts: RemoveOrphansO
         )
     jvm = spark.sparkContext._jvm
     assert jvm is not None
-    ice = _java_table(spark, table)
+    ice = java_table(spark, table)
     delete = jvm.org.apache.iceberg.spark.actions.SparkActions.get(spark._jsparkSession).deleteOrphanFiles(
         ice
     )

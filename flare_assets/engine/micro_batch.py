@@ -14,6 +14,7 @@ from pyspark.sql import functions as F
 from flare_assets.checkpoints import local_path, replayed_batch
 from flare_assets.depots import DepotMap
 from flare_assets.engine import iceberg, quarantine
+from flare_assets.engine.context import RunContext
 from flare_assets.engine.runner import run_job
 from flare_assets.engine.stream_results import BatchResult
 from flare_assets.engine.stream_source import FILE_PATH, FILE_TIME, StreamSource
@@ -96,16 +97,17 @@ def process_batch(
                 result.snapshot_ids[output.name] = found[0]
         todo = {o.name for o in job.outputs} - set(result.replayed)
         if todo and result.rows_read > result.rows_quarantined:
-            result.job = run_job(
+            ctx = RunContext(
                 spark,
                 job,
                 depots,
                 settings,
                 name=name,
-                only=todo,
+                only=frozenset(todo),
                 inputs_read={item.name: good},
                 snapshot_properties=props,
             )
+            result.job = run_job(ctx)
             for out in result.job.outputs:
                 result.rows_written[out.name] = out.rows_written
                 result.snapshot_ids[out.name] = out.snapshot_id

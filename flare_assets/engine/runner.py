@@ -7,7 +7,9 @@ every output at its previous snapshot; each write is then one atomic Iceberg com
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 from pyspark import StorageLevel
@@ -15,7 +17,6 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
-from flare_assets.depots import DepotMap
 from flare_assets.engine import (
     assertions,
     bad_records,
@@ -26,6 +27,7 @@ from flare_assets.engine import (
     io,
     state,
 )
+from flare_assets.engine.context import RunContext
 from flare_assets.engine.errors import SPARK_ERRORS, JobFailed, short
 from flare_assets.engine.functions import apply_functions
 from flare_assets.engine.housekeeping import HousekeepingContext
@@ -33,25 +35,42 @@ from flare_assets.engine.layout import with_run_id
 from flare_assets.engine.params import escape, substitute
 from flare_assets.engine.partitions import PartitionSlice
 from flare_assets.engine.results import JobResult, OutputResult, PartitionWritten
-from flare_assets.engine.state import StateRequest
-from flare_assets.settings import Settings
-from flare_assets.spec.model import Assertion, Job, Output, placeholders
+from flare_assets.spec.model import Assertion, Input, Job, Output, Sequence, placeholders
 
 
-def run_job(
-    spark: SparkSession,
-    job: Job,
-    depots: DepotMap,
-    settings: Settings,
-    name: str = "job",
-    only: set[str] | None = None,
-    run_id: str | None = None,
-    partition: PartitionSlice | None = None,
-    request: StateRequest | None = None,
-    inputs_read: dict[str, DataFrame] | None = None,
-    snapshot_properties: dict[str, str] | None = None,
-) -> JobResult:
-    """Runs the job; `only` names the outputs to write (default: all). Steps are lazy views, so a
+@dataclass
+class _Run:
+    """One run in progress: its context, the result it builds, and what it holds until the end."""
+
+    ctx: RunContext
+    result: JobResult
+    previous: state.RunState | None = None
+    landed: dict[str, tuple[int, dict[str, str]]] = field(default_factory=dict)
+    progress: list[incremental.Progress] = field(default_factory=list)
+    cached: list[str] = field(default_factory=list)
+    held: list[DataFrame] = field(default_factory=list)
+    pending: list[_Pending] = field(default_factory=list)
+    properties: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def number(self) -> int:
+        return self.result.run_number
+
+
+@dataclass
+class _Pending:
+    """An output computed and checked, waiting for its write."""
+
+    output: Output
+    frame: DataFrame
+    tags: dict[str, list[str]]
+    slice_condition: Column | None
+    measured: dict[str, dict[str, Any]] | None
+    housekeeping: HousekeepingContext
+
+
+def run_job(ctx: RunContext) -> JobResult:
+    """Runs the job; `ctx.only` names the outputs to write (default: all). Steps are lazy views, so a
     step that no written output needs costs nothing. A `partition` run replaces exactly its slice of
     each output; incremental inputs read what is new since the last committed run, and a run that
     finds nothing new writes nothing. The run's number (`result.run_number`) fills a run_id
@@ -61,167 +80,178 @@ def run_job(
     (engine/idempotence.py), an output whose branch already holds a commit of that run (an earlier
     attempt of a re-executed run) is reported from that snapshot instead of written again; when all
     are, nothing is read or computed."""
-    problems = state.request_problems(job, request or StateRequest(), only)
+    problems = state.request_problems(ctx.job, ctx.request, ctx.only)
     if problems:
-        raise JobFailed(f"{name}: replay config: {'; '.join(problems)}; nothing was run")
-    result = JobResult(outputs=[], sql=[], timings={})
-    cached: list[str] = []
-    held: list[DataFrame] = []
-    if job.log_level:
-        spark.sparkContext.setLogLevel(job.log_level)
+        raise JobFailed(f"{ctx.name}: replay config: {'; '.join(problems)}; nothing was run")
+    run = _Run(ctx, JobResult(outputs=[], sql=[], timings={}))
     start = time.perf_counter()
+    with _held(run):
+        if _begin(run) or _read(run, start):
+            return run.result
+        _compute(run)
+        _write_all(run)
+        _finish(run)
+    run.result.cached = run.cached
+    run.result.timings["total_s"] = time.perf_counter() - start
+    return run.result
+
+
+@contextmanager
+def _held(run: _Run) -> Iterator[None]:
+    """The job's log level while it runs; cached views and held results released at the end."""
+    spark, level = run.ctx.spark, run.ctx.job.log_level
+    if level:
+        spark.sparkContext.setLogLevel(level)
     try:
-        previous = state.committed(spark, job, depots, settings, name)
-        result.run_number = previous.run_id + 1
-        result.partition = partition.describe() if partition else None
-        landed = _landed(spark, job, depots, only, snapshot_properties)
-        if landed and len(landed) == len([o for o in job.outputs if only is None or o.name in only]):
-            result.outputs = [
-                _replay(spark, o, landed[o.name], job, name, run_id) for o in job.outputs if o.name in landed
-            ]
-            result.run_number = int(next(iter(landed.values()))[1].get(state.RUN_ID, result.run_number))
-            return result
-        rejected: list[bad_records.Rejected] = []
-        progress = _read_inputs(
-            spark,
-            job,
-            depots,
-            settings,
-            name,
-            previous,
-            result.run_number,
-            request,
-            inputs_read or {},
-            rejected,
-        )
-        held += [r.frame for r in rejected]
-        result.bad_records = _settle(
-            spark, rejected, job, depots, name, result.run_number, snapshot_properties
-        )
-        result.incremental = progress
-        result.timings["read_inputs_s"] = time.perf_counter() - start
-        if progress and not _anything_new(spark, progress):
-            result.skipped = (
-                f"no new data since run {previous.run_id}: "
-                + "; ".join(f"{p.input}: {p.detail}" for p in progress)
-                + ". Nothing was written."
-            )
-            return result
-        params = partition.placeholders() if partition else {}
-        for p in progress:
-            params.update({k: escape(v) for k, v in p.keys.items()})
-        _run_steps(spark, job, name, result, cached, params)
-        selected = [o for o in job.outputs if only is None or o.name in only]
-        if (request and request.reset) or any(p.refresh for p in progress):
-            selected = [_replacing(o) for o in selected]
-        frames = {o.name: with_run_id(spark.table(o.name), o, result.run_number) for o in selected}
-        measured: dict[str, dict[str, dict[str, Any]]] = {}
-        if len(selected) > 1:
-            for output in selected:
-                early = (
-                    _named_assertions(job, output) if partition is None and _whole_overwrite(output) else []
-                )
-                kept, measured[output.name] = _compute(frames[output.name], output, name, early)
-                held.append(kept)
-                frames[output.name] = _coalesced(kept)
-        feed = name.split("/")[0]
-        contexts = {o.name: housekeeping.context(feed, o, result.run_number) for o in selected}
-        tags = {o.name: _check(frames[o.name], o, name, contexts[o.name]) for o in selected}
-        props = {state.RUN_ID: str(result.run_number), **(snapshot_properties or {})}
-        for p in progress:
-            props.update(p.properties)
-        slices = {o.name: _slice(frames[o.name], o, partition, name) for o in selected}
-        result.outputs = [
-            _replay(spark, o, landed[o.name], job, name, run_id)
-            if o.name in landed
-            else _write(
-                spark,
-                frames[o.name],
-                o,
-                tags[o.name],
-                job,
-                depots,
-                settings,
-                name,
-                run_id,
-                props,
-                slices[o.name],
-                measured.get(o.name),
-                partition,
-            )
-            for o in selected
-        ]
-        if not any(depots.is_iceberg(o.address) for o in selected):
-            state.save_file_state(settings, name, {**previous.values, **props})
-        for p in progress:
-            if p.archive is not None and p.folder is not None and p.files:
-                result.archived += incremental.archive_files(p.folder, p.archive, p.files)
-        for output, written in zip(selected, result.outputs, strict=True):
-            if output.housekeeping and written.published is not False:
-                written.housekeeping = _housekeep(
-                    spark, output, depots, settings, name, contexts[output.name]
-                )
+        yield
     finally:
-        for view in cached:
+        for view in run.cached:
             spark.catalog.uncacheTable(view)
-        for frame in held:
+        for frame in run.held:
             frame.unpersist()
-        if job.log_level:
+        if level:
             spark.sparkContext.setLogLevel("WARN")
-    result.cached = cached
-    result.timings["total_s"] = time.perf_counter() - start
-    return result
+
+
+def _begin(run: _Run) -> bool:
+    """The run's number, after the last committed one. True when an earlier attempt of this Dagster
+    run committed every output: the result is then reported from those commits."""
+    ctx, result = run.ctx, run.result
+    run.previous = state.committed(ctx)
+    result.run_number = run.previous.run_id + 1
+    result.partition = ctx.partition.describe() if ctx.partition else None
+    run.landed = _landed(ctx)
+    if not run.landed or len(run.landed) != len(ctx.selected()):
+        return False
+    result.outputs = [_replay(ctx, o, run.landed[o.name]) for o in ctx.job.outputs if o.name in run.landed]
+    result.run_number = int(next(iter(run.landed.values()))[1].get(state.RUN_ID, result.run_number))
+    return True
+
+
+def _read(run: _Run, start: float) -> bool:
+    """Every input as a view, malformed records quarantined. True when incremental inputs hold
+    nothing new: the run then writes nothing."""
+    ctx, result = run.ctx, run.result
+    rejected: list[bad_records.Rejected] = []
+    assert run.previous is not None
+    run.progress = _read_inputs(ctx, run.previous, run.number, rejected)
+    run.held += [r.frame for r in rejected]
+    result.bad_records = _settle(ctx, rejected, run.number)
+    result.incremental = run.progress
+    result.timings["read_inputs_s"] = time.perf_counter() - start
+    if not run.progress or _anything_new(ctx.spark, run.progress):
+        return False
+    result.skipped = (
+        f"no new data since run {run.previous.run_id}: "
+        + "; ".join(f"{p.input}: {p.detail}" for p in run.progress)
+        + ". Nothing was written."
+    )
+    return True
+
+
+def _compute(run: _Run) -> None:
+    """The steps, then every selected output's rows: held in memory when the job writes several (so
+    a failing one leaves all at their previous snapshot), checked against their schema."""
+    ctx = run.ctx
+    params = ctx.partition.placeholders() if ctx.partition else {}
+    for p in run.progress:
+        params.update({k: escape(v) for k, v in p.keys.items()})
+    _run_steps(ctx, run.result, run.cached, params)
+    selected = ctx.selected()
+    if ctx.request.reset or any(p.refresh for p in run.progress):
+        selected = [_replacing(o) for o in selected]
+    frames = {o.name: with_run_id(ctx.spark.table(o.name), o, run.number) for o in selected}
+    measured: dict[str, dict[str, dict[str, Any]]] = {}
+    if len(selected) > 1:
+        for output in selected:
+            whole = ctx.partition is None and _whole_overwrite(output)
+            early = _named_assertions(ctx.job, output) if whole else []
+            kept, measured[output.name] = _compute_output(frames[output.name], output, ctx.name, early)
+            run.held.append(kept)
+            frames[output.name] = _coalesced(kept)
+    for output in selected:
+        hk = housekeeping.context(ctx.feed, output, run.number)
+        frame = frames[output.name]
+        tags = _check(frame, output, ctx.name, hk)
+        condition = _slice(frame, output, ctx.partition, ctx.name)
+        run.pending.append(_Pending(output, frame, tags, condition, measured.get(output.name), hk))
+    run.properties = {state.RUN_ID: str(run.number), **ctx.snapshot_properties}
+    for p in run.progress:
+        run.properties.update(p.properties)
+
+
+def _write_all(run: _Run) -> None:
+    """Each output written in order (or reported from an earlier attempt's commit)."""
+    ctx = run.ctx
+    run.result.outputs = [
+        _replay(ctx, p.output, run.landed[p.output.name])
+        if p.output.name in run.landed
+        else _write(ctx, p, run.properties)
+        for p in run.pending
+    ]
+
+
+def _finish(run: _Run) -> None:
+    """After the writes: the file-only run's state, archived input files, housekeeping."""
+    ctx = run.ctx
+    if not any(ctx.depots.is_iceberg(p.output.address) for p in run.pending):
+        assert run.previous is not None
+        state.save_file_state(ctx.settings, ctx.name, {**run.previous.values, **run.properties})
+    for p in run.progress:
+        if p.archive is not None and p.folder is not None and p.files:
+            run.result.archived += incremental.archive_files(p.folder, p.archive, p.files)
+    for pending, written in zip(run.pending, run.result.outputs, strict=True):
+        if pending.output.housekeeping and written.published is not False:
+            written.housekeeping = _housekeep(ctx, pending.output, pending.housekeeping)
 
 
 def _read_inputs(
-    spark: SparkSession,
-    job: Job,
-    depots: DepotMap,
-    settings: Settings,
-    name: str,
-    previous: state.RunState,
-    run_number: int,
-    request: StateRequest | None,
-    inputs_read: dict[str, DataFrame],
-    rejected: list[bad_records.Rejected],
+    ctx: RunContext, previous: state.RunState, run_number: int, rejected: list[bad_records.Rejected]
 ) -> list[incremental.Progress]:
     """Reads every input as a temp view; JSON and CSV file inputs leave their malformed records in
     `rejected` (engine/bad_records.py)."""
-    request = request or StateRequest()
     progress: list[incremental.Progress] = []
-    for item in job.inputs:
+    for item in ctx.job.inputs:
         try:
-            frame: DataFrame | None
-            if item.name in inputs_read:
-                frame, info = io.apply_query(spark, item, inputs_read[item.name]), None
-            elif item.incremental_read is not None and depots.is_iceberg(item.address):
-                frame, info = incremental.iceberg_appends(spark, item, previous, request.reset)
-            elif item.incremental_read is not None:
-                frame, info = incremental.new_files(
-                    spark, item, depots, settings, previous, run_number, name, request.reset
-                )
-            elif bad_records.applies(item, depots):
-                frame, bad = bad_records.read(spark, item, depots, settings)
-                rejected.append(bad)
-                info = None
-            else:
-                written = {o.address.table for o in job.outputs}
-                frame = io.read_input(spark, item, depots, settings, pin=item.address.table in written)
-                info = None
+            frame, info = _read_input(ctx, item, previous, run_number, rejected)
             if item.incremental is not None and frame is not None:
                 frame, info = incremental.flare_block(
-                    spark, item, frame, previous, request.for_input(item.name), request.reset
+                    ctx.spark, item, frame, previous, ctx.request.for_input(item.name), ctx.request.reset
                 )
             if info is not None:
                 progress.append(info)
             if frame is not None:
-                frame = io.apply_query(spark, item, frame) if item.incremental_read is not None else frame
+                frame = io.apply_query(ctx.spark, item, frame) if item.incremental_read is not None else frame
                 frame.createOrReplaceTempView(item.name)
         except (*SPARK_ERRORS, ValueError) as exc:
             raise JobFailed(
-                f"{name}: input {item.name!r} ({item.dataset}) could not be read: {short(exc)}"
+                f"{ctx.name}: input {item.name!r} ({item.dataset}) could not be read: {short(exc)}"
             ) from exc
     return progress
+
+
+def _read_input(
+    ctx: RunContext,
+    item: Input,
+    previous: state.RunState,
+    run_number: int,
+    rejected: list[bad_records.Rejected],
+) -> tuple[DataFrame | None, incremental.Progress | None]:
+    """One input, by how it is read: already read (a stream's batch), incrementally, with its
+    malformed records set aside, or whole."""
+    spark = ctx.spark
+    if item.name in ctx.inputs_read:
+        return io.apply_query(spark, item, ctx.inputs_read[item.name]), None
+    if item.incremental_read is not None and ctx.depots.is_iceberg(item.address):
+        return incremental.iceberg_appends(spark, item, previous, ctx.request.reset)
+    if item.incremental_read is not None:
+        return incremental.new_files(ctx, item, previous, run_number)
+    if bad_records.applies(item, ctx.depots):
+        frame, bad = bad_records.read(spark, item, ctx.depots, ctx.settings)
+        rejected.append(bad)
+        return frame, None
+    written = {o.address.table for o in ctx.job.outputs}
+    return io.read_input(spark, item, ctx.depots, ctx.settings, pin=item.address.table in written), None
 
 
 def _replacing(output: Output) -> Output:
@@ -235,18 +265,14 @@ def _replacing(output: Output) -> Output:
 
 
 def _settle(
-    spark: SparkSession,
-    rejected: list[bad_records.Rejected],
-    job: Job,
-    depots: DepotMap,
-    name: str,
-    run_number: int,
-    snapshot_properties: dict[str, str] | None,
+    ctx: RunContext, rejected: list[bad_records.Rejected], run_number: int
 ) -> list[bad_records.BadRecords]:
     try:
-        return bad_records.settle(spark, rejected, job, depots, name, run_number, snapshot_properties)
+        return bad_records.settle(ctx, rejected, run_number)
     except (*SPARK_ERRORS, ValueError) as exc:
-        raise JobFailed(f"{name}: malformed input records could not be quarantined: {short(exc)}") from exc
+        raise JobFailed(
+            f"{ctx.name}: malformed input records could not be quarantined: {short(exc)}"
+        ) from exc
 
 
 def _anything_new(spark: SparkSession, progress: list[incremental.Progress]) -> bool:
@@ -274,36 +300,41 @@ def _slice(df: DataFrame, output: Output, partition: PartitionSlice | None, name
     return condition
 
 
-def _run_steps(
-    spark: SparkSession, job: Job, name: str, result: JobResult, cached: list[str], params: dict[str, str]
-) -> None:
-    for step in job.steps:
+def _run_steps(ctx: RunContext, result: JobResult, cached: list[str], params: dict[str, str]) -> None:
+    """Each step's SQL as a view, its functions applied, its cache commands run, in order."""
+    for step in ctx.job.steps:
         for seq in step.sequence:
             t0 = time.perf_counter()
             try:
                 sql = substitute(seq.sql, params, f"step {seq.name!r}") if placeholders(seq.sql) else seq.sql
-                frame = spark.sql(sql)
-                if seq.functions:
-                    frame = apply_functions(frame, seq.functions)
-                    result.functions[seq.name] = [fn.name for fn in seq.functions]
-                frame.createOrReplaceTempView(seq.name)
-                if job.explain:
-                    result.plans[seq.name] = frame._jdf.queryExecution().toString()
-                for command in seq.commands:
-                    view = command.sequence_name or seq.name
-                    if command.name == "unpersist":
-                        spark.catalog.uncacheTable(view)
-                    else:
-                        spark.catalog.cacheTable(view, getattr(StorageLevel, command.level))
-                        cached.append(view)
+                _run_step(ctx, seq, sql, result, cached)
             except (*SPARK_ERRORS, ValueError) as exc:
-                raise JobFailed(f"{name}: step {seq.name!r} failed: {short(exc)}") from exc
-            doc = "".join(f"-- {line}\n" for line in (seq.doc or "").strip().splitlines())
-            result.sql.append((seq.name, doc + sql.strip()))
+                raise JobFailed(f"{ctx.name}: step {seq.name!r} failed: {short(exc)}") from exc
+            doc = (f"{step.name}: " if step.name else "") + (seq.doc or "").strip()
+            comment = "".join(f"-- {line}\n" for line in doc.strip().splitlines())
+            result.sql.append((seq.name, comment + sql.strip()))
             result.timings[f"step_{seq.name}_s"] = time.perf_counter() - t0
 
 
-def _compute(
+def _run_step(ctx: RunContext, seq: Sequence, sql: str, result: JobResult, cached: list[str]) -> None:
+    spark = ctx.spark
+    frame = spark.sql(sql)
+    if seq.functions:
+        frame = apply_functions(frame, seq.functions)
+        result.functions[seq.name] = [fn.name for fn in seq.functions]
+    frame.createOrReplaceTempView(seq.name)
+    if ctx.job.explain:
+        result.plans[seq.name] = frame._jdf.queryExecution().toString()
+    for command in seq.commands:
+        view = command.sequence_name or seq.name
+        if command.name == "unpersist":
+            spark.catalog.uncacheTable(view)
+        else:
+            spark.catalog.cacheTable(view, getattr(StorageLevel, command.level))
+            cached.append(view)
+
+
+def _compute_output(
     frame: DataFrame, output: Output, name: str, named: list[tuple[str, Assertion]]
 ) -> tuple[DataFrame, dict[str, dict[str, Any]]]:
     """Computes an output's rows ahead of every write of the job. When the write will make the table
@@ -348,55 +379,66 @@ def _check(frame: DataFrame, output: Output, name: str, ctx: HousekeepingContext
         ) from exc
 
 
-def _write(
-    spark: SparkSession,
-    df: DataFrame,
-    output: Output,
-    column_tags: dict[str, list[str]],
-    job: Job,
-    depots: DepotMap,
-    settings: Settings,
-    name: str,
-    run_id: str | None,
-    properties: dict[str, str],
-    slice_condition: Column | None,
-    measured: dict[str, dict[str, Any]] | None,
-    partition: PartitionSlice | None = None,
-) -> OutputResult:
-    """`measured` (held results only): the output's column assertion metrics, taken from its rows
-    before the write."""
+def _write(ctx: RunContext, pending: _Pending, properties: dict[str, str]) -> OutputResult:
+    """Writes one output (on an audit branch first with write-audit-publish), then checks what it
+    wrote, publishes it when the checks allow, tags the snapshot with the run and previews it.
+    `pending.measured` (held results only): the column assertion metrics taken before the write."""
     t0 = time.perf_counter()
-    address = output.address
-    to_iceberg = depots.is_iceberg(address)
-    exists = to_iceberg and spark.catalog.tableExists(address.table)
+    output, df = pending.output, pending.frame
+    to_iceberg = ctx.depots.is_iceberg(output.address)
     branch = output.options.branch or "main"
     wap = output.options.write_audit_publish if to_iceberg else None
-    audit = f"{wap.branch_prefix}_{_run_tag(run_id)}" if wap else None
-    before = iceberg.head(spark, address.table, branch)[0] if exists else None
+    audit = f"{wap.branch_prefix}_{_run_tag(ctx.run_id)}" if wap else None
+    result = _commit(ctx, pending, properties, audit)
+    if to_iceberg:
+        _describe_commit(ctx, result, audit or branch, pending.tags)
+    else:
+        result.rows_written = df.count()
+    written, replaced = _written(ctx, result, pending)
+    measured = pending.measured if replaced and pending.measured else None
+    result.checks = assertions.evaluate_all(ctx.spark, written, _named_assertions(ctx.job, output), measured)
+    if audit and wap:
+        _publish(ctx, result, audit, branch, keep=wap.keep_branch)
+    if to_iceberg and ctx.run_id and result.snapshot_id and result.published is not False:
+        _tag_run(ctx, result)
+    _preview(ctx, result, written, pending.slice_condition)
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def _commit(
+    ctx: RunContext, pending: _Pending, properties: dict[str, str], audit: str | None
+) -> OutputResult:
+    """The write itself: one Iceberg commit (to `audit` when given), or the files."""
+    spark, output, df = ctx.spark, pending.output, pending.frame
+    address = output.address
+    to_iceberg = ctx.depots.is_iceberg(address)
+    exists = to_iceberg and spark.catalog.tableExists(address.table)
+    before = iceberg.head(spark, address.table, output.options.branch or "main")[0] if exists else None
     evolution: list[str] = []
     try:
         if to_iceberg:
             if audit:
                 if not exists:
                     iceberg.create_table(spark, df, output)
-                iceberg.create_audit_branch(spark, address.table, audit, branch)
+                iceberg.create_audit_branch(spark, address.table, audit, output.options.branch or "main")
             evolution = iceberg.write(
                 spark,
                 df,
                 output,
                 branch=audit,
                 properties=properties,
-                slice_condition=slice_condition,
+                slice_condition=pending.slice_condition,
                 private=audit is not None,
             )
             target = address.table
         else:
-            target = io.write_files(df, output, depots, settings)
+            target = io.write_files(df, output, ctx.depots, ctx.settings)
     except (*SPARK_ERRORS, ValueError) as exc:
         raise JobFailed(
-            f"{name}: output {output.name!r} ({output.dataset}) was not written: {short(exc)}"
+            f"{ctx.name}: output {output.name!r} ({output.dataset}) was not written: {short(exc)}"
         ) from exc
-    result = OutputResult(
+    return OutputResult(
         name=output.name,
         dataset=output.dataset,
         target=target,
@@ -405,37 +447,42 @@ def _write(
         rows_written=0,
         previous_snapshot_id=before,
         schema=[(f.name, f.dataType.simpleString()) for f in df.schema.fields],
-        column_tags=column_tags,
+        column_tags=pending.tags,
         partition_evolution=evolution,
         audit_branch=audit,
     )
-    if to_iceberg:
-        result.snapshot_id, result.summary = iceberg.written(spark, target, audit or branch)
-        result.branch = audit or branch
-        result.rows_written = result.counter("added-records")
-        result.partition_spec = ", ".join(iceberg.partition_terms(spark, target)) or "unpartitioned"
-        _after_commit(result, name, lambda: iceberg.store_column_tags(spark, target, column_tags))
-    else:
-        result.rows_written = df.count()
-    written = spark.read.option("snapshot-id", result.snapshot_id).table(target) if result.snapshot_id else df
-    replaced = measured is not None and _replaced_by(df, written, output, slice_condition)
-    if replaced:
-        written = df  # the same rows, already in memory: checks and preview need no second scan
-    named = _named_assertions(job, output)
-    result.checks = assertions.evaluate_all(
-        spark, written, named, measured if replaced and measured else None
+
+
+def _describe_commit(ctx: RunContext, result: OutputResult, branch: str, tags: dict[str, list[str]]) -> None:
+    """The commit's snapshot, summary and partition spec; the column tags stored on the table."""
+    spark, target = ctx.spark, result.target
+    result.snapshot_id, result.summary = iceberg.written(spark, target, branch)
+    result.branch = branch
+    result.rows_written = result.counter("added-records")
+    result.partition_spec = ", ".join(iceberg.partition_terms(spark, target)) or "unpartitioned"
+    _after_commit(result, ctx.name, lambda: iceberg.store_column_tags(spark, target, tags))
+
+
+def _written(ctx: RunContext, result: OutputResult, pending: _Pending) -> tuple[DataFrame, bool]:
+    """What the write left in the table, for checks and the preview, and whether it is the held
+    result itself: the commit made the table exactly its rows, so no second scan is needed."""
+    df = pending.frame
+    if not result.snapshot_id:
+        return df, False
+    written = ctx.spark.read.option("snapshot-id", result.snapshot_id).table(result.target)
+    replaced = pending.measured is not None and _replaced_by(
+        df, written, pending.output, pending.slice_condition
     )
-    if audit and wap:
-        _publish(spark, result, audit, branch, keep=wap.keep_branch, name=name)
-    if to_iceberg and run_id and result.snapshot_id and result.published is not False:
-        _tag_run(spark, result, run_id, name)
-    if partition is not None and slice_condition is not None:
-        result.partitions = _partitions_written(written, partition, job.show_preview_lines)
-        result.preview = [r for p in result.partitions for r in p.preview][: job.show_preview_lines]
-    elif job.show_preview_lines:
-        result.preview = [r.asDict() for r in written.limit(job.show_preview_lines).collect()]
-    result.seconds = time.perf_counter() - t0
-    return result
+    return (df, True) if replaced else (written, False)
+
+
+def _preview(ctx: RunContext, result: OutputResult, written: DataFrame, condition: Column | None) -> None:
+    lines = ctx.job.show_preview_lines
+    if ctx.partition is not None and condition is not None:
+        result.partitions = _partitions_written(written, ctx.partition, lines)
+        result.preview = [r for p in result.partitions for r in p.preview][:lines]
+    elif lines:
+        result.preview = [r.asDict() for r in written.limit(lines).collect()]
 
 
 RUN_TAG_RETAIN_DAYS = 30
@@ -464,13 +511,13 @@ def _partitions_written(written: DataFrame, partition: PartitionSlice, lines: in
     ]
 
 
-def _tag_run(spark: SparkSession, result: OutputResult, run_id: str, name: str) -> None:
+def _tag_run(ctx: RunContext, result: OutputResult) -> None:
     assert result.snapshot_id is not None
-    tag = f"run_{_run_tag(run_id)}"
+    tag = f"run_{_run_tag(ctx.run_id)}"
     _after_commit(
         result,
-        name,
-        lambda: iceberg.tag_snapshot(spark, result.target, result.snapshot_id, tag, RUN_TAG_RETAIN_DAYS),
+        ctx.name,
+        lambda: iceberg.tag_snapshot(ctx.spark, result.target, result.snapshot_id, tag, RUN_TAG_RETAIN_DAYS),
     )
     result.snapshot_tag = tag
 
@@ -489,37 +536,26 @@ def _after_commit(result: OutputResult, name: str, commit: Callable[[], None]) -
         ) from exc
 
 
-def _landed(
-    spark: SparkSession,
-    job: Job,
-    depots: DepotMap,
-    only: set[str] | None,
-    snapshot_properties: dict[str, str] | None,
-) -> dict[str, tuple[int, dict[str, str]]]:
+def _landed(ctx: RunContext) -> dict[str, tuple[int, dict[str, str]]]:
     """Outputs an earlier attempt of this Dagster run committed: name -> (snapshot id, summary)."""
-    ident = idempotence.identity(snapshot_properties)
+    ident = idempotence.identity(dict(ctx.snapshot_properties))
     if not ident:
         return {}
     found = {}
-    for output in job.outputs:
-        if (only is None or output.name in only) and depots.is_iceberg(output.address):
-            hit = idempotence.landed(spark, output.address.table, output.options.branch or "main", ident)
+    for output in ctx.selected():
+        if ctx.depots.is_iceberg(output.address):
+            branch = output.options.branch or "main"
+            hit = idempotence.landed(ctx.spark, output.address.table, branch, ident)
             if hit is not None:
                 found[output.name] = hit
     return found
 
 
-def _replay(
-    spark: SparkSession,
-    output: Output,
-    landed: tuple[int, dict[str, str]],
-    job: Job,
-    name: str,
-    run_id: str | None,
-) -> OutputResult:
+def _replay(ctx: RunContext, output: Output, landed: tuple[int, dict[str, str]]) -> OutputResult:
     """The result of a write an earlier attempt of this run committed: its snapshot, checks on it, and
     the metadata commits that attempt may not have finished (column tags, the run's tag)."""
     t0 = time.perf_counter()
+    spark = ctx.spark
     snapshot_id, summary = landed
     table = output.address.table
     written = spark.read.option("snapshot-id", snapshot_id).table(table)
@@ -539,12 +575,11 @@ def _replay(
         partition_spec=", ".join(iceberg.partition_terms(spark, table)) or "unpartitioned",
         committed_earlier=True,
     )
-    _after_commit(result, name, lambda: iceberg.store_column_tags(spark, table, tags))
-    result.checks = assertions.evaluate_all(spark, written, _named_assertions(job, output), None)
-    if run_id:
-        _tag_run(spark, result, run_id, name)
-    if job.show_preview_lines:
-        result.preview = [r.asDict() for r in written.limit(job.show_preview_lines).collect()]
+    _after_commit(result, ctx.name, lambda: iceberg.store_column_tags(spark, table, tags))
+    result.checks = assertions.evaluate_all(spark, written, _named_assertions(ctx.job, output), None)
+    if ctx.run_id:
+        _tag_run(ctx, result)
+    _preview(ctx, result, written, None)
     result.seconds = time.perf_counter() - t0
     return result
 
@@ -567,22 +602,15 @@ def _replaced_by(df: DataFrame, written: DataFrame, output: Output, slice_condit
     )
 
 
-def _housekeep(
-    spark: SparkSession,
-    output: Output,
-    depots: DepotMap,
-    settings: Settings,
-    name: str,
-    ctx: HousekeepingContext,
-) -> housekeeping.HousekeepingResult:
+def _housekeep(ctx: RunContext, output: Output, hk: HousekeepingContext) -> housekeeping.HousekeepingResult:
     """After the run is committed: a failure here leaves the written data and the run's state as
     they are; the next run, or the housekeeping job, finishes the work."""
     try:
-        return housekeeping.run(spark, output, depots, settings, ctx)
+        return housekeeping.run(ctx.spark, output, ctx.depots, ctx.settings, hk)
     except (*SPARK_ERRORS, ValueError, OSError) as exc:
         raise JobFailed(
-            f"{name}: output {output.name!r} ({output.dataset}) was written, but its housekeeping failed: "
-            f"{short(exc)}; the next run or the housekeeping job finishes it"
+            f"{ctx.name}: output {output.name!r} ({output.dataset}) was written, but its housekeeping "
+            f"failed: {short(exc)}; the next run or the housekeeping job finishes it"
         ) from exc
 
 
@@ -591,19 +619,17 @@ def _run_tag(run_id: str | None) -> str:
     return (run_id or time.strftime("%Y%m%d%H%M%S")).split("-")[0]
 
 
-def _publish(
-    spark: SparkSession, result: OutputResult, audit: str, branch: str, keep: bool, name: str
-) -> None:
+def _publish(ctx: RunContext, result: OutputResult, audit: str, branch: str, keep: bool) -> None:
     """Fast-forwards the target branch when every blocking check passed; otherwise leaves it alone."""
     failed = [c.name for c in result.checks if c.blocking and not c.passed]
     if failed:
         result.published = False
         return
     try:
-        iceberg.publish(spark, result.target, audit, branch)
+        iceberg.publish(ctx.spark, result.target, audit, branch)
     except ValueError as exc:
-        raise JobFailed(f"{name}: output {result.name!r}: {exc}") from exc
+        raise JobFailed(f"{ctx.name}: output {result.name!r}: {exc}") from exc
     result.published = True
     result.branch = branch
     if not keep:
-        iceberg.drop_branch(spark, result.target, audit)
+        iceberg.drop_branch(ctx.spark, result.target, audit)

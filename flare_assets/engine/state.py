@@ -12,13 +12,16 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pyspark.sql import SparkSession
 
-from flare_assets.depots import DepotMap
 from flare_assets.engine import iceberg
 from flare_assets.settings import Settings
 from flare_assets.spec.model import Job
+
+if TYPE_CHECKING:
+    from flare_assets.engine.context import RunContext
 
 RUN_ID = "flare.run-id"
 PREFIX = "flare."
@@ -40,8 +43,9 @@ class RunState:
         return f"{PREFIX}source.{item}"
 
 
-def committed(spark: SparkSession, job: Job, depots: DepotMap, settings: Settings, name: str) -> RunState:
+def committed(ctx: RunContext) -> RunState:
     """Read from the first output that has a committed run (they are written with the same values)."""
+    spark, job, depots = ctx.spark, ctx.job, ctx.depots
     iceberg_outputs = [o for o in job.outputs if depots.is_iceberg(o.address)]
     for output in iceberg_outputs:
         table = output.address.table
@@ -52,7 +56,7 @@ def committed(spark: SparkSession, job: Job, depots: DepotMap, settings: Setting
             return RunState(int(found[RUN_ID]), found, f"{table} snapshot summary")
     if iceberg_outputs:
         return RunState()
-    path = state_file(settings, name)
+    path = state_file(ctx.settings, ctx.name)
     if path.exists():
         values = json.loads(path.read_text())
         return RunState(int(values.get(RUN_ID, 0)), values, str(path))
@@ -62,7 +66,7 @@ def committed(spark: SparkSession, job: Job, depots: DepotMap, settings: Setting
 def last_flare_summary(spark: SparkSession, table: str, branch: str) -> dict[str, str] | None:
     """The flare.* keys of the newest snapshot on the branch that has them; maintenance commits
     (compaction, expiry) carry none and are walked past."""
-    ice = iceberg._java_table(spark, table)
+    ice = iceberg.java_table(spark, table)
     ref = ice.refs().get(branch)
     snapshot = ice.snapshot(ref.snapshotId()) if ref is not None else None
     for _ in range(MAX_ANCESTORS):

@@ -218,5 +218,5 @@ def _snapshot_time(spark: SparkSession, job: Job, snapshot_id: Any) -> float | N
     """When an upstream Iceberg snapshot was committed: the arrival time of a table stream's rows."""
     if snapshot_id is None:
         return None
-    snapshot = iceberg._java_table(spark, stream_input(job).address.table).snapshot(int(snapshot_id))
+    snapshot = iceberg.java_table(spark, stream_input(job).address.table).snapshot(int(snapshot_id))
     return snapshot.timestampMillis() / 1000 if snapshot is not None else None

@@ -36,7 +36,7 @@ def read_stream(spark: SparkSession, job: Job, depots: DepotMap, settings: Setti
     malformed records kept in a corrupt-record column, each row's file and arrival time added."""
     item = stream_input(job)
     address = item.address
-    options = io._options(item.options)
+    options = io.string_options(item.options)
     if depots.is_iceberg(address):
         return StreamSource(
             spark.readStream.format("iceberg").options(**options).load(address.table), "iceberg"
@@ -46,7 +46,7 @@ def read_stream(spark: SparkSession, job: Job, depots: DepotMap, settings: Setti
     schema = _schema(spark, job, depots, settings)
     reader = spark.readStream.format(fmt).options(**io.FILE_READ_DEFAULTS.get(fmt, {}))
     reader = reader.options(**STREAM_FILE_DEFAULTS)  # every landed file is read: no age limit, subfolders too
-    reader = reader.options(**io._options(depot.options)).options(**options)
+    reader = reader.options(**io.string_options(depot.options)).options(**options)
     if fmt in PERMISSIVE_FORMATS:
         schema = StructType([*schema.fields, StructField(quarantine.CORRUPT, StringType())])
         reader = reader.option("mode", "PERMISSIVE").option("columnNameOfCorruptRecord", quarantine.CORRUPT)

@@ -52,9 +52,9 @@ ADVISORY_PROPERTY = "write.spark.advisory-partition-size-bytes"
 
 def partitioned(spark: SparkSession, table: str) -> tuple[bool, dict[str, str]]:
     """Whether the table's current spec partitions it, and its properties (Iceberg's table object)."""
-    from flare_assets.engine.iceberg import _java_table
+    from flare_assets.engine.iceberg import java_table
 
-    ice = _java_table(spark, table)
+    ice = java_table(spark, table)
     props = ice.properties()
     return not ice.spec().isUnpartitioned(), {str(k): str(props.get(k)) for k in props.keySet()}
 
