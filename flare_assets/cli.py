@@ -7,9 +7,13 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flare_assets.settings import HomeError, Settings, SettingsError, writable_folder
 from flare_assets.spec.errors import ManifestError
+
+if TYPE_CHECKING:
+    from flare_assets.health import TableHealth
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -124,16 +128,33 @@ def newest_metadata(settings: Settings, ident: str) -> str:
 
 
 def cmd_health(args: argparse.Namespace) -> int:
-    from flare_assets.health import health_report
+    from flare_assets.health import catalog_health
 
     try:
         _home_for_reads(Settings.from_env())
-        lines = health_report(args.table, as_json=args.format == "json")
+        found = catalog_health(args.table)
     except Exception as exc:  # a missing table or catalog: one line, no traceback
         print(f"flare health: {exc}", file=sys.stderr)
         return 1
+    as_json = args.format == "json"
+    lines = [_health_json(*t) if as_json else _health_line(*t) for t in found]
     print("\n".join(lines) if lines else "(no tables)")
     return 0
+
+
+def _health_json(ident: str, health: TableHealth, needs: dict[str, str]) -> str:
+    return json.dumps({"table": ident, **health.figures(), "needs": needs})
+
+
+def _health_line(ident: str, health: TableHealth, needs: dict[str, str]) -> str:
+    """One table's figures and what maintenance it needs, on one line."""
+    return (
+        f"{ident}: {health.data_files} data files ({health.small_files} small, ratio "
+        f"{health.small_file_ratio:.2f}), {health.data_bytes} bytes, avg {health.avg_file_size:.0f} B, "
+        f"{health.delete_files} delete files, {health.manifests} manifests, {health.snapshots} snapshots "
+        f"(oldest {health.oldest_snapshot_age_h:.1f} h); needs: "
+        + (", ".join(f"{k} ({v})" for k, v in needs.items()) or "nothing")
+    )
 
 
 def cmd_demo_data(args: argparse.Namespace) -> int:

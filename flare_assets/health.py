@@ -154,10 +154,9 @@ def needed(health: TableHealth, thresholds: Thresholds | None = None) -> dict[st
     return out
 
 
-def health_report(name: str | None = None, as_json: bool = False) -> list[str]:
-    """`flare health [TABLE]`: one line per table, its figures and what maintenance it needs."""
-    import json
-
+def catalog_health(name: str | None = None) -> list[tuple[str, TableHealth, dict[str, str]]]:
+    """Each table's health (one table, or every table of the default catalog) and what maintenance
+    it needs, by table identifier."""
     from flare_assets.catalog import load_catalog
     from flare_assets.query import table_identifier
     from flare_assets.settings import Settings
@@ -170,18 +169,8 @@ def health_report(name: str | None = None, as_json: bool = False) -> list[str]:
     else:
         catalog = load_catalog(settings=settings)
         idents = [".".join(t) for ns in catalog.list_namespaces() for t in catalog.list_tables(ns)]
-    lines = []
+    out = []
     for ident in sorted(idents):
         health = read_health(catalog.load_table(ident), ident)
-        needs = needed(health)
-        if as_json:
-            lines.append(json.dumps({"table": ident, **health.figures(), "needs": needs}))
-            continue
-        lines.append(
-            f"{ident}: {health.data_files} data files ({health.small_files} small, ratio "
-            f"{health.small_file_ratio:.2f}), {health.data_bytes} bytes, avg {health.avg_file_size:.0f} B, "
-            f"{health.delete_files} delete files, {health.manifests} manifests, {health.snapshots} snapshots "
-            f"(oldest {health.oldest_snapshot_age_h:.1f} h); needs: "
-            + (", ".join(f"{k} ({v})" for k, v in needs.items()) or "nothing")
-        )
-    return lines
+        out.append((ident, health, needed(health)))
+    return out

@@ -327,33 +327,38 @@ def partition_placeholders(partitions: Partitions | None) -> set[str]:
 
 def check_incremental(lj: LoadedJob, depots: Any) -> list[str]:
     """Placeholders name known keys; partitioned jobs replace slices of Iceberg tables."""
-    job = lj.dag_job.job
-    base = lj.where()
+    job, base = lj.dag_job.job, lj.where()
+    problems = _check_placeholders(job, base) + _check_incremental_reads(job, depots, base)
+    if job.partitions is not None:
+        problems += _check_partitioned(job, depots, base)
+    return problems
+
+
+def _check_placeholders(job: Job, base: str) -> list[str]:
     known = partition_placeholders(job.partitions)
     known |= {k.name for i in job.inputs if i.incremental for k in i.incremental.keys}
     allowed = ", ".join(sorted(known)) or "(none: declare incremental keys or partitions)"
+    return [
+        f"{base}.steps[{si}].sequence[{qi}].sql: $|{name}| is no key; allowed: {allowed}"
+        for si, step in enumerate(job.steps)
+        for qi, seq in enumerate(step.sequence)
+        for name in placeholders(seq.sql)
+        if name not in known
+    ]
+
+
+TIME_TRAVEL_OPTIONS = {"snapshotId", "snapshot-id", "asOfTimestamp", "as-of-timestamp", "timestamp", "tag"}
+
+
+def _check_incremental_reads(job: Job, depots: Any, base: str) -> list[str]:
     problems = []
-    for si, step in enumerate(job.steps):
-        for qi, seq in enumerate(step.sequence):
-            for name in placeholders(seq.sql):
-                if name not in known:
-                    problems.append(
-                        f"{base}.steps[{si}].sequence[{qi}].sql: $|{name}| is no key; allowed: {allowed}"
-                    )
     for i, item in enumerate(job.inputs):
         if item.incremental_read is None or depots is None or item.address.depot not in depots.depots:
             continue
         iceberg = depots.is_iceberg(item.address)
         if iceberg and item.incremental_read.archive:
             problems.append(f"{base}.inputs[{i}].incrementalRead.archive: goes with file inputs, not Iceberg")
-        if iceberg and {
-            "snapshotId",
-            "snapshot-id",
-            "asOfTimestamp",
-            "as-of-timestamp",
-            "timestamp",
-            "tag",
-        } & set(item.options):
+        if iceberg and TIME_TRAVEL_OPTIONS & set(item.options):
             problems.append(
                 f"{base}.inputs[{i}].incrementalRead: an incremental read cannot also time travel"
             )
@@ -369,27 +374,34 @@ def check_incremental(lj: LoadedJob, depots: Any) -> list[str]:
             f"job's other incremental inputs ({', '.join(n for n in others if n != job.inputs[i].name)}) "
             "would lose what earlier runs read; allowed: fail, or make it the job's only incremental input"
         )
-    if job.partitions is not None:
-        for i, item in enumerate(job.inputs):
-            if item.incremental or item.incremental_read:
-                key = "incremental" if item.incremental else "incrementalRead"
-                problems.append(
-                    f"{base}.inputs[{i}].{key}: a partitioned job cannot read incrementally: the input's "
-                    "state covers the whole table, so a run of one partition would move it past the rows of "
-                    "the others and replays would read nothing; select each slice's rows with the partition "
-                    "placeholders ($|DIM_start|, $|DIM_end|, $|DIM_in|) instead"
-                )
-        problems += _check_slice_layout(job, base)
-        for oi, output in enumerate(job.outputs):
-            where = f"{base}.outputs[{oi}]"
-            if depots is not None and output.address.depot in depots.depots:
-                if not depots.is_iceberg(output.address):
-                    problems.append(f"{where}.dataset: a partitioned job writes Iceberg outputs (its slices)")
-            if output.options.write_mode == "append":
-                problems.append(
-                    f"{where}.options.saveMode: a partitioned job replaces its slice on every run; "
-                    "allowed: overwrite (or a merge)"
-                )
+    return problems
+
+
+def _check_partitioned(job: Job, depots: Any, base: str) -> list[str]:
+    problems = []
+    for i, item in enumerate(job.inputs):
+        if item.incremental or item.incremental_read:
+            key = "incremental" if item.incremental else "incrementalRead"
+            problems.append(
+                f"{base}.inputs[{i}].{key}: a partitioned job cannot read incrementally: the input's "
+                "state covers the whole table, so a run of one partition would move it past the rows of "
+                "the others and replays would read nothing; select each slice's rows with the partition "
+                "placeholders ($|DIM_start|, $|DIM_end|, $|DIM_in|) instead"
+            )
+    problems += _check_slice_layout(job, base)
+    for oi, output in enumerate(job.outputs):
+        where = f"{base}.outputs[{oi}]"
+        if (
+            depots is not None
+            and output.address.depot in depots.depots
+            and not depots.is_iceberg(output.address)
+        ):
+            problems.append(f"{where}.dataset: a partitioned job writes Iceberg outputs (its slices)")
+        if output.options.write_mode == "append":
+            problems.append(
+                f"{where}.options.saveMode: a partitioned job replaces its slice on every run; "
+                "allowed: overwrite (or a merge)"
+            )
     return problems
 
 
