@@ -65,33 +65,19 @@ def flare_block(
     stored_zone = previous.values.get(STATE_ZONE) or zone
     values: dict[str, str] = {}
     for key in inc.keys:
-        stored = previous.values.get(previous.state_key(item.name, key.name))
-        sql = substitute(key.sql, {k: escape(v) for k, v in values.items()}, f"key {key.name!r}")
-        try:
-            query = spark.sql(sql)
-        except SPARK_ERRORS as exc:
-            raise ValueError(f"incremental key {key.name!r}: its SQL failed: {short(exc)}") from exc
+        query = _key_query(spark, key.name, substitute(key.sql, _escaped(values), f"key {key.name!r}"))
         kind = query.schema.fields[0].dataType
+        stored = previous.values.get(previous.state_key(item.name, key.name))
         if key.name in overrides:
             values[key.name] = _render(
                 spark, overrides[key.name], kind, zone, f"state value for {key.name!r}"
             )
-            continue
-        if key.name in carried and stored is not None and not reset:
+        elif key.name in carried and stored is not None and not reset:
             values[key.name] = _render(spark, stored, kind, stored_zone, f"committed {key.name!r}")
-            continue
-        try:
-            row = query.select(query[0].cast("string")).first()
-        except SPARK_ERRORS as exc:
-            raise ValueError(f"incremental key {key.name!r}: its SQL failed: {short(exc)}") from exc
-        if row is None or row[0] is None:
-            raise ValueError(
-                f"incremental key {key.name!r}: its SQL returned no value (NULL); give it a default, "
-                "for example coalesce(max(ts), timestamp'1970-01-01')"
-            )
-        values[key.name] = str(row[0])
+        else:
+            values[key.name] = _key_value(query, key.name)
     try:
-        out = spark.sql(substitute(inc.sql, {k: escape(v) for k, v in values.items()}, "incremental sql"))
+        out = spark.sql(substitute(inc.sql, _escaped(values), "incremental sql"))
     except SPARK_ERRORS as exc:
         raise ValueError(f"incremental sql failed: {short(exc)}") from exc
     props = {previous.state_key(item.name, s.key): values[s.value] for s in inc.state}
@@ -99,6 +85,31 @@ def flare_block(
         props[STATE_ZONE] = zone
     detail = ", ".join(f"{k}={v}" for k, v in values.items())
     return out, Progress(item.name, "flare", None, detail, props, values)
+
+
+def _escaped(values: dict[str, str]) -> dict[str, str]:
+    return {k: escape(v) for k, v in values.items()}
+
+
+def _key_query(spark: SparkSession, name: str, sql: str) -> DataFrame:
+    try:
+        return spark.sql(sql)
+    except SPARK_ERRORS as exc:
+        raise ValueError(f"incremental key {name!r}: its SQL failed: {short(exc)}") from exc
+
+
+def _key_value(query: DataFrame, name: str) -> str:
+    """The key's value as its SQL computes it this run, as text."""
+    try:
+        row = query.select(query[0].cast("string")).first()
+    except SPARK_ERRORS as exc:
+        raise ValueError(f"incremental key {name!r}: its SQL failed: {short(exc)}") from exc
+    if row is None or row[0] is None:
+        raise ValueError(
+            f"incremental key {name!r}: its SQL returned no value (NULL); give it a default, "
+            "for example coalesce(max(ts), timestamp'1970-01-01')"
+        )
+    return str(row[0])
 
 
 STATE_ZONE = "flare.state-zone"

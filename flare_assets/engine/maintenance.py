@@ -91,56 +91,56 @@ def check(spark: SparkSession, table: str, action: Action, now_ms: int | None = 
 
 
 def statement(table: str, action: Action, input_name: str, now_ms: int | None = None) -> str:
-    """The SQL that runs the action."""
+    """The SQL that runs the action: an Iceberg procedure, or a DELETE."""
     opts = action.options
-    if isinstance(opts, RewriteDatasetOptions):
-        props = {**SAFE_REWRITE, **opts.properties}
-        return procedure_call(
-            table,
-            "rewrite_data_files",
-            {
-                "strategy": literal(opts.strategy),
-                "sort_order": literal(opts.sort_order) if opts.sort_order else None,
-                "options": _map(props),
-                "where": literal(opts.where) if opts.where else None,
-            },
-        )
     if isinstance(opts, RewriteManifestOptions):
         caching = None if opts.use_caching is None else str(opts.use_caching).lower()
         return procedure_call(table, "rewrite_manifests", {"use_caching": caching})
+    if isinstance(opts, RewriteDatasetOptions):
+        return procedure_call(table, "rewrite_data_files", _rewrite_args(opts))
     if isinstance(opts, ExpireSnapshotsOptions):
-        cutoff = opts.cutoff_millis
-        ids = ", ".join(str(i) for i in opts.snapshot_ids or [])
-        stream = None if opts.stream_delete_results is None else str(opts.stream_delete_results).lower()
-        return procedure_call(
-            table,
-            "expire_snapshots",
-            {
-                "older_than": timestamp_literal(cutoff) if cutoff is not None else None,
-                "retain_last": str(opts.retain_last) if opts.retain_last else None,
-                "snapshot_ids": f"array({ids})" if ids else None,
-                "max_concurrent_deletes": str(opts.max_concurrent_deletes)
-                if opts.max_concurrent_deletes
-                else None,
-                "stream_results": stream,
-            },
-        )
+        return procedure_call(table, "expire_snapshots", _expire_args(opts))
     if isinstance(opts, RemoveOrphansOptions):
-        cutoff = opts.cutoff_millis or (now_ms or int(time.time() * 1000)) - ORPHAN_FLOOR_DAYS * DAY_MS
-        return procedure_call(
-            table,
-            "remove_orphan_files",
-            {
-                "older_than": timestamp_literal(cutoff),
-                "location": literal(opts.location) if opts.location else None,
-                "dry_run": str(opts.dry_run).lower(),
-                "max_concurrent_deletes": str(opts.max_concurrent_deletes)
-                if opts.max_concurrent_deletes
-                else None,
-            },
-        )
+        return procedure_call(table, "remove_orphan_files", _orphan_args(opts, now_ms))
     where = f" WHERE {action.delete_where}" if action.delete_where and not action.all else ""
     return f"DELETE FROM {table} AS {input_name}{where}"
+
+
+def _rewrite_args(opts: RewriteDatasetOptions) -> dict[str, str | None]:
+    return {
+        "strategy": literal(opts.strategy),
+        "sort_order": literal(opts.sort_order) if opts.sort_order else None,
+        "options": _map({**SAFE_REWRITE, **opts.properties}),
+        "where": literal(opts.where) if opts.where else None,
+    }
+
+
+def _expire_args(opts: ExpireSnapshotsOptions) -> dict[str, str | None]:
+    cutoff = opts.cutoff_millis
+    ids = ", ".join(str(i) for i in opts.snapshot_ids or [])
+    return {
+        "older_than": timestamp_literal(cutoff) if cutoff is not None else None,
+        "retain_last": str(opts.retain_last) if opts.retain_last else None,
+        "snapshot_ids": f"array({ids})" if ids else None,
+        "max_concurrent_deletes": _positive(opts.max_concurrent_deletes),
+        "stream_results": None
+        if opts.stream_delete_results is None
+        else str(opts.stream_delete_results).lower(),
+    }
+
+
+def _orphan_args(opts: RemoveOrphansOptions, now_ms: int | None) -> dict[str, str | None]:
+    cutoff = opts.cutoff_millis or (now_ms or int(time.time() * 1000)) - ORPHAN_FLOOR_DAYS * DAY_MS
+    return {
+        "older_than": timestamp_literal(cutoff),
+        "location": literal(opts.location) if opts.location else None,
+        "dry_run": str(opts.dry_run).lower(),
+        "max_concurrent_deletes": _positive(opts.max_concurrent_deletes),
+    }
+
+
+def _positive(value: int | None) -> str | None:
+    return str(value) if value else None
 
 
 def run_action(
@@ -160,41 +160,52 @@ def run_action(
     result = ActionResult(action=action.name, table=table, statement=sql)
     t0 = time.perf_counter()
     if action.name == "delete_from_dataset":
-        where = action.delete_where if action.delete_where and not action.all else "true"
-        counted = spark.sql(f"SELECT count(*) FROM {table} AS {input_name} WHERE {where}").collect()
-        result.rows_matched = int(counted[0][0])
-        result.rows_total = int(spark.sql(f"SELECT count(*) FROM {table}").collect()[0][0])
-        result.dry_run = dry_run
-        # counted, not parsed: `id = id` or `coalesce(true, false)` match every row as `1 = 1` does
-        everything = result.rows_matched == result.rows_total > 0
-        if everything and not action.all and not dry_run:
-            raise JobFailed(
-                f"delete_from_dataset on {table}: deleteWhere {action.delete_where!r} matches every row "
-                f"({result.rows_matched} of {result.rows_total}); nothing was deleted. "
-                "Give all: true to delete every row"
-            )
-        if not dry_run and result.rows_matched:
-            with_retries(lambda: spark.sql(sql).collect())
+        _delete(spark, action, input_name, result, dry_run)
     else:
-        rows: list = []
-
-        def call() -> None:
-            rows[:] = spark.sql(sql).collect()
-
-        opts = action.options
-        if isinstance(opts, RemoveOrphansOptions) and _under_procedure_minimum(opts, now_ms):
-            rows = [(f,) for f in _forced_orphan_removal(spark, table, opts)]
-        else:
-            with_retries(call)
-        if action.name == "remove_orphans":
-            result.files = [r[0] for r in rows]
-            result.dry_run = isinstance(action.options, RemoveOrphansOptions) and action.options.dry_run
-            result.counters["orphan_files"] = len(result.files)
-        else:
-            for row in rows[:1]:
-                result.counters = {k: int(v) for k, v in row.asDict().items() if isinstance(v, int)}
+        _procedure(spark, action, result, now_ms)
     result.seconds = time.perf_counter() - t0
     return result
+
+
+def _delete(
+    spark: SparkSession, action: Action, input_name: str, result: ActionResult, dry_run: bool
+) -> None:
+    table = result.table
+    where = action.delete_where if action.delete_where and not action.all else "true"
+    counted = spark.sql(f"SELECT count(*) FROM {table} AS {input_name} WHERE {where}").collect()
+    result.rows_matched = int(counted[0][0])
+    result.rows_total = int(spark.sql(f"SELECT count(*) FROM {table}").collect()[0][0])
+    result.dry_run = dry_run
+    # counted, not parsed: `id = id` or `coalesce(true, false)` match every row as `1 = 1` does
+    everything = result.rows_matched == result.rows_total > 0
+    if everything and not action.all and not dry_run:
+        raise JobFailed(
+            f"delete_from_dataset on {table}: deleteWhere {action.delete_where!r} matches every row "
+            f"({result.rows_matched} of {result.rows_total}); nothing was deleted. "
+            "Give all: true to delete every row"
+        )
+    if not dry_run and result.rows_matched:
+        with_retries(lambda: spark.sql(result.statement).collect())
+
+
+def _procedure(spark: SparkSession, action: Action, result: ActionResult, now_ms: int | None) -> None:
+    rows: list = []
+
+    def call() -> None:
+        rows[:] = spark.sql(result.statement).collect()
+
+    opts = action.options
+    if isinstance(opts, RemoveOrphansOptions) and _under_procedure_minimum(opts, now_ms):
+        rows = [(f,) for f in _forced_orphan_removal(spark, result.table, opts)]
+    else:
+        with_retries(call)
+    if isinstance(opts, RemoveOrphansOptions):
+        result.files = [r[0] for r in rows]
+        result.dry_run = opts.dry_run
+        result.counters["orphan_files"] = len(result.files)
+    else:
+        for row in rows[:1]:
+            result.counters = {k: int(v) for k, v in row.asDict().items() if isinstance(v, int)}
 
 
 # remove_orphan_files itself refuses cutoffs under a day; Iceberg points at its action API for those.
