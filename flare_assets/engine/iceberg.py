@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -155,6 +156,19 @@ def check_partition_columns(output: Output, columns: list[str]) -> None:
         )
 
 
+@dataclass(frozen=True)
+class _Request:
+    """What one write of an output asks for, beyond its rows (see write)."""
+
+    output: Output
+    created: bool
+    schema_ddl: list[str]
+    branch: str | None
+    properties: dict[str, str]
+    slice_condition: Column | None
+    private: bool
+
+
 def write(
     spark: SparkSession,
     df: DataFrame,
@@ -170,72 +184,73 @@ def write(
     commitBy); `slice_condition` makes an overwrite replace exactly those rows; `private` says the
     branch is the run's own (an audit branch), so several commits there are still one publish."""
     table = output.address.table
-    options = output.options
     created = not spark.catalog.tableExists(table)
     schema_ddl: list[str] = []
-    if not created and options.write_mode != "merge":  # refused before anything is committed
+    if not created and output.options.write_mode != "merge":  # refused before anything is committed
         schema_ddl = schema_changes.plan(table, spark.table(table).schema, df.schema)
+    request = _Request(output, created, schema_ddl, branch, properties or {}, slice_condition, private)
     if not schema_ddl or df.is_cached:
-        return _write(spark, df, output, created, schema_ddl, branch, properties, slice_condition, private)
+        return _write(spark, df, request)
     # the rows are computed before the schema changes: a result that fails to compute changes nothing
     held = df.persist(StorageLevel.MEMORY_AND_DISK)
     try:
         held.count()
-        return _write(spark, held, output, created, schema_ddl, branch, properties, slice_condition, private)
+        return _write(spark, held, request)
     finally:
         held.unpersist()
 
 
-def _write(
-    spark: SparkSession,
-    df: DataFrame,
-    output: Output,
-    created: bool,
-    schema_ddl: list[str],
-    branch: str | None,
-    properties: dict[str, str] | None,
-    slice_condition: Column | None,
-    private: bool,
-) -> list[str]:
-    table = output.address.table
-    options = output.options
-    spec = options.partition_fields
-    if created:
-        create_table(spark, df, output)
-    ddl = evolve_partitions(spark, table, spec) if spec is not None else []
-    for statement in schema_ddl:
-        spark.sql(statement)
-    ddl += schema_ddl
+def _write(spark: SparkSession, df: DataFrame, request: _Request) -> list[str]:
+    output, created = request.output, request.created
+    table, options = output.address.table, output.options
+    ddl = _prepare_table(spark, df, request)
     if not created:
         df = fill_missing_columns(spark, table, df)
-    branch = branch or options.branch
+    branch = request.branch or options.branch
     target = table
     if branch:
         statement = f"ALTER TABLE {table} CREATE BRANCH IF NOT EXISTS {quote(branch)}"
         metadata_commit(spark, table, "branch", lambda: spark.sql(statement))
         target = f"{table}.{quote('branch_' + branch)}"
-    commit_by = options.commit_by
-    props = properties or {}
-    if options.write_mode == "merge" and props and not private and not created:
+    props = request.properties
+    if options.write_mode == "merge" and props and not request.private and not created:
         _staged_merge(spark, df, output, table, branch or "main", props)
-        return [] if created else ddl
-    if commit_by is None:
-        with_retries(lambda: _commit(spark, df, output, target, created, props, slice_condition))
-        return [] if created else ddl
-    # partial progress: one commit per value of commit_by, in order, each visible as it lands
+    elif options.commit_by is None:
+        with_retries(lambda: _commit(spark, df, output, target, created, props, request.slice_condition))
+    else:
+        _commit_by(spark, df, request, target)
+    return [] if created else ddl
+
+
+def _prepare_table(spark: SparkSession, df: DataFrame, request: _Request) -> list[str]:
+    """Creates the table, or evolves its partition spec and schema as the output asks: the DDL run."""
+    output = request.output
+    table, spec = output.address.table, output.options.partition_fields
+    if request.created:
+        create_table(spark, df, output)
+    ddl = evolve_partitions(spark, table, spec) if spec is not None else []
+    for statement in request.schema_ddl:
+        spark.sql(statement)
+    return ddl + request.schema_ddl
+
+
+def _commit_by(spark: SparkSession, df: DataFrame, request: _Request, target: str) -> None:
+    """Partial progress: one commit per value of commitBy, in order, each visible as it lands."""
+    output, props = request.output, request.properties
+    commit_by = output.options.commit_by
+    assert commit_by is not None
     values = [r[0] for r in df.select(commit_by).distinct().orderBy(commit_by).collect()]
     for n, value in enumerate(values):
         chunk = df.filter(F.col(commit_by).isNull() if value is None else F.col(commit_by) == F.lit(value))
-        full_refresh_started = n > 0 and options.write_mode == "overwrite"
+        full_refresh_started = n > 0 and output.options.write_mode == "overwrite"
         last = props if n == len(values) - 1 else {}
         with_retries(
             lambda c=chunk, more=full_refresh_started, p=last: _commit(
-                spark, c, output, target, created or more, p, None
+                spark, c, output, target, request.created or more, p, None
             )
         )
     if not values and props:
         with_retries(lambda: _commit(spark, df, output, target, True, props, None))
-    return [] if created else ddl
 
 
 # Conflicts another writer caused: re-running the statement re-reads the table and tries again.
