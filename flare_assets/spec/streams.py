@@ -66,6 +66,8 @@ def target_output(job: Job, depots: Any) -> Output | None:
 
 
 def check_stream(lj: LoadedJob, depots: Any, table_exists: TableExists | None) -> list[str]:
+    """A stream job reads one stream input, writes each micro-batch as one commit per output, and
+    knows the schema of the files it streams."""
     job = lj.dag_job.job
     if not is_stream_job(job):
         return []
@@ -78,7 +80,18 @@ def check_stream(lj: LoadedJob, depots: Any, table_exists: TableExists | None) -
         return [
             f"{base}.inputs[{streams[1]}].isStream: a stream job reads one stream input; {where} all set it"
         ]
-    index, item = streams[0], job.inputs[streams[0]]
+    problems = _batch_only_keys(job, base, streams[0])
+    mode = streaming(job)
+    if not mode.for_each_batch_mode:
+        problems += _direct_sink(job, mode, depots, base)
+    item = job.inputs[streams[0]]
+    if depots is not None and not depots.is_iceberg(item.address):
+        problems += _file_stream(job, depots, table_exists, f"{base}.inputs[{streams[0]}]")
+    return problems
+
+
+def _batch_only_keys(job: Job, base: str, index: int) -> list[str]:
+    """Keys a stream job cannot honour: the checkpoint says what is new, a batch is one commit."""
     problems = [
         f"{base}.outputs[{i}].options.{key}: not for stream jobs (each micro-batch is one commit per output)"
         for i, o in enumerate(job.outputs)
@@ -90,36 +103,36 @@ def check_stream(lj: LoadedJob, depots: Any, table_exists: TableExists | None) -
     ]
     if job.partitions is not None:
         problems.append(f"{base}.partitions: not for stream jobs (the checkpoint says what is new)")
-    problems += [
-        f"{base}.inputs[{i}].incremental: not for stream inputs (the checkpoint says what is new)"
-        for i in streams
-        if job.inputs[i].incremental is not None or job.inputs[i].incremental_read is not None
-    ]
-    mode = streaming(job)
-    if not mode.for_each_batch_mode:
-        problems += _direct_sink(job, mode, depots, base)
-    if depots is None or depots.is_iceberg(item.address):
-        return problems
+    item = job.inputs[index]
+    if item.incremental is not None or item.incremental_read is not None:
+        problems.append(
+            f"{base}.inputs[{index}].incremental: not for stream inputs (the checkpoint says what is new)"
+        )
+    return problems
+
+
+def _file_stream(job: Job, depots: Any, table_exists: TableExists | None, where: str) -> list[str]:
+    """A streamed file format, durations that parse, and a schema: given, or the target table's."""
+    item = stream_input(job)
     depot = depots.depots[item.address.depot]
     fmt = (item.format or depot.format or "parquet").lower()
+    problems = []
     if fmt not in STREAM_FORMATS:
-        problems.append(
-            f"{base}.inputs[{index}].format: {fmt!r} cannot be streamed; allowed: {', '.join(STREAM_FORMATS)}"
-        )
+        problems.append(f"{where}.format: {fmt!r} cannot be streamed; allowed: {', '.join(STREAM_FORMATS)}")
     for key, value in (item.options or {}).items():
         if key.lower() == "maxfileage":
             try:
                 duration_ms(str(value))
             except ValueError as exc:
-                problems.append(f"{base}.inputs[{index}].options.{key}: {exc}")
+                problems.append(f"{where}.options.{key}: {exc}")
     if item.schema_string or item.schema_path:
         return problems
     target = target_output(job, depots)
     if target is None or table_exists is None or not table_exists(target.address.table):
-        where = f"the target table {target.address.table}, which does not exist yet" if target else "(none)"
+        table = f"the target table {target.address.table}, which does not exist yet" if target else "(none)"
         problems.append(
-            f"{base}.inputs[{index}]: a file stream needs a schema; give schemaString or schemaPath "
-            f"(or write to an existing table to take its schema; target: {where})"
+            f"{where}: a file stream needs a schema; give schemaString or schemaPath "
+            f"(or write to an existing table to take its schema; target: {table})"
         )
     return problems
 
