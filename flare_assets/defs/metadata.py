@@ -43,6 +43,8 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
 
 
 def output_metadata(out: OutputResult, job: JobResult) -> dict[str, Any]:
+    """An output's materialization metadata: what was written and how, the job's SQL and plans, the
+    row counts Dagster charts, and for Iceberg the commit."""
     meta: dict[str, Any] = {
         "dataset": out.dataset,
         "target": out.target,
@@ -56,7 +58,18 @@ def output_metadata(out: OutputResult, job: JobResult) -> dict[str, Any]:
             "\n\n".join(f"**{n}**\n```sql\n{q}\n```" for n, q in job.sql) or "(no steps)"
         ),
         "preview": MetadataValue.md(markdown_table(out.preview)),
+        **_job_steps(job),
+        **_row_counts(out),
     }
+    if out.housekeeping is not None:
+        meta.update(housekeeping_metadata(out.housekeeping))
+    if out.snapshot_id is not None:
+        meta.update(_commit_metadata(out))
+    return meta
+
+
+def _job_steps(job: JobResult) -> dict[str, Any]:
+    meta: dict[str, Any] = {}
     if job.functions:
         meta["functions"] = MetadataValue.md(
             "\n".join(f"- **{step}**: {', '.join(names)}" for step, names in job.functions.items())
@@ -65,9 +78,13 @@ def output_metadata(out: OutputResult, job: JobResult) -> dict[str, Any]:
         meta["cached_steps"] = ", ".join(job.cached)
     if job.plans:
         meta["plans"] = MetadataValue.md("\n\n".join(f"**{n}**\n```\n{p}\n```" for n, p in job.plans.items()))
-    if out.housekeeping is not None:
-        meta.update(housekeeping_metadata(out.housekeeping))
-    if out.slice_rows is not None:  # a partitioned run: its slice's rows, and which partitions had none
+    return meta
+
+
+def _row_counts(out: OutputResult) -> dict[str, Any]:
+    """A partitioned run: its slice's rows, and which partitions had none; else the table's rows."""
+    meta: dict[str, Any] = {}
+    if out.slice_rows is not None:
         meta["dagster/row_count"] = MetadataValue.int(out.slice_rows)
         empty = [partition_label(p) for p in out.partitions if not p.rows]
         if empty:
@@ -76,34 +93,39 @@ def output_metadata(out: OutputResult, job: JobResult) -> dict[str, Any]:
             meta["table_rows"] = MetadataValue.int(out.total_rows)
     elif out.total_rows is not None:
         meta["dagster/row_count"] = MetadataValue.int(out.total_rows)
-    if out.snapshot_id is not None:
-        meta["snapshot_id"] = MetadataValue.text(str(out.snapshot_id))
-        meta["previous_snapshot_id"] = MetadataValue.text(str(out.previous_snapshot_id or ""))
-        meta["branch"] = out.branch
-        if out.committed_earlier:
-            meta["committed_by_earlier_attempt"] = MetadataValue.text(
-                f"{out.counter('added-records')} rows committed by an earlier attempt of this run as "
-                f"snapshot {out.snapshot_id}; not written again"
-            )
-        if out.snapshot_tag:
-            meta["snapshot_tag"] = out.snapshot_tag
-        if out.published is not None:
-            meta["published"] = MetadataValue.bool(out.published)
-            meta["audit_branch"] = out.audit_branch or ""
-        meta["dagster/table_name"] = out.target
-        meta["partition_spec"] = out.partition_spec
-        if out.partition_evolution:
-            meta["partition_evolution"] = MetadataValue.md(
-                "\n".join(f"- `{d}`" for d in out.partition_evolution)
-            )
-        for key in (
-            "added-records",
-            "deleted-records",
-            "added-data-files",
-            "deleted-data-files",
-            "total-data-files",
-        ):
-            meta[key.replace("-", "_")] = MetadataValue.int(out.counter(key))
+    return meta
+
+
+SUMMARY_COUNTERS = (
+    "added-records",
+    "deleted-records",
+    "added-data-files",
+    "deleted-data-files",
+    "total-data-files",
+)
+
+
+def _commit_metadata(out: OutputResult) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "snapshot_id": MetadataValue.text(str(out.snapshot_id)),
+        "previous_snapshot_id": MetadataValue.text(str(out.previous_snapshot_id or "")),
+        "branch": out.branch,
+    }
+    if out.committed_earlier:
+        meta["committed_by_earlier_attempt"] = MetadataValue.text(
+            f"{out.counter('added-records')} rows committed by an earlier attempt of this run as "
+            f"snapshot {out.snapshot_id}; not written again"
+        )
+    if out.snapshot_tag:
+        meta["snapshot_tag"] = out.snapshot_tag
+    if out.published is not None:
+        meta["published"] = MetadataValue.bool(out.published)
+        meta["audit_branch"] = out.audit_branch or ""
+    meta["dagster/table_name"] = out.target
+    meta["partition_spec"] = out.partition_spec
+    if out.partition_evolution:
+        meta["partition_evolution"] = MetadataValue.md("\n".join(f"- `{d}`" for d in out.partition_evolution))
+    meta.update({key.replace("-", "_"): MetadataValue.int(out.counter(key)) for key in SUMMARY_COUNTERS})
     return meta
 
 
