@@ -15,6 +15,8 @@ from flare_assets.spec.errors import ManifestError
 if TYPE_CHECKING:
     from flare_assets.health import TableHealth
 
+    Commands = argparse._SubParsersAction[argparse.ArgumentParser]
+
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from flare_assets.catalog import table_exists
@@ -297,7 +299,13 @@ def build_parser() -> argparse.ArgumentParser:
     """The `flare` command's parser: `--help` and docs/reference/cli.md both come from it."""
     parser = argparse.ArgumentParser(prog="flare", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+    _manifest_commands(sub)
+    _table_commands(sub)
+    _demo_commands(sub)
+    return parser
 
+
+def _manifest_commands(sub: Commands) -> None:
     p = sub.add_parser("validate", help="check manifests; one line per problem")
     p.add_argument("paths", nargs="+", help="manifest files or folders")
     p.add_argument("--depots", help="depot map (default: FLARE_DEPOTS)")
@@ -308,14 +316,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true", help="exit 1 when a committed page is out of date")
     p.set_defaults(func=cmd_docs)
 
+
+def _table_commands(sub: Commands) -> None:
     p = sub.add_parser("query", help="rows of a table's last committed snapshot, a branch or a snapshot")
     p.add_argument(
         "table", help="collection.dataset, depot.collection.dataset or dataos://depot:collection/dataset"
     )
-    p.add_argument("--branch")
-    p.add_argument("--snapshot", type=int)
-    p.add_argument("--limit", type=int, default=20)
-    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.add_argument("--branch", help="read this branch's head instead of main")
+    p.add_argument("--snapshot", type=int, help="read this snapshot id (time travel)")
+    p.add_argument("--limit", type=int, default=20, help="rows to print (default 20)")
+    p.add_argument("--format", choices=["table", "json"], default="table", help="output format")
     p.set_defaults(func=cmd_query)
 
     p = sub.add_parser(
@@ -328,21 +338,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_register)
 
     p = sub.add_parser("partitions", help="add keys to a dynamic partitions dimension (its name)")
-    p.add_argument("dimension")
-    p.add_argument("keys", nargs="+")
+    p.add_argument("dimension", help="the dimension's name, as the manifest's partitions block gives it")
+    p.add_argument("keys", nargs="+", help="the partition keys to add")
     p.set_defaults(func=cmd_partitions)
 
     p = sub.add_parser(
         "health", help="table health from Iceberg metadata (no JVM) and the maintenance it needs"
     )
     p.add_argument("table", nargs="?", help="one table (default: every table of the lakehouse depot)")
-    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.add_argument("--format", choices=["table", "json"], default="table", help="output format")
     p.set_defaults(func=cmd_health)
 
+
+def _demo_commands(sub: Commands) -> None:
     p = sub.add_parser("demo-data", help="write the seeded retail demo files into the landing depot")
-    p.add_argument("--customers", type=int, default=200)
-    p.add_argument("--orders", type=int, default=2000)
-    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--customers", type=int, default=200, help="customers to generate (default 200)")
+    p.add_argument("--orders", type=int, default=2000, help="orders to generate (default 2000)")
+    p.add_argument("--seed", type=int, default=7, help="random seed: the same seed, the same files")
     p.set_defaults(func=cmd_demo_data)
 
     p = sub.add_parser("drop-events", help="drop web event files into the demo stream's landing folder")
@@ -358,10 +370,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_jvm_archive)
 
     p = sub.add_parser("demo", help="demo data, then every demo asset materialized through Dagster")
-    p.add_argument("--skip-data", action="store_true")
+    p.add_argument("--skip-data", action="store_true", help="keep the landing files already there")
     p.add_argument("--verbose", action="store_true", help="show the Dagster run's output")
     p.set_defaults(func=cmd_demo)
-    return parser
 
 
 def cli_page() -> str:
