@@ -135,7 +135,11 @@ def source_specs(jobs: list[LoadedJob], depots: DepotMap) -> list[AssetSpec]:
     return list(seen.values())
 
 
-def job_assets(lj: LoadedJob, jobs: list[LoadedJob], depots: DepotMap) -> AssetsDefinition:
+def job_assets(
+    lj: LoadedJob, jobs: list[LoadedJob], depots: DepotMap, settings: Settings | None = None
+) -> AssetsDefinition:
+    """The job's multi_asset; its runs use `settings` (those the definitions were built with)."""
+    settings = settings or Settings.from_env()
     job = lj.dag_job.job
     upstream = [
         d for d in jobs if d.manifest.name == lj.manifest.name and d.dag_job.name in lj.dag_job.depends
@@ -181,7 +185,7 @@ def job_assets(lj: LoadedJob, jobs: list[LoadedJob], depots: DepotMap) -> Assets
             raise JobFailed(f"{label}: replay config: {'; '.join(problems)}; nothing was run")
         partition = run_slice(context, job.partitions) if job.partitions else None
         stack = lj.dag_job.spec.stack_spec
-        session, ignored = spark.session_for(stack.static_conf(), run_static_confs(context))
+        session, ignored = spark.session_for(stack.static_conf(), run_static_confs(context), settings, depots)
         runtime = {k: v for k, v in stack.conf().items() if k not in stack.static_conf()}
         with job_conf(session, runtime) as static:
             for key in ignored + static:
@@ -194,7 +198,7 @@ def job_assets(lj: LoadedJob, jobs: list[LoadedJob], depots: DepotMap) -> Assets
                 session,
                 job,
                 depots,
-                Settings.from_env(),
+                settings,
                 name=label,
                 only=only,
                 run_id=context.run_id,
@@ -202,7 +206,7 @@ def job_assets(lj: LoadedJob, jobs: list[LoadedJob], depots: DepotMap) -> Assets
                 request=request,
                 snapshot_properties=run_identity(context, label, partition),
             )
-            for done in run_actions(session, job, depots, Settings.from_env(), name=label):
+            for done in run_actions(session, job, depots, settings, name=label):
                 context.log.info(f"{done.action} on {done.table}: {done.counters or done.rows_matched}")
         if result.skipped:
             context.log.info(result.skipped)
