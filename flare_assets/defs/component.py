@@ -123,7 +123,9 @@ class FlareWorkflows(Component, Resolvable):
         base = Path(context.path)
         settings = self.resolve_settings(base)
         defs = build_definitions(settings, self.manifest_paths(base) or None)
-        defs = defs.map_asset_specs(func=self._translate)
+        translator = self.get_translator()
+        if self.translation is not None or type(translator) is not FlareTranslator:
+            defs = defs.map_asset_specs(func=lambda spec: self._translate(translator, spec))
         if self.name:
             defs = rename_sensor(defs, HEALTH_SENSOR, f"{self.name}_table_health")
         return defs
@@ -161,9 +163,9 @@ class FlareWorkflows(Component, Resolvable):
         module, _, name = self.translator.rpartition(".")
         return getattr(importlib.import_module(module), name)()
 
-    def _translate(self, spec: AssetSpec) -> AssetSpec:
+    def _translate(self, translator: FlareTranslator, spec: AssetSpec) -> AssetSpec:
         asset = FlareAsset.of(spec)
-        out = self.get_translator().get_asset_spec(asset, spec)
+        out = translator.get_asset_spec(asset, spec)
         if self.translation is not None:
             out = self.translation(out, asset)
         if out.key != spec.key:
