@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from datetime import date
 from pathlib import Path
 
 import pytest
+import yaml
 
 from flare_assets.settings import Settings
 from flare_assets_tests.conftest import table_rows
@@ -49,11 +51,37 @@ workflow:
 """
 
 
-def dg(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """`dg ARGS` at the repository root, with this checkout first on the path."""
-    base = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+PROJECT = """
+[project]
+name = "my_project"
+version = "0.1.0"
+
+[tool.dg]
+directory_type = "project"
+
+[tool.dg.project]
+root_module = "my_project"
+registry_modules = ["flare_assets"]  # what the installed package's entry point does
+"""
+
+DEFINITIONS = """
+from pathlib import Path
+
+import dagster as dg
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
+"""
+
+
+def dg(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """`dg ARGS` in `cwd` (the repository root), with this checkout first on the path."""
+    paths = [str(ROOT), str(cwd), os.environ.get("PYTHONPATH", "")]
+    base = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
     return subprocess.run(
-        ["dg", *args], cwd=ROOT, env={**base, **(env or {})}, capture_output=True, text=True, timeout=600
+        ["dg", *args], cwd=cwd, env={**base, **(env or {})}, capture_output=True, text=True, timeout=600
     )
 
 
@@ -93,3 +121,27 @@ def test_dg_launch_a_partition_range(flare_home: Path, tmp_path: Path) -> None:
     )
     assert launched.returncode == 0, launched.stdout + launched.stderr
     assert table_rows(Settings.from_env(), "daily.totals") == [(date(2024, 1, 2), 20), (date(2024, 1, 3), 30)]
+
+
+def test_dg_scaffold_into_another_project(flare_home: Path, tmp_path: Path) -> None:
+    """The README's way in: an existing dg project scaffolds the component, drops a manifest in."""
+    (tmp_path / "pyproject.toml").write_text(PROJECT)
+    (tmp_path / "my_project" / "defs").mkdir(parents=True)
+    (tmp_path / "my_project" / "__init__.py").write_text("")
+    (tmp_path / "my_project" / "defs" / "__init__.py").write_text("")
+    (tmp_path / "my_project" / "definitions.py").write_text(DEFINITIONS)
+    made = dg("scaffold", "defs", "flare_assets.FlareWorkflows", "my_flare", cwd=tmp_path)
+    assert made.returncode == 0, made.stdout + made.stderr
+    folder = tmp_path / "my_project" / "defs" / "my_flare"
+    assert yaml.safe_load((folder / "defs.yaml").read_text()) == {
+        "type": "flare_assets.FlareWorkflows",
+        "attributes": {"manifests": ["pipelines"], "depots": "depots.yaml"},
+    }
+    shutil.copy(ROOT / "flare_assets" / "demo" / "pipelines" / "directory.yaml", folder / "pipelines")
+    checked = dg("check", "defs", cwd=tmp_path)
+    assert "All definitions loaded successfully." in checked.stdout, checked.stdout + checked.stderr
+    listed = json.loads(dg("list", "defs", "--json", cwd=tmp_path).stdout)
+    assert {a["asset_key"] for a in listed["assets"]} == {
+        "lakehouse/retail/customer_directory",
+        "landing/retail/customers",
+    }

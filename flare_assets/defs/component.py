@@ -21,7 +21,11 @@ from dagster import (
     Definitions,
     Model,
     Resolvable,
+    Scaffolder,
+    ScaffoldRequest,
     SensorDefinition,
+    scaffold_component,
+    scaffold_with,
     sensor,
 )
 from dagster.components.utils.translation import TranslationFn, TranslationFnResolver
@@ -32,6 +36,17 @@ from flare_assets.settings import Settings
 from flare_assets.spec.errors import ManifestError
 
 HEALTH_SENSOR = "flare_table_health"
+
+SCAFFOLD_DEPOTS = """\
+# Where each depot of your manifests' dataos:// addresses lives (README "Bring your own manifests").
+depots:
+  lakehouse:        # dataos://lakehouse:<collection>/<dataset> -> Iceberg table <collection>.<dataset>
+    type: iceberg
+  landing:          # dataos://landing:<collection>/<dataset> -> folder <path>/<collection>/<dataset>
+    type: file
+    path: landing   # relative paths are under FLARE_HOME
+    format: json
+"""
 
 
 @dataclass(frozen=True)
@@ -97,6 +112,20 @@ def _template_vars(asset: FlareAsset) -> Mapping[str, Any]:
     return {"asset": asset, "workflow": asset.workflow, "job": asset.job, "dataset": asset.dataset}
 
 
+class FlareWorkflowsScaffolder(Scaffolder):
+    """`dg scaffold defs flare_assets.FlareWorkflows NAME`: a defs.yaml naming a manifests folder
+    and a depot map beside it, both created, so `flare validate` and `dg check defs` run at once."""
+
+    def scaffold(self, request: ScaffoldRequest) -> None:
+        scaffold_component(request, {"manifests": ["pipelines"], "depots": "depots.yaml"})
+        folder = Path(request.target_path)
+        (folder / "pipelines").mkdir(exist_ok=True)
+        depots = folder / "depots.yaml"
+        if not depots.exists():
+            depots.write_text(SCAFFOLD_DEPOTS)
+
+
+@scaffold_with(FlareWorkflowsScaffolder)
 @dataclass
 class FlareWorkflows(Component, Resolvable):
     """Flare workflow manifests as Dagster assets, run by Spark on Iceberg.
