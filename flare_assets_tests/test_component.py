@@ -125,3 +125,19 @@ def test_defs_yaml_with_relative_paths(flare_home: Path, tmp_path: Path) -> None
     keys = defs.resolve_asset_graph().get_all_asset_keys()
     assert AssetKey(["lakehouse", "shop", "orders"]) in keys
     assert AssetKey(["landing", "raw", "orders"]) in keys
+
+
+def test_settings_overrides_derive_like_the_environment(flare_home: Path, tmp_path: Path) -> None:
+    """A relative home is under the defs.yaml folder, and the catalog and warehouse follow it unless set;
+    templated conf values become Spark's strings."""
+    component = FlareWorkflows.resolve_from_dict(
+        {"settings": {"home": "state", "strict": True, "spark_conf": {"spark.x": 8, "spark.y": True}}}
+    )
+    settings = component.resolve_settings(tmp_path)
+    assert settings.home == tmp_path / "state"
+    assert settings.catalog_uri == f"jdbc:sqlite:{tmp_path / 'state' / 'catalog.db'}"
+    assert settings.warehouse == str(tmp_path / "state" / "warehouse")
+    assert (
+        settings.strict and settings.spark_conf["spark.x"] == "8" and settings.spark_conf["spark.y"] == "true"
+    )
+    assert settings.pipelines.name == "pipelines" and settings.depots.name == "depots.yaml"  # the env's

@@ -91,10 +91,10 @@ class FlareSettings(Model, Resolvable):
     home: str | None = None
     strict: bool | None = None
     spark_master: str | None = None
-    spark_conf: dict[str, str] = {}
+    spark_conf: dict[str, str | int | float | bool] = {}
     catalog_uri: str | None = None
     warehouse: str | None = None
-    catalog_properties: dict[str, str] = {}
+    catalog_properties: dict[str, str | int | float | bool] = {}
 
     def environment(self, base: Path) -> dict[str, str]:
         """The FLARE_* variables these overrides stand for, so defaults derive as from the env."""
@@ -106,6 +106,11 @@ class FlareSettings(Model, Resolvable):
             "FLARE_WAREHOUSE": self.warehouse,
         }
         return {k: v for k, v in values.items() if v is not None}
+
+
+def _conf(values: Mapping[str, Any]) -> dict[str, str]:
+    """Conf values as Spark takes them (templating may have made `"8"` an int, `"true"` a bool)."""
+    return {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in values.items()}
 
 
 def _template_vars(asset: FlareAsset) -> Mapping[str, Any]:
@@ -165,8 +170,8 @@ class FlareWorkflows(Component, Resolvable):
         settings = Settings.from_env({**os.environ, **overrides.environment(base)})
         settings = replace(
             settings,
-            spark_conf={**settings.spark_conf, **overrides.spark_conf},
-            catalog_properties={**settings.catalog_properties, **overrides.catalog_properties},
+            spark_conf={**settings.spark_conf, **_conf(overrides.spark_conf)},
+            catalog_properties={**settings.catalog_properties, **_conf(overrides.catalog_properties)},
         )
         if isinstance(self.depots, str):
             settings = replace(settings, depots=(base / self.depots).resolve())
