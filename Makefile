@@ -37,6 +37,7 @@ lint: setup
 validate: setup
 	flare validate $${FLARE_PIPELINES:-flare_assets/demo/pipelines}
 	dagster definitions validate -w workspace.yaml
+	dg check defs
 
 clean:
 	rm -rf .flare

@@ -1,5 +1,8 @@
-"""The code location: manifests from FLARE_PIPELINES, depots from FLARE_DEPOTS."""
+"""The code location: the FlareWorkflows component in flare_assets/defs_root/flare/defs.yaml, whose
+manifests, depots and settings come from the FLARE_* environment."""
 
-from flare_assets.defs.build import build_definitions
+from pathlib import Path
 
-defs = build_definitions()
+from dagster import load_from_defs_folder
+
+defs = load_from_defs_folder(path_within_project=Path(__file__).parent)

@@ -141,7 +141,11 @@ def source_specs(jobs: list[LoadedJob], depots: DepotMap) -> list[AssetSpec]:
     return list(seen.values())
 
 
-def job_assets(lj: LoadedJob, jobs: list[LoadedJob], depots: DepotMap) -> AssetsDefinition:
+def job_assets(
+    lj: LoadedJob, jobs: list[LoadedJob], depots: DepotMap, settings: Settings | None = None
+) -> AssetsDefinition:
+    """The job's multi_asset; its runs use `settings` (those the definitions were built with)."""
+    settings = settings or Settings.from_env()
     job = lj.dag_job.job
     upstream = [
         d for d in jobs if d.manifest.name == lj.manifest.name and d.dag_job.name in lj.dag_job.depends
@@ -187,7 +191,7 @@ def job_assets(lj: LoadedJob, jobs: list[LoadedJob], depots: DepotMap) -> Assets
             raise JobFailed(f"{label}: replay config: {'; '.join(problems)}; nothing was run")
         partition = run_slice(context, job.partitions) if job.partitions else None
         stack = lj.dag_job.spec.stack_spec
-        session, ignored = spark.session_for(stack.static_conf(), run_static_confs(context))
+        session, ignored = spark.session_for(stack.static_conf(), run_static_confs(context), settings, depots)
         runtime = {k: v for k, v in stack.conf().items() if k not in stack.static_conf()}
         with job_conf(session, runtime) as static:
             for key in ignored + static:
@@ -200,7 +204,7 @@ def job_assets(lj: LoadedJob, jobs: list[LoadedJob], depots: DepotMap) -> Assets
                 session,
                 job,
                 depots,
-                Settings.from_env(),
+                settings,
                 name=label,
                 only=frozenset(only),
                 run_id=context.run_id,
@@ -209,7 +213,7 @@ def job_assets(lj: LoadedJob, jobs: list[LoadedJob], depots: DepotMap) -> Assets
                 snapshot_properties=run_identity(context, label, partition),
             )
             result = run_job(ctx)
-            for done in run_actions(session, job, depots, Settings.from_env(), name=label):
+            for done in run_actions(session, job, depots, settings, name=label):
                 context.log.info(f"{done.action} on {done.table}: {done.counters or done.rows_matched}")
         if result.skipped:
             context.log.info(result.skipped)

@@ -14,7 +14,7 @@ from flare_assets.defs.checks import is_quality_job, quality_checks, quality_job
 from flare_assets.defs.housekeeping import housekeeping_jobs
 from flare_assets.defs.maintenance import maintenance_definitions
 from flare_assets.defs.pools import dead_runs_sensor, flare_executor
-from flare_assets.defs.resources import SparkResource
+from flare_assets.defs.resources import SPARK
 from flare_assets.defs.streams import stream_assets, stream_sensor
 from flare_assets.depots import load_depots
 from flare_assets.settings import Settings
@@ -39,31 +39,33 @@ def build_definitions(settings: Settings | None = None, pipelines: list[Path] | 
     for line in loaded.problems:
         log.error(line)
     jobs = loaded.jobs
-    maintenance = maintenance_definitions(jobs, depots)
+    maintenance = maintenance_definitions(jobs, depots, settings)
     writers = [lj for lj in jobs if lj.dag_job.job.outputs]
     streams = [lj for lj in writers if is_stream_job(lj.dag_job.job)]
     check_jobs, check_schedules = quality_jobs(jobs)
+    # runs get `settings` through the definitions' closures, not from the environment: two sets of
+    # definitions built with different settings coexist in one code location
     return Definitions(
         assets=[
             *source_specs(jobs, depots),
-            *(job_assets(lj, jobs, depots) for lj in writers if lj not in streams),
-            *(stream_assets(lj, depots) for lj in streams),
+            *(job_assets(lj, jobs, depots, settings) for lj in writers if lj not in streams),
+            *(stream_assets(lj, depots, settings) for lj in streams),
             *broken_assets(loaded.broken, roots, loaded.workflows),
         ],
-        asset_checks=[quality_checks(lj, depots) for lj in jobs if is_quality_job(lj)],
+        asset_checks=[quality_checks(lj, depots, settings) for lj in jobs if is_quality_job(lj)],
         schedules=schedules(writers) + maintenance["schedules"] + check_schedules,
         jobs=[
             *(partitioned_job(lj) for lj in writers if lj.dag_job.job.partitions),
-            *housekeeping_jobs(writers, depots),
+            *housekeeping_jobs(writers, depots, settings),
             *maintenance["jobs"],
             *check_jobs,
         ],
         sensors=[
             *maintenance["sensors"],
-            *(stream_sensor(lj, depots) for lj in streams),
+            *(stream_sensor(lj, depots, settings) for lj in streams),
             dead_runs_sensor(),
         ],
-        resources={"spark": SparkResource()},
+        resources={"spark": SPARK},
         # Spark steps share the run's one JVM: a process per step would start a JVM per step.
         # The executor also reports pool waits and frees slots held by dead runs (defs/pools.py).
         executor=flare_executor,

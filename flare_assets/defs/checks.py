@@ -45,7 +45,10 @@ def _check_keys(lj: LoadedJob) -> dict[AssetCheckKey, tuple[str, str]]:
     }
 
 
-def quality_checks(lj: LoadedJob, depots: DepotMap) -> AssetChecksDefinition:
+def quality_checks(
+    lj: LoadedJob, depots: DepotMap, settings: Settings | None = None
+) -> AssetChecksDefinition:
+    settings = settings or Settings.from_env()
     job = lj.dag_job.job
     label = lj.label
     specs = [
@@ -71,13 +74,13 @@ def quality_checks(lj: LoadedJob, depots: DepotMap) -> AssetChecksDefinition:
     )
     def _check(context: AssetCheckExecutionContext, spark: SparkResource) -> Iterator[AssetCheckResult]:
         stack = lj.dag_job.spec.stack_spec
-        session, ignored = spark.session_for(stack.static_conf())
+        session, ignored = spark.session_for(stack.static_conf(), None, settings, depots)
         runtime = {k: v for k, v in stack.conf().items() if k not in stack.static_conf()}
         only = {keys[k] for k in context.selected_asset_check_keys}
         with job_conf(session, runtime) as static:
             for key in ignored + static:
                 context.log.warning(f"{key} is a static Spark conf; the run's JVM was started without it")
-            results = run_checks(session, job, depots, Settings.from_env(), name=label, only=only)
+            results = run_checks(session, job, depots, settings, name=label, only=only)
         for checked in results:
             for result in checked.checks:
                 yield check_result(by_input[checked.input], result)

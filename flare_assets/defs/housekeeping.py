@@ -65,16 +65,18 @@ def job_name(output: Output) -> str:
     return "housekeeping__" + re.sub(r"\W", "_", "__".join(output.address.key))
 
 
-def housekeeping_job(lj: LoadedJob, output: Output, depots: DepotMap) -> JobDefinition:
+def housekeeping_job(
+    lj: LoadedJob, output: Output, depots: DepotMap, settings: Settings | None = None
+) -> JobDefinition:
     """One op on the run's Spark session: housekeeping of what the output holds now, observed on its
     asset. It shares the writing job's concurrency pool, so the two never overlap when one is set."""
+    settings = settings or Settings.from_env()
     key = AssetKey(output.address.key)
     stack = lj.dag_job.spec.stack_spec
 
     @op(name=f"{job_name(output)}_op", pool=lj.dag_job.pool, description=f"housekeeping of {output.dataset}")
     def _housekeep(context: OpExecutionContext, config: HousekeepingConfig, spark: SparkResource) -> None:
-        settings = Settings.from_env()
-        session, _ = spark.session_for(stack.static_conf())
+        session, _ = spark.session_for(stack.static_conf(), None, settings, depots)
         number = config.run_number
         if number is None:
             number = state.committed(RunContext(session, lj.dag_job.job, depots, settings, lj.label)).run_id
@@ -96,9 +98,11 @@ def housekeeping_job(lj: LoadedJob, output: Output, depots: DepotMap) -> JobDefi
     return _job
 
 
-def housekeeping_jobs(jobs: list[LoadedJob], depots: DepotMap) -> list[JobDefinition]:
+def housekeeping_jobs(
+    jobs: list[LoadedJob], depots: DepotMap, settings: Settings | None = None
+) -> list[JobDefinition]:
     return [
-        housekeeping_job(lj, output, depots)
+        housekeeping_job(lj, output, depots, settings)
         for lj in jobs
         for output in lj.dag_job.job.outputs
         if output.housekeeping is not None

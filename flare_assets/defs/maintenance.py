@@ -105,10 +105,12 @@ class MaintenanceConfig(Config):
     dry_run: bool = Field(default=False, description="count the rows deleteWhere matches, delete nothing")
 
 
-def _health(table: MaintainedTable, catalogs: "dict[str, Catalog] | None" = None) -> TableHealth:
+def _health(
+    table: MaintainedTable, catalogs: "dict[str, Catalog] | None" = None, settings: Settings | None = None
+) -> TableHealth:
     catalogs = {} if catalogs is None else catalogs
     depot = table.address.depot
-    catalog = catalogs.get(depot) or catalogs.setdefault(depot, load_catalog(depot))
+    catalog = catalogs.get(depot) or catalogs.setdefault(depot, load_catalog(depot, settings))
     ice = catalog.load_table(table.identifier)
     return read_health(ice, table.identifier, table.settings.thresholds)
 
@@ -135,8 +137,11 @@ def _delete_action(cfg: MaintenanceConfig) -> Action:
         raise JobFailed(f"delete_from_dataset: {exc}; nothing was deleted") from exc
 
 
-def maintenance_job(table: MaintainedTable) -> JobDefinition:
-    """One job per table: the chosen kinds in order, before and after figures on the table's asset."""
+def maintenance_job(
+    table: MaintainedTable, settings: Settings | None = None, depots: DepotMap | None = None
+) -> JobDefinition:
+    """One job per table: the chosen kinds in order, before and after figures on the table's asset;
+    runs use `settings` and `depots`, those the definitions were built with."""
 
     @op(
         name=f"{table.job_name}_op",
@@ -153,13 +158,13 @@ def maintenance_job(table: MaintainedTable) -> JobDefinition:
                 f"unknown maintenance {', '.join(unknown)}; allowed: {', '.join(MAINTENANCE_KINDS)}"
             )
         delete = _delete_action(config) if config.delete_where is not None or config.all else None
-        session, _ = spark.session_for({})
+        session, _ = spark.session_for({}, None, settings, depots)
         name = table.address.table
         start = time.perf_counter()
         from pyiceberg.exceptions import NoSuchTableError
 
         try:
-            before = _health(table)
+            before = _health(table, None, settings)
         except NoSuchTableError as exc:
             raise JobFailed(f"table {name} does not exist; no maintenance ran") from exc
         now_ms = int(time.time() * 1000)
@@ -194,7 +199,7 @@ def maintenance_job(table: MaintainedTable) -> JobDefinition:
                         "delete would be refused"
                     )
                 meta["rows_deleted"] = MetadataValue.int(0 if done.dry_run else done.rows_matched)
-        after = _health(table)
+        after = _health(table, None, settings)
         meta.update(_figures("before", before) | _figures("after", after) | health_metadata(after))
         meta["maintenance"] = ", ".join(config.kinds + (["delete_from_dataset"] if delete else []))
         meta["duration_s"] = MetadataValue.float(round(time.perf_counter() - start, 3))
@@ -233,7 +238,9 @@ def maintenance_schedules(table: MaintainedTable, job_def: JobDefinition) -> lis
     return out
 
 
-def health_tick(tables: list[MaintainedTable]) -> tuple[list[AssetObservation], list[RunRequest]]:
+def health_tick(
+    tables: list[MaintainedTable], settings: Settings | None = None
+) -> tuple[list[AssetObservation], list[RunRequest]]:
     """Reads every table's health (pyiceberg, no JVM); observations for all, runs for those in need.
     A run's key is the table's snapshot, so one state of a table launches one run."""
     from pyiceberg.exceptions import NoSuchTableError
@@ -244,7 +251,7 @@ def health_tick(tables: list[MaintainedTable]) -> tuple[list[AssetObservation], 
         if not table.settings.health:
             continue
         try:
-            health = _health(table, catalogs)
+            health = _health(table, catalogs, settings)
         except NoSuchTableError:  # not written yet: no health to observe
             continue
         needs = needed(health, table.settings.thresholds)
@@ -266,16 +273,21 @@ def health_tick(tables: list[MaintainedTable]) -> tuple[list[AssetObservation], 
     return observations, runs
 
 
-def health_sensor(tables: list[MaintainedTable], jobs: list[JobDefinition]) -> SensorDefinition:
+def health_sensor(
+    tables: list[MaintainedTable],
+    jobs: list[JobDefinition],
+    settings: Settings | None = None,
+    name: str = "flare_table_health",
+) -> SensorDefinition:
     @sensor(
-        name="flare_table_health",
+        name=name,
         jobs=jobs,
         minimum_interval_seconds=HEALTH_INTERVAL_S,
         default_status=DefaultSensorStatus.RUNNING,
         description="Observes every lakehouse table's health and launches the maintenance it needs",
     )
     def _sensor(context: SensorEvaluationContext) -> SensorResult | SkipReason:
-        observations, runs = health_tick(tables)
+        observations, runs = health_tick(tables, settings)
         if not observations:
             return SkipReason("no lakehouse table has been written yet")
         return SensorResult(run_requests=runs, asset_events=observations)
@@ -283,17 +295,18 @@ def health_sensor(tables: list[MaintainedTable], jobs: list[JobDefinition]) -> S
     return _sensor
 
 
-def action_job(lj: LoadedJob, depots: DepotMap) -> JobDefinition:
+def action_job(lj: LoadedJob, depots: DepotMap, settings: Settings | None = None) -> JobDefinition:
     """A Flare job with actions and no outputs: one op running its actions, each action's counters
     observed on its table's asset."""
+    settings = settings or Settings.from_env()
     job_ = lj.dag_job.job
     inputs = {i.name: i for i in job_.inputs}
     label = lj.label
 
     @op(name=f"{lj.name}_actions", pool=lj.dag_job.pool, description=f"Actions of {label}", out={})
     def run(context: OpExecutionContext, spark: SparkResource) -> Iterator[Any]:
-        session, _ = spark.session_for(lj.dag_job.spec.stack_spec.static_conf())
-        results = engine.run_actions(session, job_, depots, Settings.from_env(), name=label)
+        session, _ = spark.session_for(lj.dag_job.spec.stack_spec.static_conf(), None, settings, depots)
+        results = engine.run_actions(session, job_, depots, settings, name=label)
         for action, done in zip(job_.actions, results, strict=True):
             meta: dict[str, Any] = {
                 f"{done.action}.{k}": MetadataValue.int(v) for k, v in done.counters.items()
@@ -328,14 +341,22 @@ def action_schedules(lj: LoadedJob, job_def: JobDefinition) -> list[ScheduleDefi
     ]
 
 
-def maintenance_definitions(jobs: list[LoadedJob], depots: DepotMap) -> dict[str, list[Any]]:
+def maintenance_definitions(
+    jobs: list[LoadedJob],
+    depots: DepotMap,
+    settings: Settings | None = None,
+    health_sensor_name: str = "flare_table_health",
+) -> dict[str, list[Any]]:
     """Jobs, schedules and the health sensor, for build_definitions to add."""
+    settings = settings or Settings.from_env()
     tables = lakehouse_tables(jobs, depots)
-    table_jobs = [maintenance_job(t) for t in tables]
+    table_jobs = [maintenance_job(t, settings, depots) for t in tables]
     schedules = [s for t, j in zip(tables, table_jobs, strict=True) for s in maintenance_schedules(t, j)]
     actions = [
-        (lj, action_job(lj, depots)) for lj in jobs if lj.dag_job.job.actions and not lj.dag_job.job.outputs
+        (lj, action_job(lj, depots, settings))
+        for lj in jobs
+        if lj.dag_job.job.actions and not lj.dag_job.job.outputs
     ]
     schedules += [s for lj, j in actions for s in action_schedules(lj, j)]
-    sensors = [health_sensor(tables, table_jobs)] if tables else []
+    sensors = [health_sensor(tables, table_jobs, settings, health_sensor_name)] if tables else []
     return {"jobs": table_jobs + [j for _, j in actions], "schedules": schedules, "sensors": sensors}

@@ -17,6 +17,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from functools import cache
 
 from dagster import (
     DagsterEvent,
@@ -159,6 +160,7 @@ def flare_executor(init_context) -> PoolAwareExecutor:  # noqa: ANN001
     )
 
 
+@cache  # one object for every Definitions built here: merged definitions keep one sensor
 def dead_runs_sensor() -> SensorDefinition:
     @sensor(
         name="flare_dead_runs",

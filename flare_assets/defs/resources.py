@@ -8,10 +8,11 @@ from typing import Any
 
 from dagster import AssetExecutionContext, InitResourceContext
 from dagster_pyspark import LazyPySparkResource
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 from pyspark.sql import SparkSession
 
 from flare_assets import spark as sparklib
+from flare_assets.depots import DepotMap
 from flare_assets.engine.tuning import covers, largest
 from flare_assets.settings import Settings
 
@@ -43,32 +44,60 @@ class SparkResource(LazyPySparkResource):
     spark_config: dict[str, Any] = Field(default_factory=dict, description="extra static Spark confs")
     stop_at_teardown: bool = Field(default=True, description="stop the JVM when the run ends")
 
-    def session_settings(self, job_static: dict[str, str] | None = None) -> Settings:
-        """FLARE_SPARK_CONF, then the resource's spark_config, then the job's own sizing."""
-        settings = Settings.from_env()
+    # one session per (settings, depot map) on the run's one JVM: two Flare component instances in one
+    # code location each see their own catalogs
+    _sessions: dict[str, SparkSession] = PrivateAttr(default_factory=dict)
+
+    def session_settings(
+        self, job_static: dict[str, str] | None = None, settings: Settings | None = None
+    ) -> Settings:
+        """`settings` (those the definitions were built with; the environment's when none) with
+        their spark conf, then the resource's spark_config, then the job's own sizing."""
+        settings = settings or Settings.from_env()
         extra = {k: str(v) for k, v in self.spark_config.items()}
         return replace(settings, spark_conf={**settings.spark_conf, **extra, **(job_static or {})})
 
     def _init_session(self) -> None:
         if self._spark_session is None:
             self._spark_session = sparklib.get_session(self.session_settings())
+            self._sessions[_session_key(None, None)] = self._spark_session
 
     def session_for(
-        self, job_static: dict[str, str], run_static: list[dict[str, str]] | None = None
+        self,
+        job_static: dict[str, str],
+        run_static: list[dict[str, str]] | None = None,
+        settings: Settings | None = None,
+        depots: DepotMap | None = None,
     ) -> tuple[SparkSession, list[str]]:
-        """The run's session. The first job to ask starts the JVM with the largest sizing among
-        `run_static`, the static confs of every job the run will execute (tuning.largest), so a
-        heavy job that is not first still gets its memory and cores. Returns the job's static keys
-        the running JVM does not serve (a conf that cannot be merged, or a JVM started elsewhere)."""
-        if self._spark_session is None:
+        """The run's session for `settings` and `depots` (the definitions' own). The first job to
+        ask starts the JVM with the largest sizing among `run_static`, the static confs of every job
+        the run will execute (tuning.largest), so a heavy job that is not first still gets its
+        memory and cores. Returns the job's static keys the running JVM does not serve (a conf that
+        cannot be merged, or a JVM started elsewhere)."""
+        key = _session_key(settings, depots)
+        if key not in self._sessions:
             running = sparklib.running_conf()
             sizing = largest([job_static, *(run_static or [])])
-            self._spark_session = sparklib.get_session(self.session_settings(sizing))
+            session = sparklib.get_session(self.session_settings(sizing, settings), depots)
+            self._sessions[key] = session
+            if self._spark_session is None:
+                self._spark_session = session
             if running is None:
-                return self._spark_session, []
+                return session, []
         running = sparklib.running_conf() or {}
-        return self._spark_session, [k for k, v in job_static.items() if not covers(k, running.get(k), v)]
+        return self._sessions[key], [k for k, v in job_static.items() if not covers(k, running.get(k), v)]
 
     def teardown_after_execution(self, context: InitResourceContext) -> None:
         if self._spark_session is not None and self.stop_at_teardown:
             sparklib.stop()
+
+
+def _session_key(settings: Settings | None, depots: DepotMap | None) -> str:
+    """What tells two sessions' catalogs apart: the settings and the depot map's iceberg depots."""
+    names = sorted(depots.iceberg_depots()) if depots is not None else None
+    return repr((settings, names))
+
+
+# The one resource object every Definitions built here shares, so Definitions.merge of two Flare
+# component instances accepts it (merge refuses different objects under one key).
+SPARK = SparkResource()

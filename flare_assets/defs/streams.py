@@ -76,7 +76,8 @@ def termination_requested() -> Iterator[threading.Event]:
             signal.signal(sig, handler)
 
 
-def stream_assets(lj: LoadedJob, depots: DepotMap) -> AssetsDefinition:
+def stream_assets(lj: LoadedJob, depots: DepotMap, settings: Settings | None = None) -> AssetsDefinition:
+    settings = settings or Settings.from_env()
     job = lj.dag_job.job
     mode = streaming(job)
     deps = [AssetKey(i.address.key) for i in job.inputs]
@@ -100,9 +101,8 @@ def stream_assets(lj: LoadedJob, depots: DepotMap) -> AssetsDefinition:
         context: AssetExecutionContext, spark: SparkResource, config: StreamRunConfig
     ) -> Iterator[MaterializeResult]:
         stack = lj.dag_job.spec.stack_spec
-        session, ignored = spark.session_for(stack.static_conf())
+        session, ignored = spark.session_for(stack.static_conf(), None, settings, depots)
         runtime = {k: v for k, v in stack.conf().items() if k not in stack.static_conf()}
-        settings = Settings.from_env()
         checkpoint = checkpoint_dir(job, lj.name, settings)
         # the run says it processes the stream (the sensor waits for it) and where, so a sensor
         # tick can tell when it died without ending
@@ -155,7 +155,8 @@ def _unread(notes: list[str]) -> str:
     )
 
 
-def stream_sensor(lj: LoadedJob, depots: DepotMap) -> SensorDefinition:
+def stream_sensor(lj: LoadedJob, depots: DepotMap, settings: Settings | None = None) -> SensorDefinition:
+    settings = settings or Settings.from_env()
     job = lj.dag_job.job
     mode = streaming(job)
     keys = [AssetKey(o.address.key) for o in job.outputs]
@@ -168,7 +169,6 @@ def stream_sensor(lj: LoadedJob, depots: DepotMap) -> SensorDefinition:
         description=f"{lj.label}: looks for new data and {what}",
     )
     def _tick(context: SensorEvaluationContext) -> RunRequest | SkipReason:
-        settings = Settings.from_env()
         batch, unread = stream_news(job, lj.name, depots, settings)
         if batch is None:
             return SkipReason("no new data since the last committed batch" + _unread(unread))

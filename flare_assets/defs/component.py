@@ -1,0 +1,254 @@
+"""The Dagster Component for Flare workflows: a folder of manifests and a depot map, declared in a
+`defs.yaml` (`type: flare_assets.FlareWorkflows`), becomes the assets, checks, jobs, schedules and
+sensors that `build_definitions` makes, so a Dagster project adds Flare manifests the way it adds a
+dbt project (`dg scaffold defs`, `dg check defs`)."""
+
+# no `from __future__ import annotations`: Resolvable reads the field types at runtime
+import hashlib
+import importlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from dagster import (
+    AssetKey,
+    AssetSpec,
+    Component,
+    ComponentLoadContext,
+    Definitions,
+    Model,
+    Resolvable,
+    Scaffolder,
+    ScaffoldRequest,
+    SensorDefinition,
+    scaffold_component,
+    scaffold_with,
+    sensor,
+)
+from dagster.components.utils.translation import TranslationFn, TranslationFnResolver
+
+from flare_assets.defs.build import build_definitions
+from flare_assets.depots import DepotMap
+from flare_assets.settings import Settings
+from flare_assets.spec.errors import ManifestError
+
+HEALTH_SENSOR = "flare_table_health"
+
+SCAFFOLD_DEPOTS = """\
+# Where each depot of your manifests' dataos:// addresses lives (README "Bring your own manifests").
+depots:
+  lakehouse:        # dataos://lakehouse:<collection>/<dataset> -> Iceberg table <collection>.<dataset>
+    type: iceberg
+  landing:          # dataos://landing:<collection>/<dataset> -> folder <path>/<collection>/<dataset>
+    type: file
+    path: landing   # relative paths are under FLARE_HOME
+    format: json
+"""
+
+
+@dataclass(frozen=True)
+class FlareAsset:
+    """What a translator knows of one asset: the Flare output (or read-only source) behind it."""
+
+    key: AssetKey
+    dataset: str | None  # the dataos:// address
+    workflow: str | None  # its group: the workflow name, non-word characters as _ ("sources": inputs)
+    job: str | None  # the workflow's dag job that writes it; None for sources
+    manifest: Path | None  # the manifest file that declares it
+
+    @classmethod
+    def of(cls, spec: AssetSpec) -> "FlareAsset":
+        meta = spec.metadata
+        manifest = meta.get("manifest")
+        return cls(
+            key=spec.key,
+            dataset=_text(meta.get("dataset")),
+            workflow=spec.group_name,
+            job=_text(meta.get("job")),
+            manifest=Path(str(manifest)) if manifest is not None else None,
+        )
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(getattr(value, "value", value))
+
+
+class FlareTranslator:
+    """Subclass to change the AssetSpec of every Flare asset (group, owners, tags, kinds, description,
+    automation condition...). Keys stay `depot/collection/dataset`: lineage, jobs and checks name them."""
+
+    def get_asset_spec(self, asset: FlareAsset, spec: AssetSpec) -> AssetSpec:
+        return spec
+
+
+class FlareSettings(Model, Resolvable):
+    """Per-instance overrides of the FLARE_* environment settings (README "Configuration"); unset
+    fields keep the environment's value. Relative paths are under the defs.yaml folder."""
+
+    home: str | None = None
+    strict: bool | None = None
+    spark_master: str | None = None
+    spark_conf: dict[str, str | int | float | bool] = {}
+    catalog_uri: str | None = None
+    warehouse: str | None = None
+    catalog_properties: dict[str, str | int | float | bool] = {}
+
+    def environment(self, base: Path) -> dict[str, str]:
+        """The FLARE_* variables these overrides stand for, so defaults derive as from the env."""
+        values = {
+            "FLARE_HOME": str(base / self.home) if self.home else None,
+            "FLARE_STRICT": None if self.strict is None else str(self.strict).lower(),
+            "FLARE_SPARK_MASTER": self.spark_master,
+            "FLARE_CATALOG_URI": self.catalog_uri,
+            "FLARE_WAREHOUSE": self.warehouse,
+        }
+        return {k: v for k, v in values.items() if v is not None}
+
+
+def _conf(values: Mapping[str, Any]) -> dict[str, str]:
+    """Conf values as Spark takes them (templating may have made `"8"` an int, `"true"` a bool)."""
+    return {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in values.items()}
+
+
+def _template_vars(asset: FlareAsset) -> Mapping[str, Any]:
+    return {"asset": asset, "workflow": asset.workflow, "job": asset.job, "dataset": asset.dataset}
+
+
+class FlareWorkflowsScaffolder(Scaffolder):
+    """`dg scaffold defs flare_assets.FlareWorkflows NAME`: a defs.yaml naming a manifests folder
+    and a depot map beside it, both created, so `flare validate` and `dg check defs` run at once."""
+
+    def scaffold(self, request: ScaffoldRequest) -> None:
+        scaffold_component(request, {"manifests": ["pipelines"], "depots": "depots.yaml"})
+        folder = Path(request.target_path)
+        (folder / "pipelines").mkdir(exist_ok=True)
+        depots = folder / "depots.yaml"
+        if not depots.exists():
+            depots.write_text(SCAFFOLD_DEPOTS)
+
+
+@scaffold_with(FlareWorkflowsScaffolder)
+@dataclass
+class FlareWorkflows(Component, Resolvable):
+    """Flare workflow manifests as Dagster assets, run by Spark on Iceberg.
+
+    Every attribute is optional: unset, the instance is the FLARE_* environment's code location.
+    """
+
+    # folders, files or globs of manifests, relative to the defs.yaml folder (default FLARE_PIPELINES)
+    manifests: list[str] = field(default_factory=list)
+    # a depot map file (relative to the defs.yaml folder) or the map's depots inline
+    # (default FLARE_DEPOTS)
+    depots: str | dict[str, dict[str, Any]] | None = None
+    settings: FlareSettings | None = None
+    # asset attributes for every asset, templated with {{ workflow }}, {{ job }}, {{ dataset }}
+    translation: (
+        Annotated[TranslationFn[FlareAsset], TranslationFnResolver[FlareAsset](_template_vars)] | None
+    ) = None
+    # import path of a FlareTranslator subclass
+    translator: str | None = None
+    # set when several instances share a code location: their health sensors become <name>_table_health
+    name: str | None = None
+
+    def build_defs(self, context: ComponentLoadContext) -> Definitions:
+        base = Path(context.path)
+        settings = self.resolve_settings(base)
+        defs = build_definitions(settings, self.manifest_paths(base) or None)
+        translator = self.get_translator()
+        if self.translation is not None or type(translator) is not FlareTranslator:
+            defs = defs.map_asset_specs(func=lambda spec: self._translate(translator, spec))
+        if self.name:
+            defs = rename_sensor(defs, HEALTH_SENSOR, f"{self.name}_table_health")
+        return defs
+
+    def resolve_settings(self, base: Path) -> Settings:
+        """The environment's settings with this instance's overrides, manifests and depot map."""
+        overrides = self.settings or FlareSettings()
+        settings = Settings.from_env({**os.environ, **overrides.environment(base)})
+        settings = replace(
+            settings,
+            spark_conf={**settings.spark_conf, **_conf(overrides.spark_conf)},
+            catalog_properties={**settings.catalog_properties, **_conf(overrides.catalog_properties)},
+        )
+        if isinstance(self.depots, str):
+            settings = replace(settings, depots=(base / self.depots).resolve())
+        elif self.depots is not None:
+            settings = replace(settings, depots=inline_depot_file(self.depots, settings))
+        paths = self.manifest_paths(base)
+        return replace(settings, pipelines=paths[0]) if len(paths) == 1 else settings
+
+    def manifest_paths(self, base: Path) -> list[Path]:
+        """`manifests` as paths: folders and files as given, globs expanded (sorted)."""
+        found: list[Path] = []
+        for item in self.manifests:
+            if any(c in item for c in "*?["):
+                found += sorted(p.resolve() for p in base.glob(item))
+            else:
+                found.append((base / item).resolve())
+        return found
+
+    def get_translator(self) -> FlareTranslator:
+        """The FlareTranslator named by `translator`, or the default one; override to supply your own."""
+        if not self.translator:
+            return FlareTranslator()
+        module, _, name = self.translator.rpartition(".")
+        return getattr(importlib.import_module(module), name)()
+
+    def _translate(self, translator: FlareTranslator, spec: AssetSpec) -> AssetSpec:
+        asset = FlareAsset.of(spec)
+        out = translator.get_asset_spec(asset, spec)
+        if self.translation is not None:
+            out = self.translation(out, asset)
+        if out.key != spec.key:
+            raise ManifestError(
+                f"translation changed the key of {spec.key.to_user_string()} to "
+                f"{out.key.to_user_string()}; Flare asset keys are depot/collection/dataset (name the "
+                "depot differently in the depot map to change them)"
+            )
+        return out
+
+
+def inline_depot_file(depots: dict[str, dict[str, Any]], settings: Settings) -> Path:
+    """An inline depot map as a file under FLARE_HOME (named by its content), since settings, runs
+    and the depot cache all read the map from a file."""
+    DepotMap.model_validate({"depots": depots})
+    text = yaml.safe_dump({"depots": depots}, sort_keys=True)
+    path = settings.home / "depots" / f"{hashlib.sha256(text.encode()).hexdigest()[:16]}.yaml"
+    if not path.exists() or path.read_text() != text:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return path
+
+
+def rename_sensor(defs: Definitions, old: str, new: str) -> Definitions:
+    """`defs` with the sensor `old` named `new` (it evaluates the same), so two instances' sensors
+    do not collide in one code location."""
+    sensors = [_renamed(s, new) if s.name == old else s for s in defs.sensors or []]
+    return Definitions(
+        assets=defs.assets,
+        asset_checks=defs.asset_checks,
+        jobs=defs.jobs,
+        schedules=defs.schedules,
+        sensors=sensors,
+        resources=defs.resources,
+        executor=defs.executor,
+        loggers=defs.loggers,
+        metadata=defs.metadata,
+    )
+
+
+def _renamed(original: SensorDefinition, name: str) -> SensorDefinition:
+    @sensor(
+        name=name,
+        jobs=original.jobs if original.has_jobs else None,
+        minimum_interval_seconds=original.minimum_interval_seconds,
+        default_status=original.default_status,
+        description=original.description,
+    )
+    def _sensor(context):  # noqa: ANN001, ANN202
+        return original(context)
+
+    return _sensor
