@@ -39,7 +39,8 @@ def run_static_confs(context: AssetExecutionContext) -> list[dict[str, str]]:
 
 
 class SparkResource(LazyPySparkResource):
-    """dagster-pyspark's lazy session, built from flare_assets settings (jars, Iceberg, catalogs)."""
+    """dagster-pyspark's lazy session, built from flare_assets settings (jars, Iceberg, catalogs):
+    `spark_session` and `spark_context` work as dagster-pyspark documents them."""
 
     spark_config: dict[str, Any] = Field(default_factory=dict, description="extra static Spark confs")
     stop_at_teardown: bool = Field(default=True, description="stop the JVM when the run ends")
@@ -57,10 +58,14 @@ class SparkResource(LazyPySparkResource):
         extra = {k: str(v) for k, v in self.spark_config.items()}
         return replace(settings, spark_conf={**settings.spark_conf, **extra, **(job_static or {})})
 
-    def _init_session(self) -> None:
-        if self._spark_session is None:
-            self._spark_session = sparklib.get_session(self.session_settings())
-            self._sessions[_session_key(None, None)] = self._spark_session
+    @property
+    def spark_session(self) -> SparkSession:
+        """The session of the environment's settings, started on first use."""
+        return self.session_for({})[0]
+
+    @property
+    def spark_context(self) -> Any:
+        return self.spark_session.sparkContext
 
     def session_for(
         self,
@@ -80,15 +85,13 @@ class SparkResource(LazyPySparkResource):
             sizing = largest([job_static, *(run_static or [])])
             session = sparklib.get_session(self.session_settings(sizing, settings), depots)
             self._sessions[key] = session
-            if self._spark_session is None:
-                self._spark_session = session
             if running is None:
                 return session, []
         running = sparklib.running_conf() or {}
         return self._sessions[key], [k for k, v in job_static.items() if not covers(k, running.get(k), v)]
 
     def teardown_after_execution(self, context: InitResourceContext) -> None:
-        if self._spark_session is not None and self.stop_at_teardown:
+        if self._sessions and self.stop_at_teardown:
             sparklib.stop()
 
 
