@@ -33,7 +33,7 @@ from flare_assets.catalog import load_catalog
 from flare_assets.defs.resources import SparkResource
 from flare_assets.depots import DepotMap
 from flare_assets.engine import maintenance as engine
-from flare_assets.engine.errors import SPARK_ERRORS, JobFailed, short
+from flare_assets.engine.errors import JobFailed
 from flare_assets.health import TableHealth, needed, read_health
 from flare_assets.settings import Settings
 from flare_assets.spec.actions import Action
@@ -137,6 +137,32 @@ def _delete_action(cfg: MaintenanceConfig) -> Action:
         raise JobFailed(f"delete_from_dataset: {exc}; nothing was deleted") from exc
 
 
+def _action_metadata(
+    context: OpExecutionContext, action: Action, done: engine.ActionResult
+) -> dict[str, Any]:
+    """What one action did, logged and as the table's observation metadata."""
+    context.log.info(f"{action.name}: {done.statement} -> {done.counters or done.rows_matched}")
+    meta: dict[str, Any] = {f"{action.name}.{k}": MetadataValue.int(v) for k, v in done.counters.items()}
+    if action.name == "remove_orphans":
+        meta["orphans_found"] = MetadataValue.int(len(done.files))
+        meta["orphans_removed"] = MetadataValue.int(0 if done.dry_run else len(done.files))
+    if done.rows_matched is None:
+        return meta
+    context.log.info(
+        f"delete_from_dataset: {done.rows_matched} of {done.rows_total} rows match "
+        f"{action.delete_where!r}" + (" (dry run: nothing deleted)" if done.dry_run else "")
+    )
+    meta["rows_matched"] = MetadataValue.int(done.rows_matched)
+    meta["rows_total"] = MetadataValue.int(done.rows_total or 0)
+    if done.dry_run and not action.all and done.rows_matched == done.rows_total:
+        context.log.warning(
+            "delete_from_dataset: the predicate matches every row; without all: true the "
+            "delete would be refused"
+        )
+    meta["rows_deleted"] = MetadataValue.int(0 if done.dry_run else done.rows_matched)
+    return meta
+
+
 def maintenance_job(
     table: MaintainedTable, settings: Settings | None = None, depots: DepotMap | None = None
 ) -> JobDefinition:
@@ -170,35 +196,11 @@ def maintenance_job(
         now_ms = int(time.time() * 1000)
         actions = [engine.plan(k, table.settings, before, now_ms, config.targeted) for k in config.kinds]
         actions += [delete] if delete else []
-        try:
-            for action in actions:
-                engine.check(session, name, action, now_ms)
-        except (*SPARK_ERRORS, ValueError) as exc:
-            raise JobFailed(f"{name}: {short(exc)}; no maintenance ran") from exc
+        engine.check_all(session, [(name, a) for a in actions], now_ms, f"{name}: ", "no maintenance ran")
         meta: dict[str, Any] = {}
         for action in actions:
-            try:
-                done = engine.run_action(session, name, action, dry_run=config.dry_run, now_ms=now_ms)
-            except SPARK_ERRORS as exc:
-                raise JobFailed(f"{name}: {action.name} failed: {short(exc)}") from exc
-            context.log.info(f"{action.name}: {done.statement} -> {done.counters or done.rows_matched}")
-            meta.update({f"{action.name}.{k}": MetadataValue.int(v) for k, v in done.counters.items()})
-            if action.name == "remove_orphans":
-                meta["orphans_found"] = MetadataValue.int(len(done.files))
-                meta["orphans_removed"] = MetadataValue.int(0 if done.dry_run else len(done.files))
-            if done.rows_matched is not None:
-                context.log.info(
-                    f"delete_from_dataset: {done.rows_matched} of {done.rows_total} rows match "
-                    f"{action.delete_where!r}" + (" (dry run: nothing deleted)" if done.dry_run else "")
-                )
-                meta["rows_matched"] = MetadataValue.int(done.rows_matched)
-                meta["rows_total"] = MetadataValue.int(done.rows_total or 0)
-                if done.dry_run and not action.all and done.rows_matched == done.rows_total:
-                    context.log.warning(
-                        "delete_from_dataset: the predicate matches every row; without all: true the "
-                        "delete would be refused"
-                    )
-                meta["rows_deleted"] = MetadataValue.int(0 if done.dry_run else done.rows_matched)
+            done = engine.run_checked(session, name, action, now_ms, "", dry_run=config.dry_run)
+            meta.update(_action_metadata(context, action, done))
         after = _health(table, None, settings)
         meta.update(_figures("before", before) | _figures("after", after) | health_metadata(after))
         meta["maintenance"] = ", ".join(config.kinds + (["delete_from_dataset"] if delete else []))

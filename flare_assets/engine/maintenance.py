@@ -246,24 +246,35 @@ def run_actions(
     """A job's actions in order, all checked first. Inputs other than an action's own table are read
     as views (deleteWhere may use them in subqueries)."""
     inputs = {i.name: i for i in job.inputs}
-    targets = {a.input for a in job.actions}
+    planned = [(inputs[a.input].address.table, a) for a in job.actions]
     now_ms = int(time.time() * 1000)
-    for action in job.actions:
-        try:
-            check(spark, inputs[action.input].address.table, action, now_ms)
-        except (*SPARK_ERRORS, ValueError) as exc:
-            raise JobFailed(f"{name}: {short(exc)}; no action ran") from exc
+    check_all(spark, planned, now_ms, f"{name}: ", "no action ran")
+    targets = {a.input for a in job.actions}
     for item in job.inputs:
         if item.name not in targets and not spark.catalog.tableExists(item.name):
             io.read_input(spark, item, depots, settings).createOrReplaceTempView(item.name)
-    results = []
-    for ai, action in enumerate(job.actions):
-        table = inputs[action.input].address.table
+    return [run_checked(spark, table, action, now_ms, f"{name}: ") for table, action in planned]
+
+
+def check_all(
+    spark: SparkSession, planned: list[tuple[str, Action]], now_ms: int, prefix: str, none: str
+) -> None:
+    """Every planned action checked before any runs: one refused, none runs (`none` says so)."""
+    for table, action in planned:
         try:
-            results.append(run_action(spark, table, action, now_ms=now_ms))
-        except SPARK_ERRORS as exc:
-            raise JobFailed(f"{name}: actions[{ai}] {action.name} on {table} failed: {short(exc)}") from exc
-    return results
+            check(spark, table, action, now_ms)
+        except (*SPARK_ERRORS, ValueError) as exc:
+            raise JobFailed(f"{prefix}{short(exc)}; {none}") from exc
+
+
+def run_checked(
+    spark: SparkSession, table: str, action: Action, now_ms: int, prefix: str, dry_run: bool = False
+) -> ActionResult:
+    """One checked action; a Spark failure names the action and its table."""
+    try:
+        return run_action(spark, table, action, dry_run=dry_run, now_ms=now_ms)
+    except SPARK_ERRORS as exc:
+        raise JobFailed(f"{prefix}{action.name} on {table} failed: {short(exc)}") from exc
 
 
 def plan(
