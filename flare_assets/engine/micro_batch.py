@@ -83,15 +83,18 @@ def process_batch(
     checkpoint: Path,
     q_target: Output | None,
     metrics: Callable[[], tuple[int, int] | None] | None = None,
+    first_attempt: bool = False,
 ) -> BatchResult:
     """Runs one batch. With `metrics` (the counts the stream's observed source takes) and one
     Iceberg output written by a plain append or overwrite, the batch's rows are read once: by the
     write itself; its malformed records, if any, are quarantined after it. Otherwise the batch is
-    held in memory and counted first."""
+    held in memory and counted first. `first_attempt`: the checkpoint had no offsets for this
+    batch when the run started, so no earlier attempt can have committed any of it and its commit
+    markers are not looked for."""
     t0 = time.perf_counter()
     props = {STREAM_ID: stream_id(checkpoint), STREAM_BATCH: str(batch_id)}
     result = BatchResult(batch_id=batch_id)
-    for output in job.outputs:
+    for output in [] if first_attempt else job.outputs:
         found = io.is_iceberg(output.address, depots) and iceberg.find_snapshot(
             batch.sparkSession, output.address.table, props, output.options.branch or "main", STREAM_BATCH
         )
@@ -100,9 +103,22 @@ def process_batch(
             result.snapshot_ids[output.name] = found[0]
     todo = {o.name for o in job.outputs} - set(result.replayed)
     if metrics is not None and todo and _one_pass(job, depots):
-        _in_one_pass(batch, job, depots, settings, name, source, checkpoint, q_target, metrics, props, result)
+        _in_one_pass(
+            batch,
+            job,
+            depots,
+            settings,
+            name,
+            source,
+            checkpoint,
+            q_target,
+            metrics,
+            props,
+            first_attempt,
+            result,
+        )
     else:
-        _held(batch, job, depots, settings, name, source, q_target, props, todo, result)
+        _held(batch, job, depots, settings, name, source, q_target, props, todo, first_attempt, result)
     result.committed_at = time.time()
     result.seconds = time.perf_counter() - t0
     return result
@@ -181,6 +197,7 @@ def _in_one_pass(
     q_target: Output | None,
     metrics: Callable[[], tuple[int, int] | None],
     props: dict[str, str],
+    first_attempt: bool,
     result: BatchResult,
 ) -> None:
     """The write reads the batch; the counts come from that read, the files from the checkpoint's
@@ -211,15 +228,22 @@ def _in_one_pass(
         counted = _counts(batch, source)
     result.rows_read, result.rows_quarantined = counted
     if result.rows_quarantined and q_target is not None:
-        _quarantine(batch, name, source, q_target, props, result.batch_id)
+        _quarantine(batch, name, source, q_target, props, result.batch_id, first_attempt)
 
 
 def _quarantine(
-    frame: DataFrame, name: str, source: StreamSource, q_target: Output, props: dict[str, str], batch_id: int
+    frame: DataFrame,
+    name: str,
+    source: StreamSource,
+    q_target: Output,
+    props: dict[str, str],
+    batch_id: int,
+    first_attempt: bool,
 ) -> None:
     """Appends the batch's malformed records with their reasons, unless an attempt already did."""
     spark = frame.sparkSession
-    if iceberg.find_snapshot(spark, q_target.address.table, props, "main", STREAM_BATCH) is None:
+    table = q_target.address.table
+    if first_attempt or iceberg.find_snapshot(spark, table, props, "main", STREAM_BATCH) is None:
         assert source.schema is not None
         rejected = quarantine.reasons(
             frame.filter(F.col(quarantine.CORRUPT).isNotNull()), source.fmt, source.schema
@@ -237,6 +261,7 @@ def _held(
     q_target: Output | None,
     props: dict[str, str],
     todo: set[str],
+    first_attempt: bool,
     result: BatchResult,
 ) -> None:
     """The batch held in memory: counted and quarantined first, then the outputs left to write."""
@@ -260,7 +285,7 @@ def _held(
             result.rows_quarantined = int(row["bad"])
             good = frame.filter(F.col(quarantine.CORRUPT).isNull()).drop(quarantine.CORRUPT)
             if result.rows_quarantined and q_target is not None:
-                _quarantine(frame, name, source, q_target, props, result.batch_id)
+                _quarantine(frame, name, source, q_target, props, result.batch_id, first_attempt)
         if source.fmt != "iceberg":
             good = good.drop(FILE_PATH, FILE_TIME)
         if todo and result.rows_read > result.rows_quarantined:

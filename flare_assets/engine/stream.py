@@ -22,7 +22,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import DataStreamWriter, StreamingQuery
 
-from flare_assets.checkpoints import landing
+from flare_assets.checkpoints import landing, last_started
 from flare_assets.depots import DepotMap
 from flare_assets.engine import iceberg, iceberg_sink, io, quarantine
 from flare_assets.engine.errors import SPARK_ERRORS, JobFailed, short
@@ -120,6 +120,7 @@ def _run_locked(
         for note in result.notes:
             log(note)
     if mode.for_each_batch_mode:
+        attempted = last_started(checkpoint)  # batches up to this one may have committed already
         started: list[StreamingQuery] = []
         ready = threading.Event()
 
@@ -131,7 +132,17 @@ def _run_locked(
             try:
                 done.put(
                     process_batch(
-                        batch, batch_id, job, depots, settings, name, source, checkpoint, q_target, counts
+                        batch,
+                        batch_id,
+                        job,
+                        depots,
+                        settings,
+                        name,
+                        source,
+                        checkpoint,
+                        q_target,
+                        counts,
+                        first_attempt=attempted is None or batch_id > attempted,
                     )
                 )
             except BaseException as exc:  # the query fails with it; the run reports this one, not py4j's
@@ -165,7 +176,7 @@ def _run_locked(
             elif max_batches and len(result.batches) >= max_batches:
                 result.stopped = f"{max_batches} micro-batches committed"
             else:
-                time.sleep(0.2)
+                queries[0].awaitTermination(0.2)  # returns as soon as the query ends
                 continue
             for query in queries:
                 _stop_between_batches(query)
