@@ -52,6 +52,12 @@ def last_commit(checkpoint: Path) -> int | None:
     return ids[-1] if ids else None
 
 
+def last_started(checkpoint: Path) -> int | None:
+    """The id of the last batch whose offsets are written (it started; None before the first)."""
+    ids = _batch_ids(checkpoint / "offsets")
+    return ids[-1] if ids else None
+
+
 def replayed_batch(checkpoint: Path) -> int | None:
     """The batch a restart runs again: the last one with offsets and no commit (None if none)."""
     started = _batch_ids(checkpoint / "offsets")

@@ -240,6 +240,34 @@ def test_sensor_runs_each_batch_once_and_quarantines_malformed_records(
     }
 
 
+@pytest.mark.parametrize(
+    ("sql", "written"),
+    [
+        ("SELECT id, payload, amount FROM events", 10),  # the write reads the batch: counted as it reads
+        ("SELECT id, payload, amount FROM events ORDER BY id LIMIT 4", 4),  # reads part of it: counted apart
+        (  # reads it twice
+            "SELECT e.id, e.payload, e.amount FROM events e JOIN (SELECT max(id) AS top FROM events) m "
+            "ON e.id <= m.top",
+            10,
+        ),
+    ],
+)
+def test_batch_counts_and_quarantine_whatever_the_steps_read(
+    settings: Settings, tmp_path: Path, sql: str, written: int
+) -> None:
+    name = f"counted{hashlib.sha1(sql.encode()).hexdigest()[:6]}"
+    defs, folder, _ = setup_job(settings, tmp_path, name, sql=sql)
+    land(folder, "a.json", range(1, 11), bad=("{broken",))
+    result = run_stream(defs, name)
+    assert result.success
+    (event,) = result.get_asset_materialization_events()
+    meta = {k: getattr(v, "value", v) for k, v in event.materialization.metadata.items()}
+    assert (meta["files_read"], meta["rows_read"], meta["rows_quarantined"]) == (1, 11, 1)
+    assert meta["rows_written"] == written
+    quarantined = load_catalog(settings=settings).load_table(f"{name}.clean_quarantine").scan().to_arrow()
+    assert quarantined["record"].to_pylist() == ["{broken"]
+
+
 # --- every landed file is read, or said not to be -----------------------------------------------
 
 

@@ -1,17 +1,25 @@
-"""One micro-batch of a forEachBatchMode stream: malformed records to quarantine, then the job's
-steps and writes, each Iceberg commit tagged with the stream and batch ids and skipped when an
-earlier attempt of the same batch already made it."""
+"""One micro-batch of a forEachBatchMode stream: the job's steps and writes, malformed records to
+quarantine, each Iceberg commit tagged with the stream and batch ids and skipped when an earlier
+attempt of the same batch already made it.
+
+A batch is read once where it can be: the stream's source counts its rows and malformed records as
+they are read (`observed`), the write reads them, the checkpoint's file log names its files and the
+commit's summary counts the rows written; malformed records are read again only when there are
+some. A job whose plan may read the batch in part or twice (a limit, a join, several outputs ...)
+holds the batch in memory and counts it first, as a job of its own."""
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.streaming import StreamingQuery
 
-from flare_assets.checkpoints import local_path, replayed_batch
+from flare_assets.checkpoints import batch_files, local_path, replayed_batch
 from flare_assets.depots import DepotMap
 from flare_assets.engine import iceberg, quarantine
 from flare_assets.engine.context import RunContext
@@ -23,6 +31,7 @@ from flare_assets.spec.model import Job, Output
 from flare_assets.spec.streams import stream_input
 
 STREAM_ID, STREAM_BATCH = iceberg.STREAM_ID, iceberg.STREAM_BATCH
+BATCH_METRICS = "flare_batch"
 
 
 def stream_id(checkpoint: Path) -> str:
@@ -45,6 +54,25 @@ def settle_stages(spark: SparkSession, job: Job, depots: DepotMap, checkpoint: P
     return notes
 
 
+def observed(frame: DataFrame, permissive: bool) -> DataFrame:
+    """The stream with each batch's counts taken while its rows are read (Spark's CollectMetrics on
+    the source, no job of its own): rows, and for JSON and CSV the malformed records."""
+    metrics = [F.count(F.lit(1)).alias("rows")]
+    if permissive:
+        metrics.append(F.count(quarantine.CORRUPT).alias("bad"))
+    return frame.observe(BATCH_METRICS, *metrics)
+
+
+def batch_metrics(query: StreamingQuery) -> tuple[int, int] | None:
+    """The running batch's counts so far (rows, malformed records), from the query's current
+    execution: complete once the batch's rows were read exactly once (see `_reads_batch_once`)."""
+    found = query._jsq.streamingQuery().lastExecution().observedMetrics().get(BATCH_METRICS)
+    if found.isEmpty():
+        return None
+    row = found.get()
+    return int(row.getLong(0)), int(row.getLong(1)) if row.size() > 1 else 0
+
+
 def process_batch(
     batch: DataFrame,
     batch_id: int,
@@ -55,12 +83,191 @@ def process_batch(
     source: StreamSource,
     checkpoint: Path,
     q_target: Output | None,
+    metrics: Callable[[], tuple[int, int] | None] | None = None,
+    first_attempt: bool = False,
 ) -> BatchResult:
+    """Runs one batch. With `metrics` (the counts the stream's observed source takes) and one
+    Iceberg output written by a plain append or overwrite, the batch's rows are read once: by the
+    write itself; its malformed records, if any, are quarantined after it. Otherwise the batch is
+    held in memory and counted first. `first_attempt`: the checkpoint had no offsets for this
+    batch when the run started, so no earlier attempt can have committed any of it and its commit
+    markers are not looked for."""
     t0 = time.perf_counter()
-    spark = batch.sparkSession
-    item = stream_input(job)
     props = {STREAM_ID: stream_id(checkpoint), STREAM_BATCH: str(batch_id)}
     result = BatchResult(batch_id=batch_id)
+    for output in [] if first_attempt else job.outputs:
+        found = depots.is_iceberg(output.address) and iceberg.find_snapshot(
+            batch.sparkSession, output.address.table, props, output.options.branch or "main", STREAM_BATCH
+        )
+        if found:  # an earlier attempt of this batch committed it
+            result.replayed.append(output.name)
+            result.snapshot_ids[output.name] = found[0]
+    todo = {o.name for o in job.outputs} - set(result.replayed)
+    if metrics is not None and todo and _one_pass(job, depots):
+        _in_one_pass(
+            batch,
+            job,
+            depots,
+            settings,
+            name,
+            source,
+            checkpoint,
+            q_target,
+            metrics,
+            props,
+            first_attempt,
+            result,
+        )
+    else:
+        _held(batch, job, depots, settings, name, source, q_target, props, todo, first_attempt, result)
+    result.committed_at = time.time()
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def _one_pass(job: Job, depots: DepotMap) -> bool:
+    """Whether the job's write reads the batch once, so the counts the read takes are the batch's."""
+    if len(job.outputs) != 1:
+        return False
+    output = job.outputs[0]
+    return (
+        depots.is_iceberg(output.address)
+        and output.options.write_mode in ("append", "overwrite", "overwrite-dynamic")
+        and output.options.commit_by is None
+    )
+
+
+# Plan nodes that read every row of their input, once.
+WHOLE_READS = {
+    "Aggregate",
+    "CollectMetrics",
+    "Deduplicate",
+    "Distinct",
+    "Expand",
+    "Filter",
+    "Generate",
+    "Project",
+    "Repartition",
+    "RepartitionByExpression",
+    "RebalancePartitions",
+    "Sort",
+    "SubqueryAlias",
+    "View",
+    "Window",
+    "WindowGroupLimit",
+}
+
+
+def _reads_batch_once(spark: SparkSession, view: str) -> bool:
+    """Whether the output's plan reads the batch (its only leaf) once and whole: no limit, join,
+    sample or subquery that could read part of it, or read it twice."""
+    plan = spark.table(view)._jdf.queryExecution().optimizedPlan()
+    if "subquery" in plan.toString().lower():
+        return False
+    nodes, leaves = [plan], 0
+    while nodes:
+        node = nodes.pop()
+        children = node.children()
+        if children.size() == 0:
+            leaves += 1
+            if node.nodeName() != "LogicalRDD":
+                return False
+        elif node.nodeName() not in WHOLE_READS:
+            return False
+        nodes += [children.apply(i) for i in range(children.size())]
+    return leaves == 1
+
+
+def _counts(batch: DataFrame, source: StreamSource) -> tuple[int, int]:
+    """Rows and malformed records of the batch, by a job of their own."""
+    stats = [F.count(F.lit(1)).alias("rows")]
+    if source.permissive:
+        stats.append(F.count(quarantine.CORRUPT).alias("bad"))
+    row = batch.agg(*stats).collect()[0]
+    return int(row[0]), int(row[1]) if source.permissive else 0
+
+
+def _in_one_pass(
+    batch: DataFrame,
+    job: Job,
+    depots: DepotMap,
+    settings: Settings,
+    name: str,
+    source: StreamSource,
+    checkpoint: Path,
+    q_target: Output | None,
+    metrics: Callable[[], tuple[int, int] | None],
+    props: dict[str, str],
+    first_attempt: bool,
+    result: BatchResult,
+) -> None:
+    """The write reads the batch; the counts come from that read, the files from the checkpoint's
+    file log, rows written from the commit's summary. Malformed records are quarantined after the
+    write (a replay finds the output's marker and quarantines them in `_held`)."""
+    spark = batch.sparkSession
+    output = job.outputs[0]
+    good = batch
+    if source.permissive:
+        good = good.filter(F.col(quarantine.CORRUPT).isNull()).drop(quarantine.CORRUPT)
+    if source.fmt != "iceberg":
+        good = good.drop(FILE_PATH, FILE_TIME)
+        result.files, result.arrived_at = batch_files(checkpoint, result.batch_id)
+    ctx = RunContext(
+        spark,
+        job,
+        depots,
+        settings,
+        name=name,
+        inputs_read={stream_input(job).name: good},
+        snapshot_properties=props,
+    )
+    result.job = run_job(ctx)
+    for out in result.job.outputs:
+        result.rows_written[out.name] = out.rows_written
+        result.snapshot_ids[out.name] = out.snapshot_id
+    counted = metrics() if _reads_batch_once(spark, output.name) else None
+    if counted is None or counted[0] == 0:  # read in part, twice or not at all: counted on its own
+        counted = _counts(batch, source)
+    result.rows_read, result.rows_quarantined = counted
+    if result.rows_quarantined and q_target is not None:
+        _quarantine(batch, name, source, q_target, props, result.batch_id, first_attempt)
+
+
+def _quarantine(
+    frame: DataFrame,
+    name: str,
+    source: StreamSource,
+    q_target: Output,
+    props: dict[str, str],
+    batch_id: int,
+    first_attempt: bool,
+) -> None:
+    """Appends the batch's malformed records with their reasons, unless an attempt already did."""
+    spark = frame.sparkSession
+    table = q_target.address.table
+    if first_attempt or iceberg.find_snapshot(spark, table, props, "main", STREAM_BATCH) is None:
+        assert source.schema is not None
+        rejected = quarantine.reasons(
+            frame.filter(F.col(quarantine.CORRUPT).isNotNull()), source.fmt, source.schema
+        )
+        quarantine.write(spark, rejected, q_target, name, batch_id, F.col(FILE_PATH), props)
+
+
+def _held(
+    batch: DataFrame,
+    job: Job,
+    depots: DepotMap,
+    settings: Settings,
+    name: str,
+    source: StreamSource,
+    q_target: Output | None,
+    props: dict[str, str],
+    todo: set[str],
+    first_attempt: bool,
+    result: BatchResult,
+) -> None:
+    """The batch held in memory: counted and quarantined first, then the outputs left to write."""
+    spark = batch.sparkSession
     frame = batch.persist()
     try:
         stats = [F.count(F.lit(1)).alias("rows")]
@@ -80,22 +287,9 @@ def process_batch(
             result.rows_quarantined = int(row["bad"])
             good = frame.filter(F.col(quarantine.CORRUPT).isNull()).drop(quarantine.CORRUPT)
             if result.rows_quarantined and q_target is not None:
-                if iceberg.find_snapshot(spark, q_target.address.table, props, "main", STREAM_BATCH) is None:
-                    assert source.schema is not None
-                    rejected = quarantine.reasons(
-                        frame.filter(F.col(quarantine.CORRUPT).isNotNull()), source.fmt, source.schema
-                    )
-                    quarantine.write(spark, rejected, q_target, name, batch_id, F.col(FILE_PATH), props)
+                _quarantine(frame, name, source, q_target, props, result.batch_id, first_attempt)
         if source.fmt != "iceberg":
             good = good.drop(FILE_PATH, FILE_TIME)
-        for output in job.outputs:
-            found = depots.is_iceberg(output.address) and iceberg.find_snapshot(
-                spark, output.address.table, props, output.options.branch or "main", STREAM_BATCH
-            )
-            if found:  # an earlier attempt of this batch committed it
-                result.replayed.append(output.name)
-                result.snapshot_ids[output.name] = found[0]
-        todo = {o.name for o in job.outputs} - set(result.replayed)
         if todo and result.rows_read > result.rows_quarantined:
             ctx = RunContext(
                 spark,
@@ -104,7 +298,7 @@ def process_batch(
                 settings,
                 name=name,
                 only=frozenset(todo),
-                inputs_read={item.name: good},
+                inputs_read={stream_input(job).name: good},
                 snapshot_properties=props,
             )
             result.job = run_job(ctx)
@@ -113,6 +307,3 @@ def process_batch(
                 result.snapshot_ids[out.name] = out.snapshot_id
     finally:
         frame.unpersist()
-    result.committed_at = time.time()
-    result.seconds = time.perf_counter() - t0
-    return result

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fcntl
 import queue
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,11 +22,11 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import DataStreamWriter, StreamingQuery
 
-from flare_assets.checkpoints import landing
+from flare_assets.checkpoints import landing, last_started
 from flare_assets.depots import DepotMap
 from flare_assets.engine import iceberg, iceberg_sink, io, quarantine
 from flare_assets.engine.errors import SPARK_ERRORS, JobFailed, short
-from flare_assets.engine.micro_batch import process_batch, settle_stages
+from flare_assets.engine.micro_batch import batch_metrics, observed, process_batch, settle_stages
 from flare_assets.engine.stream_results import BatchResult, StreamResult
 from flare_assets.engine.stream_source import read_stream
 from flare_assets.settings import Settings
@@ -119,19 +120,41 @@ def _run_locked(
         for note in result.notes:
             log(note)
     if mode.for_each_batch_mode:
+        attempted = last_started(checkpoint)  # batches up to this one may have committed already
+        started: list[StreamingQuery] = []
+        ready = threading.Event()
+
+        def counts() -> tuple[int, int] | None:
+            ready.wait()
+            return batch_metrics(started[0])
 
         def process(batch: DataFrame, batch_id: int) -> None:
             try:
                 done.put(
-                    process_batch(batch, batch_id, job, depots, settings, name, source, checkpoint, q_target)
+                    process_batch(
+                        batch,
+                        batch_id,
+                        job,
+                        depots,
+                        settings,
+                        name,
+                        source,
+                        checkpoint,
+                        q_target,
+                        counts,
+                        first_attempt=attempted is None or batch_id > attempted,
+                    )
                 )
             except BaseException as exc:  # the query fails with it; the run reports this one, not py4j's
                 failure.append(exc)
                 raise
 
-        writer = source.frame.writeStream.option("checkpointLocation", str(checkpoint))
+        writer = observed(source.frame, source.permissive).writeStream
+        writer = writer.option("checkpointLocation", str(checkpoint))
         writer = with_trigger(writer.outputMode(mode.output_mode).foreachBatch(process), mode)
-        queries = [writer.start()]
+        started.append(writer.start())
+        ready.set()
+        queries = started
         collect: Callable[[], None] = lambda: None  # noqa: E731 (batches arrive through `done`)
     else:
         queries = iceberg_sink.start(
@@ -153,7 +176,7 @@ def _run_locked(
             elif max_batches and len(result.batches) >= max_batches:
                 result.stopped = f"{max_batches} micro-batches committed"
             else:
-                time.sleep(0.2)
+                queries[0].awaitTermination(0.2)  # returns as soon as the query ends
                 continue
             for query in queries:
                 _stop_between_batches(query)
