@@ -161,7 +161,8 @@ def _throughput(home: Path) -> tuple[list[float], list[float]]:
     os.environ["FLARE_SPARK_MASTER"] = "local[2]"
     from flare_assets.demo.events import drop_events
     from flare_assets.depots import load_depots
-    from flare_assets.engine.stream import run_stream
+    from flare_assets.engine import RunContext
+    from flare_assets.engine.stream import StreamRun, run_stream
     from flare_assets.settings import Settings
     from flare_assets.spark import get_session
     from flare_assets.spec.loader import load_jobs
@@ -181,7 +182,8 @@ def _throughput(home: Path) -> tuple[list[float], list[float]]:
     def engine(r: int) -> float:
         spark.sql("DROP TABLE IF EXISTS lakehouse.web.events PURGE")
         start = time.perf_counter()
-        run_stream(spark, job, depots, settings, "web/events", settings.resolve(f"checkpoints/ours_{r}"))
+        ctx = RunContext(spark, job, depots, settings, "web/events")
+        run_stream(StreamRun(ctx, settings.resolve(f"checkpoints/ours_{r}")))
         return time.perf_counter() - start
 
     def script(r: int) -> float:

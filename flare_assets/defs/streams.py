@@ -40,7 +40,8 @@ from flare_assets.defs.resources import SparkResource
 from flare_assets.defs.runs import IN_FLIGHT
 from flare_assets.defs.stream_metadata import stream_metadata
 from flare_assets.depots import DepotMap
-from flare_assets.engine.stream import BatchResult, StreamResult, run_stream
+from flare_assets.engine.context import RunContext
+from flare_assets.engine.stream import BatchResult, StreamResult, StreamRun, run_stream
 from flare_assets.engine.tuning import job_conf
 from flare_assets.settings import Settings
 from flare_assets.spec.loader import LoadedJob
@@ -118,18 +119,15 @@ def stream_assets(lj: LoadedJob, depots: DepotMap, settings: Settings | None = N
         with job_conf(session, runtime) as static, termination_requested() as stop:
             for key in ignored + static:
                 context.log.warning(f"{key} is a static Spark conf; the run's JVM was started without it")
-            result = run_stream(
-                session,
-                job,
-                depots,
-                settings,
-                name=label,
-                checkpoint=checkpoint,
+            run = StreamRun(
+                RunContext(session, job, depots, settings, name=label),
+                checkpoint,
                 on_batch=report if mode.continuous else None,
                 should_stop=stop.is_set,
                 max_batches=config.max_batches,
                 log=context.log.warning,
             )
+            result = run_stream(run)
         context.log.info(
             f"{label}: {len(result.batches)} micro-batch(es), stopped: {result.stopped}; "
             f"checkpoint {result.checkpoint}"

@@ -11,38 +11,40 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import DataStreamWriter, StreamingQuery
 
 from flare_assets.checkpoints import batch_files
-from flare_assets.depots import DepotMap
 from flare_assets.engine import iceberg, io, quarantine
 from flare_assets.engine.errors import SPARK_ERRORS, JobFailed, short
 from flare_assets.engine.micro_batch import STREAM_BATCH, STREAM_ID, stream_id
+from flare_assets.engine.stream_context import StreamQuery
 from flare_assets.engine.stream_results import BatchResult
-from flare_assets.engine.stream_source import FILE_PATH, FILE_TIME, StreamSource
-from flare_assets.settings import Settings
-from flare_assets.spec.model import Job, Output, Streaming
+from flare_assets.engine.stream_source import FILE_PATH, FILE_TIME
+from flare_assets.spec.model import Output, Streaming
 from flare_assets.spec.streams import stream_input, streaming
 
 QUERY_ID, EPOCH_ID = "spark.sql.streaming.queryId", "spark.sql.streaming.epochId"
 Trigger = Callable[[DataStreamWriter, Streaming], DataStreamWriter]
 
 
-def start(
-    spark: SparkSession,
-    job: Job,
-    depots: DepotMap,
-    settings: Settings,
-    name: str,
-    source: StreamSource,
-    checkpoint: Path,
-    q_target: Output | None,
-    with_trigger: Trigger,
-) -> list[StreamingQuery]:
+def start(query: StreamQuery, with_trigger: Trigger) -> list[StreamingQuery]:
     """Starts the output's query (and the quarantine's); the first is the one whose batches count."""
-    mode = streaming(job)
+    ctx = query.ctx
+    try:
+        queries = [_start_output(query, with_trigger)]
+        if query.q_target is not None:
+            queries.append(_start_quarantine(query, with_trigger))
+    except SPARK_ERRORS as exc:
+        raise JobFailed(f"{ctx.name}: the stream could not start: {short(exc)}") from exc
+    return queries
+
+
+def _start_output(query: StreamQuery, with_trigger: Trigger) -> StreamingQuery:
+    """The job's steps over the stream's good rows, streamed into the output table."""
+    ctx, source = query.ctx, query.source
+    spark, job = ctx.spark, ctx.job
     item = stream_input(job)
     good = source.frame
     if source.permissive:
@@ -51,44 +53,46 @@ def start(
         good = good.drop(FILE_PATH, FILE_TIME)
     output = job.outputs[0]
     table = output.address.table
-    try:
-        for other in job.inputs:
-            if other is not item:
-                io.read_input(spark, other, depots, settings).createOrReplaceTempView(other.name)
-        io.apply_query(spark, item, good).createOrReplaceTempView(item.name)
-        for step in job.steps:
-            for seq in step.sequence:
-                spark.sql(seq.sql).createOrReplaceTempView(seq.name)
-        frame = spark.table(output.name)
-        if not spark.catalog.tableExists(table):
-            iceberg.create_table(spark, frame, output)
-        spec = output.options.partition_fields
-        if spec is not None:
-            iceberg.evolve_partitions(spark, table, spec)
-        writer = (
-            frame.writeStream.format("iceberg")
-            .outputMode(mode.output_mode)
-            .option("checkpointLocation", str(checkpoint))
-            .option("fanout-enabled", "true")
-        )
-        queries = [with_trigger(writer, mode).toTable(table)]
-        if q_target is not None:
-            assert source.schema is not None
-            rejected = quarantine.reasons(
-                source.frame.filter(F.col(quarantine.CORRUPT).isNotNull()), source.fmt, source.schema
-            )
-            # Spark refuses a raw-file query reading only the corrupt-record column: read the others too
-            data = [F.col(f.name) for f in source.schema.fields if f.name != quarantine.CORRUPT]
-            rejected = rejected.withColumn("record", F.coalesce("record", F.to_json(F.struct(*data))))
-            rows = quarantine.rows(rejected, name, F.lit(None), F.col(FILE_PATH))
-            if not spark.catalog.tableExists(q_target.address.table):
-                iceberg.create_table(spark, rows, q_target)
-            side = rows.writeStream.outputMode("append").foreachBatch(_quarantine(q_target, checkpoint))
-            side = side.option("checkpointLocation", str(checkpoint / "quarantine"))
-            queries.append(with_trigger(side, mode).start())
-    except SPARK_ERRORS as exc:
-        raise JobFailed(f"{name}: the stream could not start: {short(exc)}") from exc
-    return queries
+    for other in job.inputs:
+        if other is not item:
+            io.read_input(spark, other, ctx.depots, ctx.settings).createOrReplaceTempView(other.name)
+    io.apply_query(spark, item, good).createOrReplaceTempView(item.name)
+    for step in job.steps:
+        for seq in step.sequence:
+            spark.sql(seq.sql).createOrReplaceTempView(seq.name)
+    frame = spark.table(output.name)
+    if not spark.catalog.tableExists(table):
+        iceberg.create_table(spark, frame, output)
+    spec = output.options.partition_fields
+    if spec is not None:
+        iceberg.evolve_partitions(spark, table, spec)
+    mode = streaming(job)
+    writer = (
+        frame.writeStream.format("iceberg")
+        .outputMode(mode.output_mode)
+        .option("checkpointLocation", str(query.checkpoint))
+        .option("fanout-enabled", "true")
+    )
+    return with_trigger(writer, mode).toTable(table)
+
+
+def _start_quarantine(query: StreamQuery, with_trigger: Trigger) -> StreamingQuery:
+    """A second query on the same source: its malformed records, with reasons, to the quarantine."""
+    ctx, source, target = query.ctx, query.source, query.q_target
+    assert source.schema is not None and target is not None
+    spark = ctx.spark
+    rejected = quarantine.reasons(
+        source.frame.filter(F.col(quarantine.CORRUPT).isNotNull()), source.fmt, source.schema
+    )
+    # Spark refuses a raw-file query reading only the corrupt-record column: read the others too
+    data = [F.col(f.name) for f in source.schema.fields if f.name != quarantine.CORRUPT]
+    rejected = rejected.withColumn("record", F.coalesce("record", F.to_json(F.struct(*data))))
+    rows = quarantine.rows(rejected, ctx.name, F.lit(None), F.col(FILE_PATH))
+    if not spark.catalog.tableExists(target.address.table):
+        iceberg.create_table(spark, rows, target)
+    side = rows.writeStream.outputMode("append").foreachBatch(_quarantine(target, query.checkpoint))
+    side = side.option("checkpointLocation", str(query.checkpoint / "quarantine"))
+    return with_trigger(side, streaming(ctx.job)).start()
 
 
 def _quarantine(target: Output, checkpoint: Path) -> Callable[[DataFrame, int], None]:
@@ -111,19 +115,14 @@ def _quarantine(target: Output, checkpoint: Path) -> Callable[[DataFrame, int], 
 
 
 def collect(
-    spark: SparkSession,
-    queries: list[StreamingQuery],
-    job: Job,
-    checkpoint: Path,
-    q_target: Output | None,
-    seen: set[int],
-    done: queue.Queue[BatchResult],
+    query: StreamQuery, queries: list[StreamingQuery], seen: set[int], done: queue.Queue[BatchResult]
 ) -> None:
     """Committed epochs of the output's query as batch results: rows from its progress, files from
     the checkpoint, rows written from the snapshot the sink committed for that epoch, and the rows
     the quarantine query committed in its epoch of the same number (both read the same files)."""
+    spark, checkpoint, q_target = query.ctx.spark, query.checkpoint, query.q_target
     main = queries[0]
-    output = job.outputs[0]
+    output = query.ctx.job.outputs[0]
     for progress in main.recentProgress:
         batch_id = int(progress["batchId"])
         if batch_id in seen or not (checkpoint / "commits" / str(batch_id)).exists():

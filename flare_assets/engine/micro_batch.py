@@ -10,9 +10,10 @@ holds the batch in memory and counts it first, as a job of its own."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
-from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
@@ -22,12 +23,11 @@ from pyspark.sql.streaming import StreamingQuery
 from flare_assets.checkpoints import batch_files, local_path, replayed_batch
 from flare_assets.depots import DepotMap
 from flare_assets.engine import iceberg, quarantine
-from flare_assets.engine.context import RunContext
 from flare_assets.engine.runner import run_job
+from flare_assets.engine.stream_context import StreamQuery
 from flare_assets.engine.stream_results import BatchResult
 from flare_assets.engine.stream_source import FILE_PATH, FILE_TIME, StreamSource
-from flare_assets.settings import Settings
-from flare_assets.spec.model import Job, Output
+from flare_assets.spec.model import Job
 from flare_assets.spec.streams import stream_input
 
 STREAM_ID, STREAM_BATCH = iceberg.STREAM_ID, iceberg.STREAM_BATCH
@@ -73,53 +73,42 @@ def batch_metrics(query: StreamingQuery) -> tuple[int, int] | None:
     return int(row.getLong(0)), int(row.getLong(1)) if row.size() > 1 else 0
 
 
+@dataclass
+class _Batch:
+    """One micro-batch being processed: its rows, the markers its commits carry, its result."""
+
+    frame: DataFrame
+    props: dict[str, str]
+    first_attempt: bool
+    result: BatchResult
+
+
 def process_batch(
-    batch: DataFrame,
-    batch_id: int,
-    job: Job,
-    depots: DepotMap,
-    settings: Settings,
-    name: str,
-    source: StreamSource,
-    checkpoint: Path,
-    q_target: Output | None,
-    metrics: Callable[[], tuple[int, int] | None] | None = None,
-    first_attempt: bool = False,
+    query: StreamQuery, frame: DataFrame, batch_id: int, first_attempt: bool = False
 ) -> BatchResult:
-    """Runs one batch. With `metrics` (the counts the stream's observed source takes) and one
-    Iceberg output written by a plain append or overwrite, the batch's rows are read once: by the
-    write itself; its malformed records, if any, are quarantined after it. Otherwise the batch is
-    held in memory and counted first. `first_attempt`: the checkpoint had no offsets for this
+    """Runs one batch. With the query's `metrics` (the counts the stream's observed source takes)
+    and one Iceberg output written by a plain append or overwrite, the batch's rows are read once:
+    by the write itself; its malformed records, if any, are quarantined after it. Otherwise the batch
+    is held in memory and counted first. `first_attempt`: the checkpoint had no offsets for this
     batch when the run started, so no earlier attempt can have committed any of it and its commit
     markers are not looked for."""
     t0 = time.perf_counter()
-    props = {STREAM_ID: stream_id(checkpoint), STREAM_BATCH: str(batch_id)}
-    result = BatchResult(batch_id=batch_id)
-    for output in [] if first_attempt else job.outputs:
-        found = depots.is_iceberg(output.address) and iceberg.find_snapshot(
-            batch.sparkSession, output.address.table, props, output.options.branch or "main", STREAM_BATCH
+    ctx = query.ctx
+    props = {STREAM_ID: stream_id(query.checkpoint), STREAM_BATCH: str(batch_id)}
+    batch = _Batch(frame, props, first_attempt, BatchResult(batch_id=batch_id))
+    result = batch.result
+    for output in [] if first_attempt else ctx.job.outputs:
+        found = ctx.depots.is_iceberg(output.address) and iceberg.find_snapshot(
+            frame.sparkSession, output.address.table, props, output.options.branch or "main", STREAM_BATCH
         )
         if found:  # an earlier attempt of this batch committed it
             result.replayed.append(output.name)
             result.snapshot_ids[output.name] = found[0]
-    todo = {o.name for o in job.outputs} - set(result.replayed)
-    if metrics is not None and todo and _one_pass(job, depots):
-        _in_one_pass(
-            batch,
-            job,
-            depots,
-            settings,
-            name,
-            source,
-            checkpoint,
-            q_target,
-            metrics,
-            props,
-            first_attempt,
-            result,
-        )
+    todo = {o.name for o in ctx.job.outputs} - set(result.replayed)
+    if query.metrics is not None and todo and _one_pass(ctx.job, ctx.depots):
+        _in_one_pass(query, batch)
     else:
-        _held(batch, job, depots, settings, name, source, q_target, props, todo, first_attempt, result)
+        _held(query, batch, todo)
     result.committed_at = time.time()
     result.seconds = time.perf_counter() - t0
     return result
@@ -187,88 +176,61 @@ def _counts(batch: DataFrame, source: StreamSource) -> tuple[int, int]:
     return int(row[0]), int(row[1]) if source.permissive else 0
 
 
-def _in_one_pass(
-    batch: DataFrame,
-    job: Job,
-    depots: DepotMap,
-    settings: Settings,
-    name: str,
-    source: StreamSource,
-    checkpoint: Path,
-    q_target: Output | None,
-    metrics: Callable[[], tuple[int, int] | None],
-    props: dict[str, str],
-    first_attempt: bool,
-    result: BatchResult,
-) -> None:
+def _in_one_pass(query: StreamQuery, batch: _Batch) -> None:
     """The write reads the batch; the counts come from that read, the files from the checkpoint's
     file log, rows written from the commit's summary. Malformed records are quarantined after the
     write (a replay finds the output's marker and quarantines them in `_held`)."""
-    spark = batch.sparkSession
-    output = job.outputs[0]
-    good = batch
+    source, result = query.source, batch.result
+    good = batch.frame
     if source.permissive:
         good = good.filter(F.col(quarantine.CORRUPT).isNull()).drop(quarantine.CORRUPT)
     if source.fmt != "iceberg":
         good = good.drop(FILE_PATH, FILE_TIME)
-        result.files, result.arrived_at = batch_files(checkpoint, result.batch_id)
-    ctx = RunContext(
-        spark,
-        job,
-        depots,
-        settings,
-        name=name,
-        inputs_read={stream_input(job).name: good},
-        snapshot_properties=props,
-    )
-    result.job = run_job(ctx)
-    for out in result.job.outputs:
-        result.rows_written[out.name] = out.rows_written
-        result.snapshot_ids[out.name] = out.snapshot_id
-    counted = metrics() if _reads_batch_once(spark, output.name) else None
+        result.files, result.arrived_at = batch_files(query.checkpoint, result.batch_id)
+    _run(query, batch, good, None)
+    assert query.metrics is not None
+    spark = batch.frame.sparkSession
+    counted = query.metrics() if _reads_batch_once(spark, query.ctx.job.outputs[0].name) else None
     if counted is None or counted[0] == 0:  # read in part, twice or not at all: counted on its own
-        counted = _counts(batch, source)
+        counted = _counts(batch.frame, source)
     result.rows_read, result.rows_quarantined = counted
-    if result.rows_quarantined and q_target is not None:
-        _quarantine(batch, name, source, q_target, props, result.batch_id, first_attempt)
+    if result.rows_quarantined and query.q_target is not None:
+        _quarantine(query, batch, batch.frame)
 
 
-def _quarantine(
-    frame: DataFrame,
-    name: str,
-    source: StreamSource,
-    q_target: Output,
-    props: dict[str, str],
-    batch_id: int,
-    first_attempt: bool,
-) -> None:
+def _run(query: StreamQuery, batch: _Batch, good: DataFrame, only: set[str] | None) -> None:
+    """The job on the batch's good rows, as a run of the engine; its commits carry the markers."""
+    ctx = dataclasses.replace(
+        query.ctx,
+        spark=batch.frame.sparkSession,
+        only=frozenset(only) if only is not None else None,
+        inputs_read={stream_input(query.ctx.job).name: good},
+        snapshot_properties=batch.props,
+    )
+    batch.result.job = run_job(ctx)
+    for out in batch.result.job.outputs:
+        batch.result.rows_written[out.name] = out.rows_written
+        batch.result.snapshot_ids[out.name] = out.snapshot_id
+
+
+def _quarantine(query: StreamQuery, batch: _Batch, frame: DataFrame) -> None:
     """Appends the batch's malformed records with their reasons, unless an attempt already did."""
-    spark = frame.sparkSession
-    table = q_target.address.table
-    if first_attempt or iceberg.find_snapshot(spark, table, props, "main", STREAM_BATCH) is None:
+    spark, source, target = frame.sparkSession, query.source, query.q_target
+    assert target is not None
+    table = target.address.table
+    if batch.first_attempt or iceberg.find_snapshot(spark, table, batch.props, "main", STREAM_BATCH) is None:
         assert source.schema is not None
         rejected = quarantine.reasons(
             frame.filter(F.col(quarantine.CORRUPT).isNotNull()), source.fmt, source.schema
         )
-        quarantine.write(spark, rejected, q_target, name, batch_id, F.col(FILE_PATH), props)
+        name, batch_id = query.ctx.name, batch.result.batch_id
+        quarantine.write(spark, rejected, target, name, batch_id, F.col(FILE_PATH), batch.props)
 
 
-def _held(
-    batch: DataFrame,
-    job: Job,
-    depots: DepotMap,
-    settings: Settings,
-    name: str,
-    source: StreamSource,
-    q_target: Output | None,
-    props: dict[str, str],
-    todo: set[str],
-    first_attempt: bool,
-    result: BatchResult,
-) -> None:
+def _held(query: StreamQuery, batch: _Batch, todo: set[str]) -> None:
     """The batch held in memory: counted and quarantined first, then the outputs left to write."""
-    spark = batch.sparkSession
-    frame = batch.persist()
+    source, result = query.source, batch.result
+    frame = batch.frame.persist()
     try:
         stats = [F.count(F.lit(1)).alias("rows")]
         if source.fmt != "iceberg":
@@ -286,24 +248,11 @@ def _held(
         if source.permissive:
             result.rows_quarantined = int(row["bad"])
             good = frame.filter(F.col(quarantine.CORRUPT).isNull()).drop(quarantine.CORRUPT)
-            if result.rows_quarantined and q_target is not None:
-                _quarantine(frame, name, source, q_target, props, result.batch_id, first_attempt)
+            if result.rows_quarantined and query.q_target is not None:
+                _quarantine(query, batch, frame)
         if source.fmt != "iceberg":
             good = good.drop(FILE_PATH, FILE_TIME)
         if todo and result.rows_read > result.rows_quarantined:
-            ctx = RunContext(
-                spark,
-                job,
-                depots,
-                settings,
-                name=name,
-                only=frozenset(todo),
-                inputs_read={stream_input(job).name: good},
-                snapshot_properties=props,
-            )
-            result.job = run_job(ctx)
-            for out in result.job.outputs:
-                result.rows_written[out.name] = out.rows_written
-                result.snapshot_ids[out.name] = out.snapshot_id
+            _run(query, batch, good, todo)
     finally:
         frame.unpersist()

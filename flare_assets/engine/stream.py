@@ -11,6 +11,7 @@ first batch. The direct Iceberg sink does the same by query and epoch id (engine
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import queue
 import threading
@@ -23,50 +24,37 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import DataStreamWriter, StreamingQuery
 
 from flare_assets.checkpoints import landing, last_started
-from flare_assets.depots import DepotMap
 from flare_assets.engine import iceberg, iceberg_sink, io, quarantine
 from flare_assets.engine.errors import SPARK_ERRORS, JobFailed, short
 from flare_assets.engine.micro_batch import batch_metrics, observed, process_batch, settle_stages
+from flare_assets.engine.stream_context import StreamQuery, StreamRun
 from flare_assets.engine.stream_results import BatchResult, StreamResult
 from flare_assets.engine.stream_source import read_stream
-from flare_assets.settings import Settings
 from flare_assets.spec.model import Job, Streaming
 from flare_assets.spec.streams import stream_file_options, stream_input, streaming, target_output
 
 STOP_WAIT_S = 60.0
 
-__all__ = ["BatchResult", "StreamResult", "run_stream"]
+__all__ = ["BatchResult", "StreamResult", "StreamRun", "run_stream"]
 
 
-def run_stream(
-    spark: SparkSession,
-    job: Job,
-    depots: DepotMap,
-    settings: Settings,
-    name: str,
-    checkpoint: Path,
-    on_batch: Callable[[StreamResult, BatchResult], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
-    max_batches: int = 0,
-    log: Callable[[str], None] | None = None,
-) -> StreamResult:
+def run_stream(run: StreamRun) -> StreamResult:
     """Runs the stream query with the job's trigger until the available data is processed (Once,
     AvailableNow), or until `should_stop()` or `max_batches` committed batches (ProcessingTime),
     then stops it between batches. `on_batch` sees each batch once it is committed, in order.
     One query at a time per checkpoint: a second one fails at once, naming the checkpoint. `log`
     receives what the run did besides its batches (a stage branch published or dropped ...)."""
+    checkpoint = run.checkpoint
     checkpoint.mkdir(parents=True, exist_ok=True)
     with (checkpoint.parent / f".{checkpoint.name}.lock").open("w") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
             raise JobFailed(
-                f"{name}: another run is processing this stream (checkpoint {checkpoint} is in use); "
-                "it resumes from the checkpoint when that run ends"
+                f"{run.ctx.name}: another run is processing this stream (checkpoint {checkpoint} is in "
+                "use); it resumes from the checkpoint when that run ends"
             ) from exc
-        return _run_locked(
-            spark, job, depots, settings, name, checkpoint, on_batch, should_stop, max_batches, log
-        )
+        return _run_locked(run)
 
 
 def with_trigger(writer: DataStreamWriter, mode: Streaming) -> DataStreamWriter:
@@ -77,123 +65,136 @@ def with_trigger(writer: DataStreamWriter, mode: Streaming) -> DataStreamWriter:
     return writer.trigger(processingTime=f"{int(mode.interval_s * 1000)} milliseconds")
 
 
-def _run_locked(
-    spark: SparkSession,
-    job: Job,
-    depots: DepotMap,
-    settings: Settings,
-    name: str,
-    checkpoint: Path,
-    on_batch: Callable[[StreamResult, BatchResult], None] | None,
-    should_stop: Callable[[], bool] | None,
-    max_batches: int,
-    log: Callable[[str], None] | None,
-) -> StreamResult:
-    mode = streaming(job)
-    try:
-        source = read_stream(spark, job, depots, settings)
-    except (*SPARK_ERRORS, ValueError) as exc:
-        raise JobFailed(
-            f"{name}: stream input {stream_input(job).name!r} could not be read: {short(exc)}"
-        ) from exc
-    target = target_output(job, depots)
-    q_target = quarantine.table_for(target) if target is not None and source.permissive else None
-    done: queue.Queue[BatchResult] = queue.Queue()
-    failure: list[BaseException] = []
+def _run_locked(run: StreamRun) -> StreamResult:
+    query = _prepare(run)
     result = StreamResult(
         query_id="",
-        checkpoint=str(checkpoint),
-        trigger=mode.trigger_mode,
-        quarantine_table=q_target.address.table if q_target else None,
+        checkpoint=str(run.checkpoint),
+        trigger=streaming(run.ctx.job).trigger_mode,
+        quarantine_table=query.q_target.address.table if query.q_target else None,
     )
-    if source.fmt != "iceberg":  # landed files the stream will not read are said, never skipped silently
-        folder = Path(io.folder(stream_input(job).address, depots, settings))
-        landed = landing(folder, checkpoint, stream_file_options(job, depots))
-        result.notes += [f"not read: {note}" for note in landed.notes()]
-    if mode.for_each_batch_mode:
-        try:
-            result.notes += settle_stages(spark, job, depots, checkpoint)
-        except (*SPARK_ERRORS, ValueError) as exc:
-            why = short(exc)
-            raise JobFailed(f"{name}: an earlier run's stage branches could not be settled: {why}") from exc
-    if log is not None:
-        for note in result.notes:
-            log(note)
-    if mode.for_each_batch_mode:
-        attempted = last_started(checkpoint)  # batches up to this one may have committed already
-        started: list[StreamingQuery] = []
-        ready = threading.Event()
-
-        def counts() -> tuple[int, int] | None:
-            ready.wait()
-            return batch_metrics(started[0])
-
-        def process(batch: DataFrame, batch_id: int) -> None:
-            try:
-                done.put(
-                    process_batch(
-                        batch,
-                        batch_id,
-                        job,
-                        depots,
-                        settings,
-                        name,
-                        source,
-                        checkpoint,
-                        q_target,
-                        counts,
-                        first_attempt=attempted is None or batch_id > attempted,
-                    )
-                )
-            except BaseException as exc:  # the query fails with it; the run reports this one, not py4j's
-                failure.append(exc)
-                raise
-
-        writer = observed(source.frame, source.permissive).writeStream
-        writer = writer.option("checkpointLocation", str(checkpoint))
-        writer = with_trigger(writer.outputMode(mode.output_mode).foreachBatch(process), mode)
-        started.append(writer.start())
-        ready.set()
-        queries = started
-        collect: Callable[[], None] = lambda: None  # noqa: E731 (batches arrive through `done`)
-    else:
-        queries = iceberg_sink.start(
-            spark, job, depots, settings, name, source, checkpoint, q_target, with_trigger
-        )
-        seen: set[int] = set()
-        collect = lambda: iceberg_sink.collect(spark, queries, job, checkpoint, q_target, seen, done)  # noqa: E731
+    result.notes += _before_first_batch(query)
+    for note in result.notes if run.log is not None else []:
+        run.log(note)
+    done: queue.Queue[BatchResult] = queue.Queue()
+    failure: list[BaseException] = []
+    queries, collect = _start(query, done, failure)
     result.query_id = str(queries[0].id)
-    waiting: dict[int, BatchResult] = {}
     try:
-        while True:
-            active = any(q.isActive for q in queries)
-            collect()
-            _report(spark, queries[0], job, depots, done, waiting, result, on_batch, final=not active)
-            if not active:
-                break
-            if should_stop is not None and should_stop():
-                result.stopped = "terminated"
-            elif max_batches and len(result.batches) >= max_batches:
-                result.stopped = f"{max_batches} micro-batches committed"
-            else:
-                queries[0].awaitTermination(0.2)  # returns as soon as the query ends
-                continue
-            for query in queries:
-                _stop_between_batches(query)
-            collect()
-            _report(spark, queries[0], job, depots, done, waiting, result, on_batch, final=True)
-            break
+        _drive(run, queries, collect, done, result)
     finally:
-        for query in queries:
-            if query.isActive:
-                query.stop()
+        for q in queries:
+            if q.isActive:
+                q.stop()
     if failure:
         raise failure[0]
-    for query in queries:
-        error = query.exception()
+    for q in queries:
+        error = q.exception()
         if error is not None:
-            raise JobFailed(f"{name}: the stream query failed: {str(error.desc).splitlines()[0]}")
+            raise JobFailed(f"{run.ctx.name}: the stream query failed: {str(error.desc).splitlines()[0]}")
     return result
+
+
+def _prepare(run: StreamRun) -> StreamQuery:
+    """The stream's source and quarantine table."""
+    ctx = run.ctx
+    try:
+        source = read_stream(ctx.spark, ctx.job, ctx.depots, ctx.settings)
+    except (*SPARK_ERRORS, ValueError) as exc:
+        raise JobFailed(
+            f"{ctx.name}: stream input {stream_input(ctx.job).name!r} could not be read: {short(exc)}"
+        ) from exc
+    target = target_output(ctx.job, ctx.depots)
+    q_target = quarantine.table_for(target) if target is not None and source.permissive else None
+    return StreamQuery(run, source, q_target)
+
+
+def _before_first_batch(query: StreamQuery) -> list[str]:
+    """Landed files the stream will not read (said, never skipped silently), and stage branches an
+    earlier run left, settled."""
+    ctx, notes = query.ctx, []
+    if query.source.fmt != "iceberg":
+        folder = Path(io.folder(stream_input(ctx.job).address, ctx.depots, ctx.settings))
+        landed = landing(folder, query.checkpoint, stream_file_options(ctx.job, ctx.depots))
+        notes += [f"not read: {note}" for note in landed.notes()]
+    if streaming(ctx.job).for_each_batch_mode:
+        try:
+            notes += settle_stages(ctx.spark, ctx.job, ctx.depots, query.checkpoint)
+        except (*SPARK_ERRORS, ValueError) as exc:
+            why = short(exc)
+            raise JobFailed(
+                f"{ctx.name}: an earlier run's stage branches could not be settled: {why}"
+            ) from exc
+    return notes
+
+
+def _start(
+    query: StreamQuery, done: queue.Queue[BatchResult], failure: list[BaseException]
+) -> tuple[list[StreamingQuery], Callable[[], None]]:
+    """The running queries, and what collects their committed batches into `done`."""
+    if not streaming(query.ctx.job).for_each_batch_mode:
+        queries = iceberg_sink.start(query, with_trigger)
+        seen: set[int] = set()
+        return queries, lambda: iceberg_sink.collect(query, queries, seen, done)
+    return [_start_for_each_batch(query, done, failure)], lambda: None  # batches arrive through `done`
+
+
+def _start_for_each_batch(
+    query: StreamQuery, done: queue.Queue[BatchResult], failure: list[BaseException]
+) -> StreamingQuery:
+    mode, source = streaming(query.ctx.job), query.source
+    attempted = last_started(query.checkpoint)  # batches up to this one may have committed already
+    started: list[StreamingQuery] = []
+    ready = threading.Event()
+
+    def counts() -> tuple[int, int] | None:
+        ready.wait()
+        return batch_metrics(started[0])
+
+    shared = dataclasses.replace(query, metrics=counts)
+
+    def process(batch: DataFrame, batch_id: int) -> None:
+        try:
+            done.put(process_batch(shared, batch, batch_id, attempted is None or batch_id > attempted))
+        except BaseException as exc:  # the query fails with it; the run reports this one, not py4j's
+            failure.append(exc)
+            raise
+
+    writer = observed(source.frame, source.permissive).writeStream
+    writer = writer.option("checkpointLocation", str(query.checkpoint))
+    writer = with_trigger(writer.outputMode(mode.output_mode).foreachBatch(process), mode)
+    started.append(writer.start())
+    ready.set()
+    return started[0]
+
+
+def _drive(
+    run: StreamRun,
+    queries: list[StreamingQuery],
+    collect: Callable[[], None],
+    done: queue.Queue[BatchResult],
+    result: StreamResult,
+) -> None:
+    """Hands on committed batches until the query ends or the run is asked to stop between batches."""
+    waiting: dict[int, BatchResult] = {}
+    while True:
+        active = any(q.isActive for q in queries)
+        collect()
+        _report(run, queries[0], done, waiting, result, final=not active)
+        if not active:
+            return
+        if run.should_stop is not None and run.should_stop():
+            result.stopped = "terminated"
+        elif run.max_batches and len(result.batches) >= run.max_batches:
+            result.stopped = f"{run.max_batches} micro-batches committed"
+        else:
+            queries[0].awaitTermination(0.2)  # returns as soon as the query ends
+            continue
+        for q in queries:
+            _stop_between_batches(q)
+        collect()
+        _report(run, queries[0], done, waiting, result, final=True)
+        return
 
 
 def _stop_between_batches(query: StreamingQuery) -> None:
@@ -205,14 +206,11 @@ def _stop_between_batches(query: StreamingQuery) -> None:
 
 
 def _report(
-    spark: SparkSession,
+    run: StreamRun,
     query: StreamingQuery,
-    job: Job,
-    depots: DepotMap,
     done: queue.Queue[BatchResult],
     waiting: dict[int, BatchResult],
     result: StreamResult,
-    on_batch: Callable[[StreamResult, BatchResult], None] | None,
     final: bool,
 ) -> None:
     """Hands on batches whose checkpoint commit is recorded (their progress is posted), with offsets."""
@@ -231,10 +229,11 @@ def _report(
             sources = posted.get("sources") or [{}]
             batch.start_offset, batch.end_offset = sources[0].get("startOffset"), sources[0].get("endOffset")
         if batch.arrived_at is None and isinstance(batch.end_offset, dict):
-            batch.arrived_at = _snapshot_time(spark, job, batch.end_offset.get("snapshot_id"))
+            snapshot_id = batch.end_offset.get("snapshot_id")
+            batch.arrived_at = _snapshot_time(run.ctx.spark, run.ctx.job, snapshot_id)
         result.batches.append(batch)
-        if on_batch is not None:
-            on_batch(result, batch)
+        if run.on_batch is not None:
+            run.on_batch(result, batch)
 
 
 def _snapshot_time(spark: SparkSession, job: Job, snapshot_id: Any) -> float | None:
