@@ -1,4 +1,7 @@
-"""One Spark JVM per test process (sessions are cheap children of it); a FLARE_HOME per test module."""
+"""One Spark JVM per test process (sessions are cheap children of it); a FLARE_HOME per test module.
+
+Tests marked `unit` (`make test-fast`) are pure planning and validation logic: they must not start or
+use a SparkSession, and the `_no_spark_in_unit_tests` guard fails them if they do."""
 
 from __future__ import annotations
 
@@ -32,6 +35,29 @@ def flare_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 @pytest.fixture(scope="module")
 def settings(flare_home: Path) -> Settings:
     return Settings.from_env()
+
+
+@pytest.fixture(autouse=True)
+def _no_spark_in_unit_tests(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A unit test that creates a SparkContext or a SparkSession (a new one, or a session of a JVM an
+    earlier test left running) fails with the reason."""
+    if request.node.get_closest_marker("unit") is None:
+        yield
+        return
+    from pyspark import SparkContext
+    from pyspark.sql import SparkSession
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"{request.node.nodeid} is marked unit but starts Spark: remove its unit mark")
+
+    before = SparkContext._active_spark_context
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(SparkContext, "__init__", refuse)
+        mp.setattr(SparkSession, "__init__", refuse)
+        yield
+    assert SparkContext._active_spark_context is before, (
+        f"{request.node.nodeid} is marked unit but started Spark"
+    )
 
 
 @pytest.fixture(scope="session", autouse=True)

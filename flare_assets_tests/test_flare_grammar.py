@@ -15,6 +15,7 @@ from flare_assets_tests.conftest import build_definitions, materialize_all, tabl
 from flare_assets_tests.functions_harness import load_problems, write
 
 
+@pytest.mark.unit
 def test_addresses_as_flare_writes_them() -> None:
     a = parse_address("dataos://thirdparty01:none/ny-taxi-data/010100.json?acl=r")
     assert (a.collection, a.dataset, a.is_path) == ("none", "ny-taxi-data/010100.json", True)
@@ -41,6 +42,7 @@ def _job(inputs: list[dict], sql: str, output: dict) -> dict:
     }
 
 
+@pytest.mark.unit
 def test_a_path_on_an_iceberg_depot_is_refused(tmp_path: Path) -> None:
     doc = _job([], "SELECT 1 AS id", {"name": "result", "dataset": "dataos://lakehouse:raw/a/b"})
     from flare_assets_tests.test_manifest_keys import _problems
@@ -51,6 +53,7 @@ def test_a_path_on_an_iceberg_depot_is_refused(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.unit
 def test_schema_registry_keys_are_refused(tmp_path: Path) -> None:
     problems = load_problems(tmp_path, "SELECT 1 AS id", [])
     assert problems == []
@@ -158,6 +161,7 @@ def _stream_doc(streaming: dict, output_options: dict | None = None) -> dict:
     return doc
 
 
+@pytest.mark.unit
 def test_streaming_keys_as_the_docs_write_them(tmp_path: Path, settings: Settings) -> None:
     from flare_assets.checkpoints import checkpoint_dir
     from flare_assets.depots import load_depots

@@ -120,6 +120,7 @@ def test_delete_from_maintenance_job_counts_and_dry_run_reports(settings: Settin
     assert emptied["rows_deleted"] == 20 and people(settings) == set()
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("options", "named"),
     [

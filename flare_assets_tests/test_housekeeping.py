@@ -375,6 +375,7 @@ workflow:
 """
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("block", "expected"),
     [

@@ -160,6 +160,7 @@ def test_incremental_key_failures_are_named_before_writing(settings: Settings, t
     assert not load_catalog(settings=settings).table_exists("out.inc_broken")
 
 
+@pytest.mark.unit
 def test_placeholders_without_keys_are_reported_at_load(tmp_path: Path) -> None:
     bad = json.loads(json.dumps(FLARE_BLOCK))
     bad["incremental"]["sql"] = "SELECT * FROM events_all WHERE ts > '$|begin|'"
@@ -411,6 +412,7 @@ def test_full_refresh_replaces_an_append_output_in_one_commit(settings: Settings
     assert summaries[-1]["flare.source.events"] == str(head)
 
 
+@pytest.mark.unit
 def test_full_refresh_beside_another_incremental_input_is_refused(tmp_path: Path) -> None:
     inputs = [
         {

@@ -96,6 +96,7 @@ def test_read_a_branch(settings: Settings, tmp_path: Path) -> None:
     assert _rows(settings, "b") == [{"id": 1}, {"id": 2}]
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("inp", "expected"),
     [

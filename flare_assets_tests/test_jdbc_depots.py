@@ -66,6 +66,7 @@ def _load(folder: Path, docs: dict[str, dict], depots: Path) -> list:
 # --- the depot map and manifests: no JVM ----------------------------------------------------------
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("depot", "expected"),
     [
@@ -96,6 +97,7 @@ def test_bad_jdbc_depots_are_refused(tmp_path: Path, depot: dict, expected: str)
     assert expected in "\n".join(err.value.problems)
 
 
+@pytest.mark.unit
 def test_url_table_and_credentials_come_from_the_depot_map(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
     depots = load_depots(depot_map(tmp_path))
     pg, mysql = depots.depots["pg"], depots.depots["mysqldb"]
@@ -114,6 +116,7 @@ def test_url_table_and_credentials_come_from_the_depot_map(tmp_path: Path, monke
     assert pg.jdbc_credentials("pg") == {"user": "flare", "password": "pw"}
 
 
+@pytest.mark.unit
 def test_flare_database_templates_validate(tmp_path: Path) -> None:
     """The shapes of Flare's Postgres and MySQL read and write templates, with a depot map."""
     (tmp_path / "m" / "city.ddl").parent.mkdir(parents=True)
@@ -204,6 +207,7 @@ def test_flare_database_templates_validate(tmp_path: Path) -> None:
     assert formats["dataos://pg:none/city"] == formats["dataos://mysqldb:shop/city_copy"] == "jdbc"
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
@@ -251,6 +255,7 @@ def test_what_a_database_cannot_do_is_refused_at_load(tmp_path: Path, change, ex
     assert expected in problems
 
 
+@pytest.mark.unit
 def test_driver_jars_are_found_like_the_catalogs(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
     monkeypatch.setenv("FLARE_DEPOTS", str(depot_map(tmp_path)))
     jars = Jars()

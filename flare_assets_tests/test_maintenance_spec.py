@@ -16,6 +16,8 @@ from flare_assets.spec.loader import load_jobs
 from flare_assets.spec.maintenance import Thresholds
 from flare_assets_tests.conftest import DEMO_DEPOTS, write_manifest
 
+pytestmark = pytest.mark.unit
+
 JOB = "workflow.dag[0].spec.stackSpec.job"
 
 

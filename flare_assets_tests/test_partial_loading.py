@@ -71,6 +71,7 @@ def _folder(tmp_path: Path) -> Path:
     return folder
 
 
+@pytest.mark.unit
 def test_broken_manifest_leaves_the_others_loaded(
     settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -115,6 +116,7 @@ def test_broken_manifest_asset_shows_and_fails_with_its_problems(settings: Setti
     assert "saveMode: got 'upsert'" in failure.step_failure_data.error.message
 
 
+@pytest.mark.unit
 def test_strict_keeps_fail_all(settings: Settings, tmp_path: Path) -> None:
     with pytest.raises(ManifestError) as info:
         build_definitions(dataclasses.replace(settings, strict=True), [_folder(tmp_path)])
@@ -144,6 +146,7 @@ def test_validate_reports_broken_and_ignores_other_yaml(tmp_path: Path) -> None:
     assert ok.stdout.startswith("ok: 1 manifest(s)")
 
 
+@pytest.mark.unit
 def test_unparsable_file_that_declares_a_workflow_is_broken(settings: Settings, tmp_path: Path) -> None:
     folder = tmp_path / "pipelines"
     write_manifest(folder, "good", MANIFEST.format(name="good", collection="good", mode="append"))
@@ -156,6 +159,7 @@ def test_unparsable_file_that_declares_a_workflow_is_broken(settings: Settings, 
     assert AssetKey(["lakehouse", "good", "things"]) in keys
 
 
+@pytest.mark.unit
 def test_two_writers_of_one_output_break_the_later_file(settings: Settings, tmp_path: Path) -> None:
     folder = tmp_path / "pipelines"
     write_manifest(folder, "a_first", MANIFEST.format(name="first", collection="same", mode="append"))

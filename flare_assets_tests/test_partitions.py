@@ -180,6 +180,7 @@ def test_two_dimensions_and_dynamic_keys_are_checked(settings: Settings, tmp_pat
     assert len(table_rows(settings, "out.by_unit")) == 2
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
@@ -198,6 +199,7 @@ def test_bad_partitions_are_reported_at_load(tmp_path: Path, change: dict, expec
     assert str(path) in text and "partitions.dimensions[0]" in text and expected in text
 
 
+@pytest.mark.unit
 def test_placeholder_without_key_and_append_are_reported_at_load(tmp_path: Path) -> None:
     doc = manifest("bad", DAILY, BY_DAY.replace("$|day_end|", "$|dya_end|"))
     doc["workflow"]["dag"][0]["spec"]["stackSpec"]["job"]["outputs"][0]["options"] = {"saveMode": "append"}
@@ -256,6 +258,7 @@ def with_spec(doc: dict, spec: list[dict]) -> dict:
 JOB = "workflow.dag[0].spec.stackSpec.job"
 
 
+@pytest.mark.unit
 def test_incremental_inputs_in_a_partitioned_job_are_refused(tmp_path: Path) -> None:
     doc = manifest("inc-parts", DAILY, BY_DAY)
     job = doc["workflow"]["dag"][0]["spec"]["stackSpec"]["job"]
@@ -265,6 +268,7 @@ def test_incremental_inputs_in_a_partitioned_job_are_refused(tmp_path: Path) -> 
     assert "state covers the whole table" in text
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("dims", "spec", "expected"),
     [
@@ -314,6 +318,7 @@ def test_partition_layouts_that_cut_across_slices_are_refused(
     assert expected in text
 
 
+@pytest.mark.unit
 def test_partition_layouts_that_line_up_with_slices_load(tmp_path: Path) -> None:
     new_york = [{**DAILY[0], "timezone": "America/New_York"}]
     hourly = [

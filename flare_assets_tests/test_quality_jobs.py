@@ -50,12 +50,14 @@ CUSTOMERS = {"name": "customers", "dataset": "dataos://lakehouse:dq/customers"}
 # --- the manifest model: no JVM -------------------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_one_input_is_checked_without_naming_it(tmp_path: Path) -> None:
     doc = quality_manifest("dq", [ORDERS], [{"column": "id", "tests": ["missing_count == 0"]}])
     (lj,) = load_jobs([_write(tmp_path, doc)], load_depots(DEMO_DEPOTS))
     assert [a.input for a in lj.dag_job.job.assertions] == ["orders"]
 
 
+@pytest.mark.unit
 def test_an_assertion_names_its_input_by_name_or_by_dataset(tmp_path: Path) -> None:
     doc = quality_manifest(
         "dq",
@@ -69,6 +71,7 @@ def test_an_assertion_names_its_input_by_name_or_by_dataset(tmp_path: Path) -> N
     assert [a.input for a in lj.dag_job.job.assertions] == ["orders", "customers"]
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("inputs", "assertion", "expected"),
     [
@@ -124,6 +127,7 @@ def test_ambiguous_or_wrong_quality_assertions_are_refused_at_load(
     assert expected in problems
 
 
+@pytest.mark.unit
 def test_steps_in_a_quality_job_are_refused(tmp_path: Path) -> None:
     doc = quality_manifest("dq", [ORDERS], [{"column": "id", "tests": ["count > 0"]}])
     doc["workflow"]["dag"][0]["spec"]["stackSpec"]["job"]["steps"] = [
@@ -132,6 +136,7 @@ def test_steps_in_a_quality_job_are_refused(tmp_path: Path) -> None:
     assert "steps go with outputs" in _problems(_write(tmp_path, doc))
 
 
+@pytest.mark.unit
 def test_a_check_name_taken_by_the_writer_is_refused(tmp_path: Path) -> None:
     writer = {
         "version": "v1",

@@ -50,6 +50,7 @@ def _problems(tmp_path: Path, text: str) -> list[str]:
     return info.value.problems
 
 
+@pytest.mark.unit
 def test_demo_manifests_are_valid() -> None:
     jobs = load_jobs([DEMO_PIPELINES], load_depots(DEMO_DEPOTS))
     assert {lj.name for lj in jobs} == {
@@ -67,12 +68,14 @@ def test_demo_manifests_are_valid() -> None:
     }
 
 
+@pytest.mark.unit
 def test_unknown_save_mode_names_file_path_and_allowed(tmp_path: Path) -> None:
     problems = _problems(tmp_path, GOOD.format(mode="upsert"))
     path = "workflow.dag[0].spec.stackSpec.job.outputs[0].options.saveMode"
     assert problems == [f"{tmp_path / 'm.yaml'}: {path}: got 'upsert'; allowed: append, overwrite"]
 
 
+@pytest.mark.unit
 def test_unknown_key_lists_allowed_keys(tmp_path: Path) -> None:
     text = GOOD.format(mode="append").replace(
         "saveMode: append", "saveMode: append\n                  partitonBy: [x]"
@@ -81,12 +84,14 @@ def test_unknown_key_lists_allowed_keys(tmp_path: Path) -> None:
     assert "outputs[0].options.partitonBy: unknown key; allowed: saveMode, partitionBy" in problem
 
 
+@pytest.mark.unit
 def test_missing_required_key(tmp_path: Path) -> None:
     text = GOOD.format(mode="append").replace("                dataset: dataos://landing:raw/things\n", "")
     (problem,) = _problems(tmp_path, text)
     assert problem.endswith("workflow.dag[0].spec.stackSpec.job.inputs[0].dataset: required key is missing")
 
 
+@pytest.mark.unit
 def test_output_must_name_a_step(tmp_path: Path) -> None:
     text = GOOD.format(mode="append").replace(
         "- name: things\n                dataset", "- name: thingz\n                dataset"
@@ -96,11 +101,13 @@ def test_output_must_name_a_step(tmp_path: Path) -> None:
     assert "output 'thingz' names no input or step; allowed: src, things" in problem
 
 
+@pytest.mark.unit
 def test_bad_yaml_names_line(tmp_path: Path) -> None:
     (problem,) = _problems(tmp_path, "version: v1\nname: [unclosed\n")
     assert problem.startswith(f"{tmp_path / 'm.yaml'}: line 3, column 1: not valid YAML")
 
 
+@pytest.mark.unit
 def test_unknown_depot_and_bad_address(tmp_path: Path) -> None:
     text = GOOD.format(mode="append").replace("dataos://landing:raw/things", "dataos://nowhere:raw/things")
     (problem,) = _problems(tmp_path, text)
@@ -110,6 +117,7 @@ def test_unknown_depot_and_bad_address(tmp_path: Path) -> None:
     assert "inputs[0].dataset: 'landing/raw/things' is not a dataset address" in problem
 
 
+@pytest.mark.unit
 def test_duplicate_output_across_manifests(tmp_path: Path) -> None:
     write_manifest(tmp_path, "a", GOOD.format(mode="append"))
     write_manifest(tmp_path, "b", GOOD.format(mode="append").replace("wf-test", "wf-other"))
@@ -119,6 +127,7 @@ def test_duplicate_output_across_manifests(tmp_path: Path) -> None:
     assert "dataos://lakehouse:clean/things (asset lakehouse/clean/things) is already written by" in problem
 
 
+@pytest.mark.unit
 def test_env_substitution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TARGET_COLLECTION", "staging")
     text = GOOD.format(mode="append").replace("lakehouse:clean/", "lakehouse:${TARGET_COLLECTION}/")
@@ -149,6 +158,7 @@ def test_flare_validate_cli(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.unit
 def test_column_tags_need_exactly_one_selector(tmp_path: Path) -> None:
     text = GOOD.format(mode="append").replace(
         "                format: Iceberg\n",
@@ -164,6 +174,7 @@ def test_column_tags_need_exactly_one_selector(tmp_path: Path) -> None:
     assert any("outputs[0].columnTags[1]: columnRegex '(' is not a regular expression" in p for p in problems)
 
 
+@pytest.mark.unit
 def test_depends_and_cycles(tmp_path: Path) -> None:
     doc = yaml.safe_load(GOOD.format(mode="append"))
     second = yaml.safe_load(GOOD.format(mode="append"))["workflow"]["dag"][0]
@@ -189,6 +200,7 @@ def test_depends_and_cycles(tmp_path: Path) -> None:
     assert "dependency cycle: wf-test/copy -> wf-test/back -> wf-test/copy" in problems[0]
 
 
+@pytest.mark.unit
 def test_step_reading_an_unknown_view(tmp_path: Path) -> None:
     text = GOOD.format(mode="append").replace(
         "sql: SELECT * FROM src", "sql: WITH t AS (SELECT * FROM src) SELECT * FROM t JOIN srcs USING (id)"
@@ -200,6 +212,7 @@ def test_step_reading_an_unknown_view(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.unit
 def test_partition_column_missing_from_the_output(tmp_path: Path) -> None:
     text = (
         GOOD.format(mode="append")
@@ -215,6 +228,7 @@ def test_partition_column_missing_from_the_output(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.unit
 def test_pool_serializes_writers_through_dagster(tmp_path: Path) -> None:
     from flare_assets.defs.build import build_definitions
     from flare_assets.settings import Settings

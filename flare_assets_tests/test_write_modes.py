@@ -193,6 +193,7 @@ def test_schema_evolution_adds_columns_and_rejects_incompatible(settings: Settin
     assert load_catalog(settings=settings).load_table("out.sch").current_snapshot().snapshot_id == before
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("options", "expected"),
     [
