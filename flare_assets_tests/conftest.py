@@ -1,7 +1,7 @@
 """One Spark JVM per test process (sessions are cheap children of it); a FLARE_HOME per test module.
 
 Tests marked `unit` (`make test-fast`) are pure planning and validation logic: they must not start or
-use a SparkSession, and the `_no_spark_in_unit_tests` guard fails them if they do."""
+use a SparkSession, and the guard in `pytest_runtest_setup` fails them if they do."""
 
 from __future__ import annotations
 
@@ -37,27 +37,41 @@ def settings(flare_home: Path) -> Settings:
     return Settings.from_env()
 
 
-@pytest.fixture(autouse=True)
-def _no_spark_in_unit_tests(request: pytest.FixtureRequest) -> Iterator[None]:
-    """A unit test that creates a SparkContext or a SparkSession (a new one, or a session of a JVM an
-    earlier test left running) fails with the reason."""
-    if request.node.get_closest_marker("unit") is None:
-        yield
-        return
-    from pyspark import SparkContext
-    from pyspark.sql import SparkSession
+_UNIT_GUARD = pytest.StashKey[tuple[pytest.MonkeyPatch, object]]()
 
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise AssertionError(f"{request.node.nodeid} is marked unit but starts Spark: remove its unit mark")
 
-    before = SparkContext._active_spark_context
-    with pytest.MonkeyPatch.context() as mp:
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    """From before a unit test's first fixture to after its last teardown, creating a SparkContext or
+    a SparkSession (a new one, or a session of a JVM an earlier test left running) fails the test."""
+    if item.get_closest_marker("unit") is not None:
+        from pyspark import SparkContext
+        from pyspark.sql import SparkSession
+
+        def refuse(*args: object, **kwargs: object) -> None:
+            raise AssertionError(f"{item.nodeid} is marked unit but starts Spark: remove its unit mark")
+
+        mp = pytest.MonkeyPatch()
         mp.setattr(SparkContext, "__init__", refuse)
         mp.setattr(SparkSession, "__init__", refuse)
-        yield
-    assert SparkContext._active_spark_context is before, (
-        f"{request.node.nodeid} is marked unit but started Spark"
-    )
+        item.stash[_UNIT_GUARD] = (mp, SparkContext._active_spark_context)
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    try:
+        return (yield)
+    finally:
+        guard = item.stash.get(_UNIT_GUARD, None)
+        if guard is not None:
+            from pyspark import SparkContext
+
+            mp, before = guard
+            mp.undo()
+            assert SparkContext._active_spark_context is before, (
+                f"{item.nodeid} is marked unit but started Spark"
+            )
 
 
 @pytest.fixture(scope="session", autouse=True)
