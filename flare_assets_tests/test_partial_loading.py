@@ -77,6 +77,7 @@ def test_broken_manifest_leaves_the_others_loaded(
     )
 
 
+@pytest.mark.unit
 def test_broken_manifest_asset_shows_and_fails_with_its_problems(settings: Settings, tmp_path: Path) -> None:
     defs = build_definitions(settings, [_folder(tmp_path)])
     graph = defs.resolve_asset_graph()
