@@ -1,6 +1,8 @@
 """Flare workflow manifests for tests and benchmarks, built as dicts and written as YAML.
 
-    doc = workflow("copy", job(inputs=[...], steps=[{"name": "result", "sql": "SELECT ..."}], outputs=[...]))
+    doc = workflow("copy", job([{"name": "src", "dataset": "dataos://landing:raw/things"}],
+                               [{"name": "result", "sql": "SELECT * FROM src"}],
+                               [output("result", "dataos://lakehouse:out/things", "overwrite")]))
     job_of(doc)["outputs"][0]["options"] = {"saveMode": "append"}
     write(folder, doc)
 
@@ -33,6 +35,15 @@ def job(
         block["steps"] = [{"sequence": steps}]
     if outputs is not None:
         block["outputs"] = outputs
+    return block
+
+
+def output(name: str, dataset: str, save_mode: str | None = None, **keys: Any) -> Doc:
+    """An output writing the view `name` to `dataset`; `save_mode` is its options.saveMode, `keys` its
+    other keys (format, options, assertions, ...)."""
+    block: Doc = {"name": name, "dataset": dataset, **keys}
+    if save_mode is not None:
+        block["options"] = {"saveMode": save_mode, **keys.get("options", {})}
     return block
 
 
