@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from benchmarks.demo_runs import ROOT, demo_env
-from flare_assets_tests.manifests import job, workflow, write
+from flare_assets_tests.manifests import job, output, workflow, write
 
 ROWS = int(os.environ.get("FLARE_BENCH_WIDE_ROWS", "10000000"))
 DRIVER_MEMORY = "2000m"
@@ -37,22 +37,19 @@ FROM (
   FROM (SELECT sequence(1, {rows}) AS rand_value))
 """
 
-OUTPUT = {
-    "name": "random_data",
-    "dataset": "dataos://lakehouse:sample/bucket_large_data",
-    "format": "Iceberg",
-    "options": {
-        "saveMode": "overwrite",
-        "iceberg": {
-            "properties": {"write.format.default": "parquet", "write.metadata.compression-codec": "gzip"},
-            "partitionSpec": [
-                {"type": "identity", "column": "category"},
-                {"type": "bucket", "column": "seg_id", "numBuckets": 20},
-                {"type": "day", "column": "ts", "name": "day_partitioned"},
-            ],
-        },
-    },
-}
+PROPERTIES = {"write.format.default": "parquet", "write.metadata.compression-codec": "gzip"}
+PARTITION_SPEC = [
+    {"type": "identity", "column": "category"},
+    {"type": "bucket", "column": "seg_id", "numBuckets": 20},
+    {"type": "day", "column": "ts", "name": "day_partitioned"},
+]
+OUTPUT = output(
+    "random_data",
+    "dataos://lakehouse:sample/bucket_large_data",
+    "overwrite",
+    format="Iceberg",
+    options={"iceberg": {"properties": PROPERTIES, "partitionSpec": PARTITION_SPEC}},
+)
 
 
 def manifest(rows: int) -> dict:
