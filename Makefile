@@ -25,8 +25,9 @@ dev: setup $(DAGSTER_HOME)/dagster.yaml
 test: setup
 	$(PYTHON) -m pytest -q
 
+# the unit tier: planning and validation logic, no Spark (seconds); `make test` runs it too
 test-fast: setup
-	$(PYTHON) -m pytest -q -m "not slow"
+	$(PYTHON) -m pytest -q -m unit
 
 bench: setup
 	$(PYTHON) -m benchmarks

@@ -13,7 +13,7 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
-import yaml
+from flare_assets_tests.manifests import job, workflow, write
 
 DAYS = 30
 ROWS_PER_DAY = 20_000
@@ -24,43 +24,14 @@ def _manifest(name: str) -> dict:
         "SELECT day, kind, count(*) AS n, sum(amount) AS total FROM sales "
         "WHERE day >= date'$|day_start|' AND day < date'$|day_end|' GROUP BY day, kind"
     )
-    return {
-        "version": "v1",
-        "name": name,
-        "type": "workflow",
-        "workflow": {
-            "dag": [
-                {
-                    "name": "daily",
-                    "spec": {
-                        "stackSpec": {
-                            "job": {
-                                "showPreviewLines": 0,
-                                "partitions": {
-                                    "dimensions": [
-                                        {
-                                            "name": "day",
-                                            "type": "daily",
-                                            "column": "day",
-                                            "start": "2024-01-01",
-                                        }
-                                    ]
-                                },
-                                "inputs": [{"name": "sales", "dataset": "dataos://lakehouse:bench/sales"}],
-                                "steps": [{"sequence": [{"name": "daily", "sql": sql}]}],
-                                "outputs": [
-                                    {
-                                        "name": "daily",
-                                        "dataset": f"dataos://lakehouse:bench/{name.replace('-', '_')}",
-                                    }
-                                ],
-                            }
-                        }
-                    },
-                }
-            ]
-        },
-    }
+    block = job(
+        inputs=[{"name": "sales", "dataset": "dataos://lakehouse:bench/sales"}],
+        steps=[{"name": "daily", "sql": sql}],
+        outputs=[{"name": "daily", "dataset": f"dataos://lakehouse:bench/{name.replace('-', '_')}"}],
+        showPreviewLines=0,
+        partitions={"dimensions": [{"name": "day", "type": "daily", "column": "day", "start": "2024-01-01"}]},
+    )
+    return workflow(name, block, dag="daily")
 
 
 def measure() -> tuple[dict[str, float], dict[str, object]]:
@@ -87,8 +58,7 @@ def measure() -> tuple[dict[str, float], dict[str, object]]:
         defs = {}
         for name in ("single-run", "multi-run", "warmup"):
             folder = Path(tmp) / name
-            folder.mkdir()
-            (folder / "m.yaml").write_text(yaml.safe_dump(_manifest(name)))
+            write(folder, _manifest(name), "m")
             defs[name] = list(build_definitions(settings, [folder]).assets or [])
         materialize(defs["warmup"], resources=resources, instance=instance, partition_key=keys[0])
 

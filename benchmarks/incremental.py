@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
+from flare_assets_tests.manifests import job, workflow, write
 
 HISTORY_ROWS = 300_000
 BATCH_ROWS = 20_000
@@ -25,34 +25,14 @@ def _manifest(name: str, source: str, incremental: bool) -> dict:
     if incremental:
         item["incrementalRead"] = {}
     sql = "SELECT id, kind, amount, amount * 2 AS doubled FROM events"
-    return {
-        "version": "v1",
-        "name": name,
-        "type": "workflow",
-        "workflow": {
-            "dag": [
-                {
-                    "name": "copy",
-                    "spec": {
-                        "stackSpec": {
-                            "job": {
-                                "showPreviewLines": 0,
-                                "inputs": [item],
-                                "steps": [{"sequence": [{"name": "result", "sql": sql}]}],
-                                "outputs": [
-                                    {
-                                        "name": "result",
-                                        "dataset": f"dataos://lakehouse:bench/{name.replace('-', '_')}",
-                                        "options": {"saveMode": "append" if incremental else "overwrite"},
-                                    }
-                                ],
-                            }
-                        }
-                    },
-                }
-            ]
-        },
+    output = {
+        "name": "result",
+        "dataset": f"dataos://lakehouse:bench/{name.replace('-', '_')}",
+        "options": {"saveMode": "append" if incremental else "overwrite"},
     }
+    return workflow(
+        name, job([item], [{"name": "result", "sql": sql}], [output], showPreviewLines=0), dag="copy"
+    )
 
 
 def measure(rounds: int = 3) -> tuple[dict[str, float], dict[str, object]]:
@@ -86,9 +66,7 @@ def measure(rounds: int = 3) -> tuple[dict[str, float], dict[str, object]]:
                 append(source, HISTORY_ROWS * factor // SNAPSHOTS)
             for mode in ("inc", "full"):
                 folder = Path(tmp) / f"{mode}_{source}"
-                folder.mkdir()
-                doc = _manifest(f"{mode}-{source}", source, mode == "inc")
-                (folder / "m.yaml").write_text(yaml.safe_dump(doc))
+                write(folder, _manifest(f"{mode}-{source}", source, mode == "inc"), "m")
                 (lj,) = load_jobs([folder], depots)
                 jobs[(mode, source)] = lj
                 # first run: all history

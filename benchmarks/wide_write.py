@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from benchmarks.demo_runs import ROOT, demo_env
+from flare_assets_tests.manifests import job, output, workflow, write
 
 ROWS = int(os.environ.get("FLARE_BENCH_WIDE_ROWS", "10000000"))
 DRIVER_MEMORY = "2000m"
@@ -36,43 +37,32 @@ FROM (
   FROM (SELECT sequence(1, {rows}) AS rand_value))
 """
 
-MANIFEST = """
-version: v1
-name: wide-write
-type: workflow
-workflow:
-  dag:
-    - name: bucketed
-      spec:
-        stack: flare:7.0
-        compute: runnable-default
-        stackSpec:
-          driver: {cores: 2, memory: DRIVER_MEMORY}
-          executor: {cores: 2, instances: 1, memory: 2000m}
-          job:
-            steps:
-              - sequence:
-                  - name: random_data
-                    sql: |
-SQL_LINES
-            outputs:
-              - name: random_data
-                dataset: dataos://lakehouse:sample/bucket_large_data
-                format: Iceberg
-                options:
-                  saveMode: overwrite
-                  iceberg:
-                    properties: {write.format.default: parquet, write.metadata.compression-codec: gzip}
-                    partitionSpec:
-                      - {type: identity, column: category}
-                      - {type: bucket, column: seg_id, numBuckets: 20}
-                      - {type: day, column: ts, name: day_partitioned}
-"""
+PROPERTIES = {"write.format.default": "parquet", "write.metadata.compression-codec": "gzip"}
+PARTITION_SPEC = [
+    {"type": "identity", "column": "category"},
+    {"type": "bucket", "column": "seg_id", "numBuckets": 20},
+    {"type": "day", "column": "ts", "name": "day_partitioned"},
+]
+OUTPUT = output(
+    "random_data",
+    "dataos://lakehouse:sample/bucket_large_data",
+    "overwrite",
+    format="Iceberg",
+    options={"iceberg": {"properties": PROPERTIES, "partitionSpec": PARTITION_SPEC}},
+)
 
 
-def manifest(rows: int) -> str:
-    lines = "\n".join(" " * 22 + line for line in SQL.format(rows=rows).strip().splitlines())
-    return MANIFEST.replace("DRIVER_MEMORY", DRIVER_MEMORY).replace("SQL_LINES", lines)
+def manifest(rows: int) -> dict:
+    steps = [{"name": "random_data", "sql": SQL.format(rows=rows).strip() + "\n"}]
+    doc = workflow(
+        "wide-write",
+        job(steps=steps, outputs=[OUTPUT]),
+        dag="bucketed",
+        driver={"cores": 2, "memory": DRIVER_MEMORY},
+        executor={"cores": 2, "instances": 1, "memory": "2000m"},
+    )
+    doc["workflow"]["dag"][0]["spec"].update(stack="flare:7.0", compute="runnable-default")
+    return doc
 
 
 def _status_kb(status: str, field: str) -> int:
@@ -134,8 +124,7 @@ def measure(rows: int = ROWS) -> tuple[dict[str, float], dict[str, object]]:
     with tempfile.TemporaryDirectory(prefix="flare-bench-wide-") as tmp:
         home = Path(tmp)
         pipelines = home / "pipelines"
-        pipelines.mkdir()
-        (pipelines / "wide.yaml").write_text(manifest(rows))
+        write(pipelines, manifest(rows), "wide")
         env = demo_env(home, FLARE_SPARK_MASTER="local[2]", FLARE_PIPELINES=str(pipelines))
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
         old = {k: os.environ.get(k) for k in ("FLARE_HOME", "FLARE_PIPELINES")}

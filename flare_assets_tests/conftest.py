@@ -1,4 +1,7 @@
-"""One Spark JVM per test process (sessions are cheap children of it); a FLARE_HOME per test module."""
+"""One Spark JVM per test process (sessions are cheap children of it); a FLARE_HOME per test module.
+
+Tests marked `unit` (`make test-fast`) are pure planning and validation logic: they must not start or
+use a SparkSession, and the guard in `pytest_runtest_setup` fails them if they do."""
 
 from __future__ import annotations
 
@@ -32,6 +35,43 @@ def flare_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 @pytest.fixture(scope="module")
 def settings(flare_home: Path) -> Settings:
     return Settings.from_env()
+
+
+_UNIT_GUARD = pytest.StashKey[tuple[pytest.MonkeyPatch, object]]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    """From before a unit test's first fixture to after its last teardown, creating a SparkContext or
+    a SparkSession (a new one, or a session of a JVM an earlier test left running) fails the test."""
+    if item.get_closest_marker("unit") is not None:
+        from pyspark import SparkContext
+        from pyspark.sql import SparkSession
+
+        def refuse(*args: object, **kwargs: object) -> None:
+            raise AssertionError(f"{item.nodeid} is marked unit but starts Spark: remove its unit mark")
+
+        mp = pytest.MonkeyPatch()
+        mp.setattr(SparkContext, "__init__", refuse)
+        mp.setattr(SparkSession, "__init__", refuse)
+        item.stash[_UNIT_GUARD] = (mp, SparkContext._active_spark_context)
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    try:
+        return (yield)
+    finally:
+        guard = item.stash.get(_UNIT_GUARD, None)
+        if guard is not None:
+            from pyspark import SparkContext
+
+            mp, before = guard
+            mp.undo()
+            assert SparkContext._active_spark_context is before, (
+                f"{item.nodeid} is marked unit but started Spark"
+            )
 
 
 @pytest.fixture(scope="session", autouse=True)

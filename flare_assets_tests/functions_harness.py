@@ -9,13 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from flare_assets.depots import load_depots
 from flare_assets.settings import Settings
 from flare_assets.spec.errors import ManifestError
 from flare_assets.spec.loader import load_jobs
 from flare_assets_tests.conftest import DEMO_DEPOTS, build_definitions, failure_message, materialize_all
+from flare_assets_tests.manifests import job, workflow, write
 
 Cases = dict[str, tuple[str, list[dict[str, Any]]]]
 
@@ -26,20 +25,7 @@ def manifest(name: str, cases: Cases, collection: str = "fn") -> dict[str, Any]:
         {"name": case, "dataset": f"dataos://lakehouse:{collection}/{case}", "format": "Iceberg"}
         for case in cases
     ]
-    job = {"steps": [{"sequence": steps}], "outputs": outputs}
-    return {
-        "version": "v1",
-        "name": name,
-        "type": "workflow",
-        "workflow": {"dag": [{"name": "apply", "spec": {"stackSpec": {"job": job}}}]},
-    }
-
-
-def write(folder: Path, doc: dict[str, Any]) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{doc['name']}.yaml"
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
-    return path
+    return workflow(name, job(steps=steps, outputs=outputs), dag="apply")
 
 
 def run_cases(

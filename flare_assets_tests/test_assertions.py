@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 
 from flare_assets.depots import load_depots
 from flare_assets.settings import Settings
@@ -13,17 +12,17 @@ from flare_assets.spark import get_session
 from flare_assets.spec.errors import ManifestError
 from flare_assets.spec.loader import load_jobs
 from flare_assets_tests.conftest import DEMO_DEPOTS, build_definitions, materialize_all
+from flare_assets_tests.manifests import job_of, write
 from flare_assets_tests.test_write_modes import manifest
 
 
 def _run(settings: Settings, folder: Path, output_assertions: list, job_assertions: list | None = None):  # noqa: ANN202
     doc = manifest("chk", "SELECT * FROM src", "chk", {"saveMode": "overwrite"})
-    job = doc["workflow"]["dag"][0]["spec"]["stackSpec"]["job"]
+    job = job_of(doc)
     job["outputs"][0]["assertions"] = output_assertions
     if job_assertions:
         job["assertions"] = job_assertions
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "m.yaml").write_text(yaml.safe_dump(doc))
+    write(folder, doc, "m")
     result = materialize_all(build_definitions(settings, [folder]), raise_on_error=False)
     return result, {e.check_name: e for e in result.get_asset_check_evaluations()}
 
@@ -80,8 +79,8 @@ def test_blocking_check_failure_fails_the_run(settings: Settings, tmp_path: Path
 )
 def test_bad_assertions_are_reported_at_load(tmp_path: Path, assertion: dict, expected: str) -> None:
     doc = manifest("chk", "SELECT * FROM src", "chk", {"saveMode": "overwrite"})
-    doc["workflow"]["dag"][0]["spec"]["stackSpec"]["job"]["outputs"][0]["assertions"] = [assertion]
-    (tmp_path / "m.yaml").write_text(yaml.safe_dump(doc))
+    job_of(doc)["outputs"][0]["assertions"] = [assertion]
+    write(tmp_path, doc, "m")
     with pytest.raises(ManifestError) as info:
         load_jobs([tmp_path], load_depots(DEMO_DEPOTS))
     (problem,) = info.value.problems
@@ -125,7 +124,7 @@ def _two_outputs(settings: Settings, folder: Path, save_mode: str, name: str, mo
     """A job writing `<name>_all` and `<name>_eu` (save_mode) with column assertions on the first;
     returns its check evaluations by name."""
     doc = manifest(name, "SELECT * FROM src", f"{name}_all", {"saveMode": save_mode})
-    job = doc["workflow"]["dag"][0]["spec"]["stackSpec"]["job"]
+    job = job_of(doc)
     job["steps"][0]["sequence"].append({"name": "eu", "sql": "SELECT * FROM src WHERE region = 'eu'"})
     job["outputs"][0]["assertions"] = [
         {"name": "ids", "column": "id", "tests": ["row_count == 4", "duplicate_count == 1"]},
@@ -135,8 +134,7 @@ def _two_outputs(settings: Settings, folder: Path, save_mode: str, name: str, mo
     job["outputs"].append(
         {"name": "eu", "dataset": f"dataos://lakehouse:out/{name}_eu", "options": {"saveMode": save_mode}}
     )
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "m.yaml").write_text(yaml.safe_dump(doc))
+    write(folder, doc, "m")
     result = materialize_all(build_definitions(settings, [folder]), raise_on_error=False)
     assert result.success
     return {e.check_name: e for e in result.get_asset_check_evaluations()}

@@ -7,10 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from flare_assets.catalog import load_catalog
 from flare_assets.settings import Settings
+from flare_assets_tests import manifests
 from flare_assets_tests.conftest import build_definitions, failure_message, materialize_all
 
 GOOD_JSON = [json.dumps({"id": n, "name": f"n{n}", "amount": n * 1.5}) for n in range(1, 11)]
@@ -37,18 +36,11 @@ def job(inputs: list[dict[str, Any]], collection: str) -> dict[str, Any]:
         {"name": f"{i['name']}_out", "dataset": f"dataos://lakehouse:{collection}/{i['name']}"}
         for i in inputs
     ]
-    spec = {"inputs": inputs, "steps": [{"sequence": steps}], "outputs": outputs}
-    return {
-        "version": "v1",
-        "name": collection,
-        "type": "workflow",
-        "workflow": {"dag": [{"name": "load", "spec": {"stackSpec": {"job": spec}}}]},
-    }
+    return manifests.workflow(collection, manifests.job(inputs, steps, outputs))
 
 
 def run(settings: Settings, folder: Path, doc: dict[str, Any]):  # noqa: ANN201
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "m.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    manifests.write(folder, doc, "m")
     return materialize_all(build_definitions(settings, [folder]), raise_on_error=False)
 
 

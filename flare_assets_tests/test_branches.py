@@ -13,6 +13,7 @@ from flare_assets.query import read_rows
 from flare_assets.settings import Settings
 from flare_assets.spark import get_session
 from flare_assets_tests.conftest import failure_message
+from flare_assets_tests.manifests import job_of
 from flare_assets_tests.test_write_modes import load_source, manifest, run
 
 ROWS = (
@@ -23,7 +24,7 @@ WAP = {"saveMode": "append", "writeAuditPublish": True}
 
 def _wap_manifest(name: str, tests: list[str]) -> dict:
     doc = manifest(name, "SELECT id, v FROM src", name, WAP)
-    doc["workflow"]["dag"][0]["spec"]["stackSpec"]["job"]["outputs"][0]["assertions"] = [
+    job_of(doc)["outputs"][0]["assertions"] = [
         {"name": "v_ok", "column": "v", "tests": tests, "blocking": True}
     ]
     return doc
@@ -95,7 +96,7 @@ def test_time_travel_inputs(settings: Settings, tmp_path: Path) -> None:
 
     def ids(options: dict, target: str) -> list[int]:
         doc = manifest(target, "SELECT id FROM src", target, {"saveMode": "overwrite"})
-        doc["workflow"]["dag"][0]["spec"]["stackSpec"]["job"]["inputs"][0]["options"] = options
+        job_of(doc)["inputs"][0]["options"] = options
         run(settings, tmp_path / target, doc)
         return sorted(r["id"] for r in read_rows(f"out.{target}", settings=settings))
 
@@ -113,7 +114,7 @@ def test_time_travel_inputs(settings: Settings, tmp_path: Path) -> None:
         ),
     ]:
         doc = manifest("tt_bad", "SELECT id FROM src", "tt_bad", {"saveMode": "overwrite"})
-        doc["workflow"]["dag"][0]["spec"]["stackSpec"]["job"]["inputs"][0]["options"] = options
+        job_of(doc)["inputs"][0]["options"] = options
         result = run(settings, tmp_path / "bad", doc, ok=False)
         assert (
             "input 'src' (dataos://lakehouse:src/events) could not be read: " + expected
@@ -124,12 +125,8 @@ def test_time_travel_inputs(settings: Settings, tmp_path: Path) -> None:
 def test_commit_by_shows_progress_on_the_audit_branch(settings: Settings, tmp_path: Path) -> None:
     load_source(settings, ROWS + ", (3, 'apac', 'C', TIMESTAMP '2024-01-03 00:00:00', 30)")
     doc = _wap_manifest("wap_chunks", ["min > 0"])
-    doc["workflow"]["dag"][0]["spec"]["stackSpec"]["job"]["steps"][0]["sequence"][0]["sql"] = (
-        "SELECT id, region, v FROM src"
-    )
-    doc["workflow"]["dag"][0]["spec"]["stackSpec"]["job"]["outputs"][0]["options"]["extraOptions"] = {
-        "commitBy": "region"
-    }
+    job_of(doc)["steps"][0]["sequence"][0]["sql"] = "SELECT id, region, v FROM src"
+    job_of(doc)["outputs"][0]["options"]["extraOptions"] = {"commitBy": "region"}
     run(settings, tmp_path, doc)
     table = load_catalog(settings=settings).load_table("out.wap_chunks")
     # main's history: one append per region, in order, published together

@@ -8,39 +8,21 @@ import subprocess
 import sys
 from pathlib import Path
 
-import yaml
-
 from flare_assets.catalog import load_catalog
 from flare_assets.settings import Settings
+from flare_assets_tests.manifests import job, workflow, write
 
 ROOT = Path(__file__).resolve().parent.parent
 
-MANIFEST = {
-    "version": "v1",
-    "name": "lost",
-    "type": "workflow",
-    "workflow": {
-        "dag": [
-            {
-                "name": "load",
-                "spec": {
-                    "stackSpec": {
-                        "job": {
-                            "steps": [{"sequence": [{"name": "ids", "sql": "SELECT id FROM range(1, 6)"}]}],
-                            "outputs": [
-                                {
-                                    "name": "ids",
-                                    "dataset": "dataos://lakehouse:lost/events",
-                                    "options": {"saveMode": "append"},
-                                }
-                            ],
-                        }
-                    }
-                },
-            }
-        ]
-    },
-}
+MANIFEST = workflow(
+    "lost",
+    job(
+        steps=[{"name": "ids", "sql": "SELECT id FROM range(1, 6)"}],
+        outputs=[
+            {"name": "ids", "dataset": "dataos://lakehouse:lost/events", "options": {"saveMode": "append"}}
+        ],
+    ),
+)
 
 
 def env(settings: Settings, folder: Path) -> dict[str, str]:
@@ -76,7 +58,7 @@ def ids(settings: Settings) -> list[int]:
 def test_a_lost_catalog_fails_the_next_write_and_flare_register_brings_the_table_back(
     settings: Settings, tmp_path: Path
 ) -> None:
-    (tmp_path / "lost.yaml").write_text(yaml.safe_dump(MANIFEST, sort_keys=False))
+    write(tmp_path, MANIFEST)
     first = materialize(settings, tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
     assert ids(settings) == [1, 2, 3, 4, 5]

@@ -34,6 +34,7 @@ def test_postgres_uri_for_spark_and_pyiceberg() -> None:
     assert conf["spark.sql.catalog.lakehouse.warehouse"] == "s3a://bucket/warehouse"
 
 
+@pytest.mark.unit
 def test_unknown_catalog_uri_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="FLARE_CATALOG_URI='thrift://x': allowed: jdbc:sqlite:PATH"):
         _ = Settings.from_env({"FLARE_CATALOG_URI": "thrift://x"}).catalog_kind

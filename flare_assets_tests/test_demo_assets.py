@@ -15,6 +15,7 @@ from flare_assets.catalog import load_catalog
 from flare_assets.demo.data import generate
 from flare_assets.settings import Settings
 from flare_assets_tests.conftest import build_definitions, failure_message, materialize_all
+from flare_assets_tests.manifests import job, workflow, write
 
 
 @pytest.fixture(scope="module")
@@ -77,31 +78,12 @@ def test_overwrite_replaces_and_append_adds(
     demo_run, settings: Settings, tmp_path: Path, monkeypatch
 ) -> None:  # noqa: ANN001
     pipelines = tmp_path / "pipelines"
-    pipelines.mkdir()
-    (pipelines / "copy.yaml").write_text(
-        """
-version: v1
-name: copy
-type: workflow
-workflow:
-  dag:
-    - name: copy
-      spec:
-        stackSpec:
-          job:
-            inputs:
-              - name: src
-                dataset: dataos://lakehouse:retail/customer_revenue
-            steps:
-              - sequence:
-                  - name: top
-                    sql: SELECT customer_id, revenue FROM src WHERE revenue > 0
-            outputs:
-              - name: top
-                dataset: dataos://lakehouse:copies/appended
-                options: {saveMode: append}
-"""
+    top = job(
+        [{"name": "src", "dataset": "dataos://lakehouse:retail/customer_revenue"}],
+        [{"name": "top", "sql": "SELECT customer_id, revenue FROM src WHERE revenue > 0"}],
+        [{"name": "top", "dataset": "dataos://lakehouse:copies/appended", "options": {"saveMode": "append"}}],
     )
+    write(pipelines, workflow("copy", top, dag="copy"))
     defs = build_definitions(settings, [pipelines])
     for _ in range(2):
         assert materialize_all(defs).success

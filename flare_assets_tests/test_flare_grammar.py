@@ -12,9 +12,11 @@ from flare_assets.catalog import load_catalog
 from flare_assets.settings import Settings
 from flare_assets.spec.address import parse_address
 from flare_assets_tests.conftest import build_definitions, materialize_all, table_rows
-from flare_assets_tests.functions_harness import load_problems, write
+from flare_assets_tests.functions_harness import load_problems
+from flare_assets_tests.manifests import job, job_of, workflow, write
 
 
+@pytest.mark.unit
 def test_addresses_as_flare_writes_them() -> None:
     a = parse_address("dataos://thirdparty01:none/ny-taxi-data/010100.json?acl=r")
     assert (a.collection, a.dataset, a.is_path) == ("none", "ny-taxi-data/010100.json", True)
@@ -32,15 +34,10 @@ def test_addresses_as_flare_writes_them() -> None:
 
 
 def _job(inputs: list[dict], sql: str, output: dict) -> dict:
-    job = {"inputs": inputs, "steps": [{"sequence": [{"name": "result", "sql": sql}]}], "outputs": [output]}
-    return {
-        "version": "v1",
-        "name": "grammar",
-        "type": "workflow",
-        "workflow": {"dag": [{"name": "load", "spec": {"stackSpec": {"job": job}}}]},
-    }
+    return workflow("grammar", job(inputs, [{"name": "result", "sql": sql}], [output]))
 
 
+@pytest.mark.unit
 def test_a_path_on_an_iceberg_depot_is_refused(tmp_path: Path) -> None:
     doc = _job([], "SELECT 1 AS id", {"name": "result", "dataset": "dataos://lakehouse:raw/a/b"})
     from flare_assets_tests.test_manifest_keys import _problems
@@ -51,6 +48,7 @@ def test_a_path_on_an_iceberg_depot_is_refused(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.unit
 def test_schema_registry_keys_are_refused(tmp_path: Path) -> None:
     problems = load_problems(tmp_path, "SELECT 1 AS id", [])
     assert problems == []
@@ -129,9 +127,7 @@ def test_a_job_reads_the_table_it_writes(settings: Settings, tmp_path: Path) -> 
     assert table_rows(settings, "retail.city") == [(1, "AZ"), (3, "AZ")]
     # reading main and writing a branch: main keeps its rows, the branch gets the job's result
     spark.sql("INSERT INTO lakehouse.retail.city VALUES (4, 'CA')")
-    doc["workflow"]["dag"][0]["spec"]["stackSpec"]["job"]["outputs"][0]["options"] = {
-        "extraOptions": {"branch": "b1"}
-    }
+    job_of(doc)["outputs"][0]["options"] = {"extraOptions": {"branch": "b1"}}
     write(tmp_path, doc)
     assert materialize_all(build_definitions(settings, [tmp_path])).success
     assert table_rows(settings, "retail.city") == [(1, "AZ"), (3, "AZ"), (4, "CA")]
@@ -154,10 +150,11 @@ def _stream_doc(streaming: dict, output_options: dict | None = None) -> dict:
         "SELECT * FROM events",
         {"name": "result", "dataset": "dataos://lakehouse:raw/events", "options": output_options or {}},
     )
-    doc["workflow"]["dag"][0]["spec"]["stackSpec"]["job"]["streaming"] = streaming
+    job_of(doc)["streaming"] = streaming
     return doc
 
 
+@pytest.mark.unit
 def test_streaming_keys_as_the_docs_write_them(tmp_path: Path, settings: Settings) -> None:
     from flare_assets.checkpoints import checkpoint_dir
     from flare_assets.depots import load_depots

@@ -126,6 +126,7 @@ def test_missing_column_at_run_time_names_step_and_function(settings: Settings, 
     assert "step 'failing' failed: functions[0] rename: no column 'b'; columns: a" in message
 
 
+@pytest.mark.unit
 def test_column_the_step_cannot_have_fails_validation(tmp_path: Path) -> None:
     problems = load_problems(
         tmp_path,
@@ -141,6 +142,7 @@ def test_column_the_step_cannot_have_fails_validation(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.unit
 def test_unknown_function_and_arguments_all_reported(tmp_path: Path) -> None:
     problems = load_problems(
         tmp_path,
@@ -163,6 +165,7 @@ def test_unknown_function_and_arguments_all_reported(tmp_path: Path) -> None:
     assert f"{where}[3].case: got 'title'; allowed: lower, upper" in problems
 
 
+@pytest.mark.unit
 def test_every_function_has_a_transformation() -> None:
     from flare_assets.engine.functions import TRANSFORMS
     from flare_assets.spec.functions import REGISTRY

@@ -35,6 +35,7 @@ def values(column: str, *items: str | None) -> str:
 # ---- argument checks (no JVM) ----
 
 
+@pytest.mark.unit
 def test_any_date_takes_rule_or_rules_and_strips_the_docs_brackets() -> None:
     by_rule = one({"name": "any_date", "column": "d", "rule": [DOCS_RULE]})
     by_rules = one({"name": "any_date", "column": "d", "rules": DOCS_RULE})
@@ -44,6 +45,7 @@ def test_any_date_takes_rule_or_rules_and_strips_the_docs_brackets() -> None:
     assert one({"name": "any_date", "column": "d", "asColumn": "e"}).columns_after(["d"]) == ["d", "e"]
 
 
+@pytest.mark.unit
 def test_group_numbers_follow_java() -> None:
     groups = group_indexes(r"(\d+)[(](?:x)(?<year>\d{4})\((?<month>\d\d)\Q(\E(?<day>\d\d)")
     assert groups == {"year": 2, "month": 3, "day": 4}
@@ -68,6 +70,7 @@ def test_bad_date_arguments_are_refused(function: dict[str, Any], message: str) 
         one(function)
 
 
+@pytest.mark.unit
 def test_date_arguments_that_are_accepted() -> None:
     assert one({"name": "format_date", "column": "d", "refformat": "yyyy/MM/dd'T' HH:mm:ss"}).format
     assert one({"name": "any_timestamp", "column": "d", "timezone": "+05:30"}).timezone == "+05:30"
@@ -79,6 +82,7 @@ def test_date_arguments_that_are_accepted() -> None:
     assert one({"name": "split_email", "column": "e"}).columns_after(["e"]) == ["e", "e_account", "e_domain"]
 
 
+@pytest.mark.unit
 def test_missing_columns_are_named_at_load(tmp_path: Path) -> None:
     diff = {"name": "diff_date", "columnA": "a", "columnB": "nope", "asColumn": "days"}
     problems = load_problems(tmp_path, "SELECT '2020-01-01' AS a", [diff])

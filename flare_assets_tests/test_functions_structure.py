@@ -171,6 +171,7 @@ def test_bad_structure_arguments_are_refused(function: dict[str, Any], message: 
         one(function)
 
 
+@pytest.mark.unit
 def test_columns_after_structure_functions() -> None:
     pivot = {
         "name": "pivot",
@@ -398,6 +399,7 @@ def test_unpivot_docs_example(rows: dict[str, list[dict]]) -> None:
     assert star == [("a", "x", 1), ("a", "y", 2)]
 
 
+@pytest.mark.unit
 def test_missing_columns_are_named_at_load(tmp_path: Path) -> None:
     pivot = {"name": "pivot", "groupBy": ["a"], "column": "b", "aggregateExpression": "sum(Amount) as Amount"}
     problems = load_problems(tmp_path, "SELECT 1 AS a, 'x' AS b", [pivot])

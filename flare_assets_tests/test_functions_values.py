@@ -32,6 +32,7 @@ def errors(function: dict) -> list[str]:
 # --- arguments, no JVM ---------------------------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_spellings_of_enum_arguments_are_accepted() -> None:
     (title, upper) = parsed(
         {"name": "change_case", "case": "Titlecase", "column": "a"},
@@ -51,10 +52,12 @@ def test_spellings_of_enum_arguments_are_accepted() -> None:
     assert (decode.algo, decode.as_column, trim.method) == ("base32", None, "trim")
 
 
+@pytest.mark.unit
 def test_unknown_argument_is_an_error() -> None:
     assert errors({"name": "trim", "column": "a", "mode": "ltrim"})[-1].startswith("mode: Extra inputs")
 
 
+@pytest.mark.unit
 def test_wrong_types_are_errors() -> None:
     assert errors({"name": "cut_character", "column": "a", "startIndex": "one", "endIndex": 4})[0].startswith(
         "startIndex: Input should be a valid integer"
@@ -67,6 +70,7 @@ def test_wrong_types_are_errors() -> None:
     )
 
 
+@pytest.mark.unit
 def test_bad_algorithms_and_cases_are_errors() -> None:
     assert errors({"name": "hash", "column": "a", "algo": "SHA-3"})[0].startswith(
         "algo: Input should be 'MD5'"
@@ -104,6 +108,7 @@ def test_bad_ranges_types_and_expressions_are_errors() -> None:
     )
 
 
+@pytest.mark.unit
 def test_fill_values_are_text() -> None:
     (fill,) = parsed({"name": "fill_null_or_empty", "columns": {"a": 0, "b": True, "c": "x"}})
     assert fill.columns == {"a": "0", "b": "true", "c": "x"}
@@ -112,6 +117,7 @@ def test_fill_values_are_text() -> None:
     )
 
 
+@pytest.mark.unit
 def test_first_match_only_without_the_g_flag() -> None:
     (first, every, loud) = parsed(
         {"name": "find_and_replace", "column": "a", "sedExpression": r"s/([a-z])([0-9])/<\2\1>/"},
@@ -123,6 +129,7 @@ def test_first_match_only_without_the_g_flag() -> None:
     assert loud.java() == ("(?i)^((?s:.*?))(a)", "$1[$2]")
 
 
+@pytest.mark.unit
 def test_aggregates_of_set_variable_are_found() -> None:
     (row, total, mixed, window) = parsed(
         {"name": "set_variable", "column": "v", "expression": "ROUND(x, 0)"},
@@ -136,6 +143,7 @@ def test_aggregates_of_set_variable_are_found() -> None:
     assert window.aggregates("_a") == ([], "SUM(x) OVER ()")
 
 
+@pytest.mark.unit
 def test_columns_after_each_function() -> None:
     columns = ["a", "b"]
     (cut, cut_in_place, merge, uuid_, fill) = parsed(
@@ -152,11 +160,13 @@ def test_columns_after_each_function() -> None:
     assert fill.problems(columns) == ["fill_null_or_empty: no column 'z'; columns: a, b"]
 
 
+@pytest.mark.unit
 def test_mask_pattern_runs() -> None:
     (mask,) = parsed({"name": "mask_number", "column": "a", "pattern": "XXX-XX-####"})
     assert mask.pieces() == ["XXX-XX-", (8, 4)]
 
 
+@pytest.mark.unit
 def test_argument_and_column_errors_named_at_validation(tmp_path: Path) -> None:
     problems = load_problems(
         tmp_path,
@@ -172,6 +182,7 @@ def test_argument_and_column_errors_named_at_validation(tmp_path: Path) -> None:
     assert f"{where}[2].as: unknown key; allowed: name, column, asColumn, algo" in problems, problems
 
 
+@pytest.mark.unit
 def test_missing_fill_column_fails_validation(tmp_path: Path) -> None:
     problems = load_problems(
         tmp_path, "SELECT 'a' AS PREFIX", [{"name": "fill_null_or_empty", "columns": {"SUFFIX": "-"}}]

@@ -10,7 +10,6 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-import yaml
 
 from flare_assets.catalog import load_catalog
 from flare_assets.defs.build import build_definitions
@@ -26,26 +25,10 @@ from flare_assets_tests.conftest import (
     materialize_all,
     shared_spark,
     table_rows,
-    write_manifest,
 )
+from flare_assets_tests.manifests import job, output, workflow, write
 
 SCHEMA = pa.schema([("id", pa.int64()), ("name", pa.string())])
-
-TIDY = """
-version: v1
-name: tidy
-type: workflow
-workflow:
-  dag:
-    - name: people
-      spec:
-        stackSpec:
-          job:
-            inputs:
-              - {name: people, dataset: "dataos://lakehouse:guard/people", format: Iceberg}
-            actions:
-ACTIONS
-"""
 
 
 def make_people(settings: Settings, rows: int = 30) -> None:
@@ -63,8 +46,8 @@ def people(settings: Settings) -> set[int]:
 
 
 def tidy_folder(folder: Path, actions: list[dict]) -> Path:
-    body = "\n".join("              " + line for line in yaml.safe_dump(actions).splitlines())
-    write_manifest(folder, "tidy", TIDY.replace("ACTIONS", body))
+    inputs = [{"name": "people", "dataset": "dataos://lakehouse:guard/people", "format": "Iceberg"}]
+    write(folder, workflow("tidy", job(inputs, actions=actions), dag="people"))
     return folder
 
 
@@ -120,6 +103,7 @@ def test_delete_from_maintenance_job_counts_and_dry_run_reports(settings: Settin
     assert emptied["rows_deleted"] == 20 and people(settings) == set()
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("options", "named"),
     [
@@ -144,28 +128,15 @@ def test_cutoff_before_2000_is_refused_as_a_duration(tmp_path: Path, options: di
     assert Action(name="expire_snapshots", input="t", options={"olderThanMillis": 1733011200000})
 
 
-COPY = """
-version: v1
-name: names
-type: workflow
-workflow:
-  dag:
-    - name: pick
-      spec:
-        stackSpec:
-          job:
-            inputs:
-              - {name: src, dataset: "dataos://landing:guard/names", format: json}
-            steps:
-              - sequence:
-                  - name: picked
-                    sql: SELECT id, name FROM src WHERE name = ${WHO:literal}
-            outputs:
-              - name: picked
-                dataset: dataos://lakehouse:guard/picked
-                format: Iceberg
-                options: {saveMode: overwrite}
-"""
+COPY = workflow(
+    "names",
+    job(
+        [{"name": "src", "dataset": "dataos://landing:guard/names", "format": "json"}],
+        [{"name": "picked", "sql": "SELECT id, name FROM src WHERE name = ${WHO:literal}"}],
+        [output("picked", "dataos://lakehouse:guard/picked", "overwrite", format="Iceberg")],
+    ),
+    dag="pick",
+)
 
 
 def test_literal_value_filters_rows(
@@ -178,7 +149,7 @@ def test_literal_value_filters_rows(
         "\n".join(json.dumps({"id": i, "name": n}) for i, n in enumerate(names))
     )
     folder = tmp_path / "pipelines"
-    write_manifest(folder, "names", COPY)
+    write(folder, COPY)
     for i, who in enumerate(names):
         monkeypatch.setenv("WHO", who)
         defs = build_definitions(settings, [folder])

@@ -86,6 +86,7 @@ def test_dagster_run_in_read_only_home_names_it(tmp_path: Path) -> None:
     assert "unable to open database file" not in out.stdout + out.stderr
 
 
+@pytest.mark.unit
 def test_writable_home_is_created(tmp_path: Path) -> None:
     settings = Settings.from_env({"FLARE_HOME": str(tmp_path / "new" / "home")})
     assert settings.writable_home().is_dir()

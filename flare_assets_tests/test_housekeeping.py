@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from flare_assets.catalog import load_catalog
 from flare_assets.demo.uploads import generate_uploads
@@ -29,8 +30,8 @@ from flare_assets_tests.conftest import (
     build_definitions,
     materialize_all,
     shared_spark,
-    write_manifest,
 )
+from flare_assets_tests.manifests import job, job_of, workflow, write
 
 DEMO = DEMO_DEPOTS.parent / "pipelines" / "reporting_units.yaml"
 COLUMNS = ["run_id", "reporting_unit"]
@@ -43,15 +44,10 @@ COMPACT = "elements.run_id < runId - 2"
 CHECKSUM = ["count(*) AS rows", "sum(xxhash64(reporting_unit, upload, metric, value)) AS checksum"]
 
 
-def _demo_manifest(folder: Path, **replace: str) -> Path:
-    text = DEMO.read_text().replace("runId - 500", "runId - 2").replace("500", "3")
-    text = text.replace(
-        "                       elements)\n",
-        "                       elements)\n                  compactPartitionExpression: " + COMPACT + "\n",
-    )
-    for old, new in replace.items():
-        text = text.replace(old, new)
-    return write_manifest(folder, "reporting_units", text)
+def _demo_manifest(folder: Path) -> Path:
+    doc = yaml.safe_load(DEMO.read_text().replace("runId - 500", "runId - 2").replace("500", "3"))
+    job_of(doc)["outputs"][0]["housekeepingMode"]["compactPartitionExpression"] = COMPACT
+    return write(folder, doc, "reporting_units")
 
 
 def _load(path: Path, settings: Settings) -> LoadedJob:
@@ -138,43 +134,36 @@ def test_demo_staging_is_archived_and_compacted_after_every_write(settings: Sett
     assert {p: p.stat().st_mtime_ns for p in root.rglob("part-*")} == before
 
 
-ICEBERG_OUTPUT = """
-version: v1
-name: units-table
-type: workflow
-workflow:
-  dag:
-    - name: stage
-      spec:
-        stackSpec:
-          job:
-            inputs:
-              - name: uploads
-                dataset: dataos://landing:reporting_units/uploads
-                format: json
-                incrementalRead: {}
-            steps:
-              - sequence:
-                  - name: staged
-                    sql: SELECT reporting_unit, upload, metric, value FROM uploads
-            outputs:
-              - name: staged
-                dataset: dataos://lakehouse:units/staged
-                options:
-                  saveMode: append
-                  iceberg:
-                    partitionSpec:
-                      - {type: identity, column: run_id}
-                      - {type: identity, column: reporting_unit}
-                housekeeping:
-                  archivePartitionExpression: "ARCHIVE"
-                  compactPartitionExpression: "COMPACT"
-"""
+def _staging(name: str, sql: str, output: dict, **input_keys: object) -> dict:
+    """The demo's staging job, reading the uploads and writing `output` (named staged)."""
+    uploads = {"name": "uploads", "dataset": "dataos://landing:reporting_units/uploads", **input_keys}
+    return workflow(name, job([uploads], [{"name": "staged", "sql": sql}], [output]), dag="stage")
+
+
+ICEBERG_OUTPUT = _staging(
+    "units-table",
+    "SELECT reporting_unit, upload, metric, value FROM uploads",
+    {
+        "name": "staged",
+        "dataset": "dataos://lakehouse:units/staged",
+        "options": {
+            "saveMode": "append",
+            "iceberg": {
+                "partitionSpec": [
+                    {"type": "identity", "column": "run_id"},
+                    {"type": "identity", "column": "reporting_unit"},
+                ]
+            },
+        },
+        "housekeeping": {"archivePartitionExpression": ARCHIVE, "compactPartitionExpression": COMPACT},
+    },
+    format="json",
+    incrementalRead={},
+)
 
 
 def test_iceberg_archive_in_one_commit_then_compaction_not_redone(settings: Settings, tmp_path: Path) -> None:
-    text = ICEBERG_OUTPUT.replace("ARCHIVE", ARCHIVE).replace("COMPACT", COMPACT)
-    lj = _load(write_manifest(tmp_path, "units", text), settings)
+    lj = _load(write(tmp_path, ICEBERG_OUTPUT, "units"), settings)
     for number in range(1, 6):
         _upload_hour(settings, number)
         out = _run(lj, settings, number).outputs[0]
@@ -341,64 +330,48 @@ def test_a_run_killed_during_compaction_loses_nothing_and_the_next_run_compacts(
     assert _checksum(settings, root) == before
 
 
-BAD = """
-version: v1
-name: bad-housekeeping
-type: workflow
-workflow:
-  dag:
-    - name: stage
-      spec:
-        stackSpec:
-          job:
-            inputs:
-              - name: uploads
-                dataset: dataos://landing:reporting_units/uploads
-            steps:
-              - sequence:
-                  - name: staged
-                    sql: SELECT reporting_unit, upload FROM uploads
-            outputs:
-              - name: staged
-                dataset: dataos://staging:bad/staged
-                options:
-                  saveMode: append
-                  partitionBy: [run_id, reporting_unit]
-                housekeeping:
-{block}
-"""
+def bad(housekeeping: dict[str, str]) -> dict:
+    """A staging job whose housekeeping is `housekeeping`."""
+    output = {
+        "name": "staged",
+        "dataset": "dataos://staging:bad/staged",
+        "options": {"saveMode": "append", "partitionBy": ["run_id", "reporting_unit"]},
+        "housekeeping": housekeeping,
+    }
+    return _staging("bad-housekeeping", "SELECT reporting_unit, upload FROM uploads", output)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
-    ("block", "expected"),
+    ("housekeeping", "expected"),
     [
         (
-            "                  retentionCondition: elements.run_id <",
+            {"retentionCondition": "elements.run_id <"},
             "outputs[0].housekeeping: retentionCondition 'elements.run_id <' is not a Spark SQL expression",
         ),
         (
-            "                  retentionCondition: elements.region = 'eu'",
+            {"retentionCondition": "elements.region = 'eu'"},
             "housekeeping.retentionCondition: names region, not a partition column of the output; "
             "allowed: run_id, reporting_unit",
         ),
         (
-            "                  archivePartitionExpression: map('run', '0', 'reporting_unit', elements.reporting_unit)",
+            {"archivePartitionExpression": "map('run', '0', 'reporting_unit', elements.reporting_unit)"},
             "housekeeping.archivePartitionExpression: names run, not a partition column of the output; "
             "allowed: run_id, reporting_unit",
         ),
         (
-            "                  retentionCondition: runNumber > 3",
+            {"retentionCondition": "runNumber > 3"},
             "reads 'runNumber'; allowed: feed, application, runId, runStartTime, dataObjectId, elements",
         ),
         (
-            "                  type: archiveMode\n                  archivePartitionExpression: elements",
+            {"type": "archiveMode", "archivePartitionExpression": "elements"},
             "type 'archiveMode' is not a housekeeping mode; allowed: retention (PartitionRetentionMode), "
             "archiveCompaction (PartitionArchiveCompactionMode)",
         ),
     ],
 )
-def test_bad_expressions_are_named_before_spark(tmp_path: Path, block: str, expected: str) -> None:
-    path = write_manifest(tmp_path, "bad", BAD.format(block=block))
+def test_bad_expressions_are_named_before_spark(tmp_path: Path, housekeeping: dict, expected: str) -> None:
+    path = write(tmp_path, bad(housekeeping), "bad")
     with pytest.raises(ManifestError) as info:
         load_jobs([path], load_depots(DEMO_DEPOTS))
     (problem,) = info.value.problems
@@ -411,8 +384,8 @@ def test_wrong_type_fails_before_the_write_and_null_before_anything_moves(
 ) -> None:
     _upload_hour(settings, 1)
     root = settings.resolve("staging") / "bad" / "staged"
-    wrong = BAD.format(block="                  retentionCondition: cast(elements.run_id as int)")
-    lj = _load(write_manifest(tmp_path / "a", "bad", wrong), settings)
+    wrong = bad({"retentionCondition": "cast(elements.run_id as int)"})
+    lj = _load(write(tmp_path / "a", wrong, "bad"), settings)
     with pytest.raises(JobFailed) as info:
         _run(lj, settings, 1)
     assert (
@@ -423,8 +396,7 @@ def test_wrong_type_fails_before_the_write_and_null_before_anything_moves(
     assert not root.exists()
 
     nulls = "if(elements.run_id = '1', null, elements)"
-    text = BAD.format(block=f'                  archivePartitionExpression: "{nulls}"')
-    lj = _load(write_manifest(tmp_path / "b", "bad", text), settings)
+    lj = _load(write(tmp_path / "b", bad({"archivePartitionExpression": nulls}), "bad"), settings)
     for number in (1, 2):
         _upload_hour(settings, number)
         with pytest.raises(JobFailed) as info:

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 from dagster import materialize
 from pyspark.sql import SparkSession
 
@@ -32,41 +31,20 @@ from flare_assets_tests.conftest import (
     shared_spark,
     table_rows,
 )
+from flare_assets_tests.manifests import job, workflow, write
 
 
 def job_doc(name: str, inputs: list[dict], sql: str, target: str, save_mode: str = "append") -> dict:
-    return {
-        "version": "v1",
-        "name": name,
-        "type": "workflow",
-        "workflow": {
-            "dag": [
-                {
-                    "name": "load",
-                    "spec": {
-                        "stackSpec": {
-                            "job": {
-                                "inputs": inputs,
-                                "steps": [{"sequence": [{"name": "result", "sql": sql}]}],
-                                "outputs": [
-                                    {
-                                        "name": "result",
-                                        "dataset": f"dataos://lakehouse:out/{target}",
-                                        "options": {"saveMode": save_mode},
-                                    }
-                                ],
-                            }
-                        }
-                    },
-                }
-            ]
-        },
+    output = {
+        "name": "result",
+        "dataset": f"dataos://lakehouse:out/{target}",
+        "options": {"saveMode": save_mode},
     }
+    return workflow(name, job(inputs, [{"name": "result", "sql": sql}], [output]))
 
 
 def run(settings: Settings, folder: Path, doc: dict, ok: bool = True, config: dict | None = None):  # noqa: ANN201
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "m.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    write(folder, doc, "m")
     defs = build_definitions(settings, [folder])
     (assets,) = [a for a in defs.assets or [] if hasattr(a, "node_def")]
     run_config = {"ops": {assets.node_def.name: {"config": config}}} if config else None
@@ -160,11 +138,11 @@ def test_incremental_key_failures_are_named_before_writing(settings: Settings, t
     assert not load_catalog(settings=settings).table_exists("out.inc_broken")
 
 
+@pytest.mark.unit
 def test_placeholders_without_keys_are_reported_at_load(tmp_path: Path) -> None:
     bad = json.loads(json.dumps(FLARE_BLOCK))
     bad["incremental"]["sql"] = "SELECT * FROM events_all WHERE ts > '$|begin|'"
-    path = tmp_path / "m.yaml"
-    path.write_text(yaml.safe_dump(job_doc("inc-bad", [bad], "SELECT * FROM events WHERE id > $|nope|", "x")))
+    path = write(tmp_path, job_doc("inc-bad", [bad], "SELECT * FROM events WHERE id > $|nope|", "x"), "m")
     with pytest.raises(ManifestError) as err:
         load_jobs([path])
     text = str(err.value)
@@ -257,8 +235,7 @@ def test_run_killed_before_commit_moves_no_state(settings: Settings, tmp_path: P
     before = snapshots(settings, "out.inc_kill")
 
     folder = tmp_path / "slow"
-    folder.mkdir()
-    (folder / "m.yaml").write_text(yaml.safe_dump(job_doc("inc-kill", [kill_files], slow, "inc_kill")))
+    write(folder, job_doc("inc-kill", [kill_files], slow, "inc_kill"), "m")
     env = {
         **os.environ,
         "FLARE_PIPELINES": str(folder),
@@ -311,8 +288,7 @@ def engine_run(
     session: SparkSession | None = None,
 ) -> JobResult:
     """The job run by the engine alone, as a Dagster run does it (no Dagster: faster)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "m.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    write(folder, doc, "m")
     depots = load_depots(settings.depots)
     (lj,) = load_jobs([folder], depots)
     session = session or get_session(settings)
@@ -412,6 +388,7 @@ def test_full_refresh_replaces_an_append_output_in_one_commit(settings: Settings
     assert summaries[-1]["flare.source.events"] == str(head)
 
 
+@pytest.mark.unit
 def test_full_refresh_beside_another_incremental_input_is_refused(tmp_path: Path) -> None:
     inputs = [
         {
@@ -421,8 +398,7 @@ def test_full_refresh_beside_another_incremental_input_is_refused(tmp_path: Path
         },
         {**FILES, "incrementalRead": {}},
     ]
-    path = tmp_path / "m.yaml"
-    path.write_text(yaml.safe_dump(job_doc("two", inputs, "SELECT id FROM events", "two")))
+    path = write(tmp_path, job_doc("two", inputs, "SELECT id FROM events", "two"), "m")
     with pytest.raises(ManifestError) as err:
         load_jobs([path], load_depots(DEMO_DEPOTS))
     assert (
@@ -473,11 +449,8 @@ def test_a_new_file_under_a_processed_name_is_read_and_archived_beside_it(
 
 
 def test_replay_config_mistakes_are_refused_before_the_run(settings: Settings, tmp_path: Path) -> None:
-    path = tmp_path / "m.yaml"
-
     def problems(doc: dict, **request: object) -> list[str]:
-        path.write_text(yaml.safe_dump(doc))
-        (lj,) = load_jobs([path])
+        (lj,) = load_jobs([write(tmp_path, doc, "m")])
         return request_problems(lj.dag_job.job, StateRequest(**request))  # type: ignore[arg-type]
 
     doc = job_doc("replay", [FLARE_BLOCK], "SELECT id, ts FROM events", "replay", "overwrite")

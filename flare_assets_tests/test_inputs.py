@@ -15,6 +15,7 @@ from flare_assets.spark import get_session
 from flare_assets.spec.errors import ManifestError
 from flare_assets.spec.loader import load_jobs
 from flare_assets_tests.conftest import DEMO_DEPOTS, write_manifest
+from flare_assets_tests.manifests import job_of
 from flare_assets_tests.test_syndication import job, run
 
 
@@ -40,7 +41,7 @@ def _manifest(inp: dict, sql: str = "SELECT * FROM ev", target: str = "result") 
         ],
         [{"name": "out", "sql": sql}],
     )
-    doc["workflow"]["dag"][0]["spec"]["stackSpec"]["job"]["inputs"] = [{"name": "ev", **inp}]
+    job_of(doc)["inputs"] = [{"name": "ev", **inp}]
     return doc
 
 
@@ -96,6 +97,7 @@ def test_read_a_branch(settings: Settings, tmp_path: Path) -> None:
     assert _rows(settings, "b") == [{"id": 1}, {"id": 2}]
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("inp", "expected"),
     [

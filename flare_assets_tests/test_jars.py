@@ -10,6 +10,8 @@ import pytest
 from flare_assets import jars
 from flare_assets.settings import Settings
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.fixture
 def base(tmp_path: Path) -> Settings:

@@ -17,6 +17,7 @@ from flare_assets.jars import Jars, MissingDependency, depot_drivers
 from flare_assets.settings import Settings
 from flare_assets.spec.errors import ManifestError, validate
 from flare_assets.spec.loader import load_jobs
+from flare_assets_tests.manifests import job, job_of, workflow, write
 from flare_assets_tests.servers import mariadb, mariadb_available, postgres, postgres_available
 
 PG_JAR = "/usr/share/java/postgresql.jar"
@@ -46,26 +47,22 @@ def depot_map(folder: Path, **extra: dict) -> Path:
 
 
 def job_manifest(name: str, inputs: list, outputs: list, sql: str | None = None) -> dict:
-    steps = [{"sequence": [{"name": outputs[0]["name"], "sql": sql}]}] if sql else []
-    job = {"explain": True, "logLevel": "INFO", "inputs": inputs, "steps": steps, "outputs": outputs}
-    return {
-        "version": "v1",
-        "name": name,
-        "type": "workflow",
-        "workflow": {"dag": [{"name": name, "spec": {"stackSpec": {"job": job}}}]},
-    }
+    steps = [{"name": outputs[0]["name"], "sql": sql}] if sql else None
+    block = job(inputs, steps, outputs, explain=True, logLevel="INFO")
+    block.setdefault("steps", [])
+    return workflow(name, block, dag=name)
 
 
 def _load(folder: Path, docs: dict[str, dict], depots: Path) -> list:
-    folder.mkdir(parents=True, exist_ok=True)
     for name, doc in docs.items():
-        (folder / f"{name}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+        write(folder, doc, name)
     return load_jobs([folder], load_depots(depots))
 
 
 # --- the depot map and manifests: no JVM ----------------------------------------------------------
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("depot", "expected"),
     [
@@ -96,6 +93,7 @@ def test_bad_jdbc_depots_are_refused(tmp_path: Path, depot: dict, expected: str)
     assert expected in "\n".join(err.value.problems)
 
 
+@pytest.mark.unit
 def test_url_table_and_credentials_come_from_the_depot_map(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
     depots = load_depots(depot_map(tmp_path))
     pg, mysql = depots.depots["pg"], depots.depots["mysqldb"]
@@ -114,6 +112,7 @@ def test_url_table_and_credentials_come_from_the_depot_map(tmp_path: Path, monke
     assert pg.jdbc_credentials("pg") == {"user": "flare", "password": "pw"}
 
 
+@pytest.mark.unit
 def test_flare_database_templates_validate(tmp_path: Path) -> None:
     """The shapes of Flare's Postgres and MySQL read and write templates, with a depot map."""
     (tmp_path / "m" / "city.ddl").parent.mkdir(parents=True)
@@ -204,6 +203,7 @@ def test_flare_database_templates_validate(tmp_path: Path) -> None:
     assert formats["dataos://pg:none/city"] == formats["dataos://mysqldb:shop/city_copy"] == "jdbc"
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
@@ -251,6 +251,7 @@ def test_what_a_database_cannot_do_is_refused_at_load(tmp_path: Path, change, ex
     assert expected in problems
 
 
+@pytest.mark.unit
 def test_driver_jars_are_found_like_the_catalogs(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
     monkeypatch.setenv("FLARE_DEPOTS", str(depot_map(tmp_path)))
     jars = Jars()
@@ -343,7 +344,7 @@ def test_postgres_tables_read_and_written_through_dagster(
             ],
             "SELECT id, item, amount * 2 AS doubled FROM copied",
         )
-        write_job = write["workflow"]["dag"][0]["spec"]["stackSpec"]["job"]
+        write_job = job_of(write)
         write_job["steps"][0]["sequence"].append({"name": "log", "sql": "SELECT count(*) AS n FROM copied"})
         pipelines = tmp_path / "pipelines"
         _load(pipelines, {"read": read, "write": write}, depots)

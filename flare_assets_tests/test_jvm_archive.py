@@ -64,6 +64,7 @@ def test_a_broken_archive_fails_a_driver_that_requires_it(settings: Settings, tm
     assert started.returncode != 0
 
 
+@pytest.mark.unit
 def test_off_starts_without_an_archive(settings: Settings) -> None:
     off = Settings.from_env({"FLARE_HOME": str(settings.home), "FLARE_JVM_ARCHIVE": "off"})
     assert off.jvm_archive is None

@@ -13,7 +13,6 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-import yaml
 from dagster import SensorResult, build_sensor_context
 
 from flare_assets.catalog import load_catalog
@@ -24,7 +23,8 @@ from flare_assets.health import read_health
 from flare_assets.settings import Settings
 from flare_assets.spark import get_session
 from flare_assets.spec.actions import Action
-from flare_assets_tests.conftest import failure_message, materialize_all, shared_spark, write_manifest
+from flare_assets_tests.conftest import failure_message, materialize_all, shared_spark
+from flare_assets_tests.manifests import job, workflow, write
 
 SCHEMA = pa.schema([("id", pa.int64()), ("day", pa.string()), ("amount", pa.float64())])
 
@@ -79,29 +79,14 @@ def plant_orphan(settings: Settings, name: str, days_old: float) -> Path:
     return orphan
 
 
-ACTIONS_MANIFEST = """
-version: v1
-name: tidy
-type: workflow
-workflow:
-  schedule: {{cron: "0 5 * * *"}}
-  dag:
-    - name: events
-      spec:
-        stackSpec:
-          job:
-            inputs:
-              - {{name: events, dataset: "dataos://lakehouse:shop/events", format: Iceberg}}
-              - {{name: gone, dataset: "dataos://landing:shop/gone", format: json}}
-            actions:
-{actions}
-"""
-
-
 def action_definitions(settings: Settings, folder: Path, actions: list[dict]):  # noqa: ANN201
-    text = yaml.safe_dump(actions, sort_keys=False)
-    body = "\n".join("              " + line for line in text.splitlines())
-    write_manifest(folder, "tidy", ACTIONS_MANIFEST.format(actions=body))
+    inputs = [
+        {"name": "events", "dataset": "dataos://lakehouse:shop/events", "format": "Iceberg"},
+        {"name": "gone", "dataset": "dataos://landing:shop/gone", "format": "json"},
+    ]
+    doc = workflow("tidy", job(inputs, actions=actions), dag="events")
+    doc["workflow"]["schedule"] = {"cron": "0 5 * * *"}
+    write(folder, doc)
     return build_definitions(settings, [folder])
 
 
@@ -235,32 +220,25 @@ def test_safety_rules_refuse_before_anything_runs(settings: Settings, tmp_path: 
     )
 
 
-WRITER = """
-version: v1
-name: sales
-type: workflow
-workflow:
-  dag:
-    - name: load
-      spec:
-        stackSpec:
-          job:
-            inputs: [{name: raw, dataset: "dataos://landing:shop/raw", format: json}]
-            outputs:
-              - name: raw
-                dataset: dataos://lakehouse:shop/sales
-                options: {saveMode: append}
-                maintenance:
-                  thresholds: {minSmallFiles: 6, maxManifests: 40, maxSnapshots: 40}
-                  schedules: {orphans: off}
-"""
+SALES = {
+    "name": "raw",
+    "dataset": "dataos://lakehouse:shop/sales",
+    "options": {"saveMode": "append"},
+    "maintenance": {
+        "thresholds": {"minSmallFiles": 6, "maxManifests": 40, "maxSnapshots": 40},
+        "schedules": {"orphans": False},  # YAML's `off`
+    },
+}
+WRITER = workflow(
+    "sales", job([{"name": "raw", "dataset": "dataos://landing:shop/raw", "format": "json"}], outputs=[SALES])
+)
 
 
 def test_health_sensor_observes_and_launches_only_needed_maintenance(
     settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     make_table(settings, "sales", batches=5)
-    write_manifest(tmp_path / "pipelines", "sales", WRITER)
+    write(tmp_path / "pipelines", WRITER)
     defs = build_definitions(settings, [tmp_path / "pipelines"])
     names = {s.name for s in defs.schedules}
     assert {
@@ -301,7 +279,7 @@ def test_health_sensor_observes_and_launches_only_needed_maintenance(
 
 def test_delete_from_the_ui_counts_first_and_refuses_always_true(settings: Settings, tmp_path: Path) -> None:
     make_table(settings, "sales", batches=2)
-    write_manifest(tmp_path / "pipelines", "sales", WRITER)
+    write(tmp_path / "pipelines", WRITER)
     job = build_definitions(settings, [tmp_path / "pipelines"]).get_job_def(
         "maintain__lakehouse__shop__sales"
     )
@@ -357,27 +335,22 @@ def test_compaction_beside_a_writer_fails_neither(settings: Settings) -> None:
     assert ids(settings, "busy") == expected
 
 
-WRITE_THEN_TIDY = """
-version: v1
-name: copy
-type: workflow
-workflow:
-  dag:
-    - name: copy
-      spec:
-        stackSpec:
-          job:
-            inputs: [{name: src, dataset: "dataos://lakehouse:shop/src", format: Iceberg}]
-            steps: [{sequence: [{name: total, sql: "SELECT day, count(*) AS n FROM src GROUP BY day"}]}]
-            outputs: [{name: total, dataset: "dataos://lakehouse:shop/totals"}]
-            actions: [{name: rewrite_manifest, input: src}]
-"""
+WRITE_THEN_TIDY = workflow(
+    "copy",
+    job(
+        [{"name": "src", "dataset": "dataos://lakehouse:shop/src", "format": "Iceberg"}],
+        [{"name": "total", "sql": "SELECT day, count(*) AS n FROM src GROUP BY day"}],
+        [{"name": "total", "dataset": "dataos://lakehouse:shop/totals"}],
+        actions=[{"name": "rewrite_manifest", "input": "src"}],
+    ),
+    dag="copy",
+)
 
 
 def test_actions_of_a_job_with_outputs_run_after_its_writes(settings: Settings, tmp_path: Path) -> None:
     make_table(settings, "src", batches=4)
     assert health(settings, "src").manifests == 4
-    write_manifest(tmp_path / "pipelines", "copy", WRITE_THEN_TIDY)
+    write(tmp_path / "pipelines", WRITE_THEN_TIDY)
     result = materialize_all(build_definitions(settings, [tmp_path / "pipelines"]))
     assert result.success
     rows = load_catalog(settings=settings).load_table("shop.totals").scan().to_arrow().to_pylist()

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 
 from flare_assets.depots import load_depots
 from flare_assets.health import TableHealth, needed
@@ -14,26 +13,21 @@ from flare_assets.spec.actions import always_true
 from flare_assets.spec.errors import ManifestError
 from flare_assets.spec.loader import load_jobs
 from flare_assets.spec.maintenance import Thresholds
-from flare_assets_tests.conftest import DEMO_DEPOTS, write_manifest
+from flare_assets_tests.conftest import DEMO_DEPOTS
+from flare_assets_tests.manifests import job, workflow, write
+
+pytestmark = pytest.mark.unit
 
 JOB = "workflow.dag[0].spec.stackSpec.job"
 
 
-def action_manifest(actions: list[dict], inputs: list[dict] | None = None) -> str:
+def action_manifest(actions: list[dict], inputs: list[dict] | None = None) -> dict:
     inputs = inputs or [{"name": "inputDf", "dataset": "dataos://lakehouse:shop/events", "format": "Iceberg"}]
-    doc = {
-        "version": "v1",
-        "name": "maint",
-        "type": "workflow",
-        "workflow": {
-            "dag": [{"name": "tidy", "spec": {"stackSpec": {"job": {"inputs": inputs, "actions": actions}}}}]
-        },
-    }
-    return yaml.safe_dump(doc, sort_keys=False)
+    return workflow("maint", job(inputs, actions=actions), dag="tidy")
 
 
 def problems(tmp_path: Path, actions: list[dict], inputs: list[dict] | None = None) -> list[str]:
-    path = write_manifest(tmp_path, "m", action_manifest(actions, inputs))
+    path = write(tmp_path, action_manifest(actions, inputs), "m")
     with pytest.raises(ManifestError) as info:
         load_jobs([path], load_depots(DEMO_DEPOTS))
     return [p.removeprefix(f"{path}: ") for p in info.value.problems]
@@ -94,7 +88,7 @@ def test_every_flare_action_and_option_loads(tmp_path: Path) -> None:
         {"name": "inputDf", "dataset": "dataos://lakehouse:shop/events", "format": "Iceberg"},
         {"name": "gone", "dataset": "dataos://landing:shop/gone", "format": "json"},
     ]
-    path = write_manifest(tmp_path, "m", action_manifest(actions, inputs))
+    path = write(tmp_path, action_manifest(actions, inputs), "m")
     (lj,) = load_jobs([path], load_depots(DEMO_DEPOTS))
     job = lj.dag_job.job
     assert [a.name for a in job.actions][:3] == ["rewrite_dataset", "rewrite_manifest", "expire_snapshots"]
@@ -207,24 +201,17 @@ def test_cutoffs_and_sort_orders_are_checked(tmp_path: Path) -> None:
 
 
 def test_table_maintenance_settings_in_the_manifest(tmp_path: Path) -> None:
-    text = """
-version: v1
-name: wf
-type: workflow
-workflow:
-  dag:
-    - name: copy
-      spec:
-        stackSpec:
-          job:
-            inputs: [{name: src, dataset: "dataos://landing:raw/things", format: json}]
-            outputs:
-              - name: src
-                dataset: dataos://lakehouse:clean/things
-                maintenance:
-                  schedules: {compaction: "0 * * * *", orphans: off, expiry: every day}
-"""
-    path = write_manifest(tmp_path, "m", text)
+    output = {
+        "name": "src",
+        "dataset": "dataos://lakehouse:clean/things",
+        "maintenance": {"schedules": {"compaction": "0 * * * *", "orphans": False, "expiry": "every day"}},
+    }  # orphans: YAML's `off`
+    doc = workflow(
+        "wf",
+        job([{"name": "src", "dataset": "dataos://landing:raw/things", "format": "json"}], outputs=[output]),
+        dag="copy",
+    )
+    path = write(tmp_path, doc, "m")
     with pytest.raises(ManifestError) as info:
         load_jobs([path], load_depots(DEMO_DEPOTS))
     (problem,) = info.value.problems
@@ -232,7 +219,8 @@ workflow:
         f"{path}: {JOB}.outputs[0].maintenance.schedules.expiry: 'every day' is not a cron expression "
         "(five fields, e.g. '0 2 * * *') or off"
     )
-    path.write_text(text.replace("expiry: every day", "expiry: '0 3 * * *'"))
+    output["maintenance"]["schedules"]["expiry"] = "0 3 * * *"
+    write(tmp_path, doc, "m")
     (lj,) = load_jobs([path], load_depots(DEMO_DEPOTS))
     schedules = lj.dag_job.job.outputs[0].maintenance.schedules
     assert (schedules.compaction, schedules.orphans, schedules.manifests) == ("0 * * * *", None, "30 2 * * 0")

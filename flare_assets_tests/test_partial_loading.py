@@ -16,35 +16,11 @@ from dagster import AssetKey, materialize
 from flare_assets.defs.build import build_definitions
 from flare_assets.settings import Settings
 from flare_assets.spec.errors import ManifestError
-from flare_assets_tests.conftest import DEMO_DEPOTS, write_manifest
+from flare_assets_tests.conftest import DEMO_DEPOTS
+from flare_assets_tests.manifests import write
+from flare_assets_tests.test_spec import good
 
 DEMO_PIPELINES = DEMO_DEPOTS.parent / "pipelines"
-
-MANIFEST = """
-version: v1
-name: {name}
-type: workflow
-workflow:
-  dag:
-    - name: copy
-      spec:
-        stackSpec:
-          job:
-            inputs:
-              - name: src
-                dataset: dataos://landing:raw/things
-                format: json
-            steps:
-              - sequence:
-                  - name: things
-                    sql: SELECT * FROM src
-            outputs:
-              - name: things
-                dataset: dataos://lakehouse:{collection}/things
-                format: Iceberg
-                options:
-                  saveMode: {mode}
-"""
 
 COMPOSE = """
 services:
@@ -63,14 +39,15 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
 
 def _folder(tmp_path: Path) -> Path:
     folder = tmp_path / "pipelines"
-    write_manifest(folder, "good", MANIFEST.format(name="good", collection="good", mode="append"))
-    write_manifest(folder, "bad-copy", MANIFEST.format(name="bad", collection="bad", mode="upsert"))
+    write(folder, good("append", "good", "good"), "good")
+    write(folder, good("upsert", "bad", "bad"), "bad-copy")
     (folder / "docker-compose.yml").write_text(COMPOSE)
     # a backup copy in a subfolder: same workflow, same output as the file it copies
-    write_manifest(folder / "old", "good", MANIFEST.format(name="good", collection="good", mode="append"))
+    write(folder / "old", good("append", "good", "good"), "good")
     return folder
 
 
+@pytest.mark.unit
 def test_broken_manifest_leaves_the_others_loaded(
     settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -100,6 +77,7 @@ def test_broken_manifest_leaves_the_others_loaded(
     )
 
 
+@pytest.mark.unit
 def test_broken_manifest_asset_shows_and_fails_with_its_problems(settings: Settings, tmp_path: Path) -> None:
     defs = build_definitions(settings, [_folder(tmp_path)])
     graph = defs.resolve_asset_graph()
@@ -115,6 +93,7 @@ def test_broken_manifest_asset_shows_and_fails_with_its_problems(settings: Setti
     assert "saveMode: got 'upsert'" in failure.step_failure_data.error.message
 
 
+@pytest.mark.unit
 def test_strict_keeps_fail_all(settings: Settings, tmp_path: Path) -> None:
     with pytest.raises(ManifestError) as info:
         build_definitions(dataclasses.replace(settings, strict=True), [_folder(tmp_path)])
@@ -144,9 +123,10 @@ def test_validate_reports_broken_and_ignores_other_yaml(tmp_path: Path) -> None:
     assert ok.stdout.startswith("ok: 1 manifest(s)")
 
 
+@pytest.mark.unit
 def test_unparsable_file_that_declares_a_workflow_is_broken(settings: Settings, tmp_path: Path) -> None:
     folder = tmp_path / "pipelines"
-    write_manifest(folder, "good", MANIFEST.format(name="good", collection="good", mode="append"))
+    write(folder, good("append", "good", "good"), "good")
     (folder / "half.yaml").write_text("version: v1\ntype: workflow\nname: [unclosed\n")
     (folder / "notes.yaml").write_text("just: [unclosed\n")
     defs = build_definitions(settings, [folder])
@@ -156,10 +136,11 @@ def test_unparsable_file_that_declares_a_workflow_is_broken(settings: Settings, 
     assert AssetKey(["lakehouse", "good", "things"]) in keys
 
 
+@pytest.mark.unit
 def test_two_writers_of_one_output_break_the_later_file(settings: Settings, tmp_path: Path) -> None:
     folder = tmp_path / "pipelines"
-    write_manifest(folder, "a_first", MANIFEST.format(name="first", collection="same", mode="append"))
-    write_manifest(folder, "b_second", MANIFEST.format(name="second", collection="same", mode="append"))
+    write(folder, good("append", "first", "same"), "a_first")
+    write(folder, good("append", "second", "same"), "b_second")
     defs = build_definitions(settings, [folder])
     graph = defs.resolve_asset_graph()
     node = graph.get(AssetKey(["manifest_errors", "b_second"]))

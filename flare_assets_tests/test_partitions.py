@@ -6,7 +6,6 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-import yaml
 from dagster import DagsterInstance, materialize
 
 from flare_assets.catalog import load_catalog
@@ -15,36 +14,17 @@ from flare_assets.spark import get_session
 from flare_assets.spec.errors import ManifestError
 from flare_assets.spec.loader import load_jobs
 from flare_assets_tests.conftest import build_definitions, failure_message, shared_spark, table_rows
+from flare_assets_tests.manifests import job, job_of, workflow, write
 
 
 def manifest(name: str, dims: list[dict], sql: str, **partitions: object) -> dict:
-    return {
-        "version": "v1",
-        "name": name,
-        "type": "workflow",
-        "workflow": {
-            "dag": [
-                {
-                    "name": "daily",
-                    "spec": {
-                        "stackSpec": {
-                            "job": {
-                                "partitions": {"dimensions": dims, **partitions},
-                                "inputs": [{"name": "sales", "dataset": "dataos://lakehouse:src/sales"}],
-                                "steps": [{"sequence": [{"name": "totals", "sql": sql}]}],
-                                "outputs": [
-                                    {
-                                        "name": "totals",
-                                        "dataset": f"dataos://lakehouse:out/{name.replace('-', '_')}",
-                                    }
-                                ],
-                            }
-                        }
-                    },
-                }
-            ]
-        },
-    }
+    block = job(
+        inputs=[{"name": "sales", "dataset": "dataos://lakehouse:src/sales"}],
+        steps=[{"name": "totals", "sql": sql}],
+        outputs=[{"name": "totals", "dataset": f"dataos://lakehouse:out/{name.replace('-', '_')}"}],
+        partitions={"dimensions": dims, **partitions},
+    )
+    return workflow(name, block, dag="daily")
 
 
 DAILY = [{"name": "day", "type": "daily", "column": "day", "start": "2024-01-01", "timezone": "UTC"}]
@@ -62,8 +42,7 @@ def load_sales(settings: Settings, rows: str) -> None:
 
 
 def defs_for(settings: Settings, folder: Path, doc: dict):  # noqa: ANN201
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "m.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    write(folder, doc, "m")
     return build_definitions(settings, [folder])
 
 
@@ -180,6 +159,7 @@ def test_two_dimensions_and_dynamic_keys_are_checked(settings: Settings, tmp_pat
     assert len(table_rows(settings, "out.by_unit")) == 2
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
@@ -190,19 +170,18 @@ def test_two_dimensions_and_dynamic_keys_are_checked(settings: Settings, tmp_pat
 )
 def test_bad_partitions_are_reported_at_load(tmp_path: Path, change: dict, expected: str) -> None:
     dims = [{**DAILY[0], **change}]
-    path = tmp_path / "m.yaml"
-    path.write_text(yaml.safe_dump(manifest("bad", dims, BY_DAY)))
+    path = write(tmp_path, manifest("bad", dims, BY_DAY), "m")
     with pytest.raises(ManifestError) as err:
         load_jobs([path])
     text = str(err.value)
     assert str(path) in text and "partitions.dimensions[0]" in text and expected in text
 
 
+@pytest.mark.unit
 def test_placeholder_without_key_and_append_are_reported_at_load(tmp_path: Path) -> None:
     doc = manifest("bad", DAILY, BY_DAY.replace("$|day_end|", "$|dya_end|"))
-    doc["workflow"]["dag"][0]["spec"]["stackSpec"]["job"]["outputs"][0]["options"] = {"saveMode": "append"}
-    path = tmp_path / "m.yaml"
-    path.write_text(yaml.safe_dump(doc))
+    job_of(doc)["outputs"][0]["options"] = {"saveMode": "append"}
+    path = write(tmp_path, doc, "m")
     with pytest.raises(ManifestError) as err:
         load_jobs([path])
     text = str(err.value)
@@ -216,10 +195,9 @@ def test_flare_partitions_adds_checked_dynamic_keys(tmp_path: Path) -> None:
     import sys
 
     pipelines = tmp_path / "pipelines"
-    pipelines.mkdir()
     dims = [*DAILY, {"name": "unit", "type": "dynamic", "column": "unit"}]
     sql = "SELECT day, unit FROM sales WHERE day >= date'$|day_start|' AND unit IN ($|unit_in|)"
-    (pipelines / "m.yaml").write_text(yaml.safe_dump(manifest("units", dims, sql)))
+    write(pipelines, manifest("units", dims, sql), "m")
     env = {
         **os.environ,
         "FLARE_HOME": str(tmp_path),
@@ -238,15 +216,14 @@ def test_flare_partitions_adds_checked_dynamic_keys(tmp_path: Path) -> None:
 
 
 def load_problems(tmp_path: Path, doc: dict) -> str:
-    path = tmp_path / "m.yaml"
-    path.write_text(yaml.safe_dump(doc))
+    path = write(tmp_path, doc, "m")
     with pytest.raises(ManifestError) as err:
         load_jobs([path])
     return str(err.value).replace(str(path) + ": ", "")
 
 
 def with_spec(doc: dict, spec: list[dict]) -> dict:
-    doc["workflow"]["dag"][0]["spec"]["stackSpec"]["job"]["outputs"][0]["options"] = {
+    job_of(doc)["outputs"][0]["options"] = {
         "saveMode": "overwrite",
         "iceberg": {"partitionSpec": spec},
     }
@@ -256,15 +233,17 @@ def with_spec(doc: dict, spec: list[dict]) -> dict:
 JOB = "workflow.dag[0].spec.stackSpec.job"
 
 
+@pytest.mark.unit
 def test_incremental_inputs_in_a_partitioned_job_are_refused(tmp_path: Path) -> None:
     doc = manifest("inc-parts", DAILY, BY_DAY)
-    job = doc["workflow"]["dag"][0]["spec"]["stackSpec"]["job"]
+    job = job_of(doc)
     job["inputs"][0]["incrementalRead"] = {}
     text = load_problems(tmp_path, doc)
     assert f"{JOB}.inputs[0].incrementalRead: a partitioned job cannot read incrementally" in text
     assert "state covers the whole table" in text
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("dims", "spec", "expected"),
     [
@@ -314,6 +293,7 @@ def test_partition_layouts_that_cut_across_slices_are_refused(
     assert expected in text
 
 
+@pytest.mark.unit
 def test_partition_layouts_that_line_up_with_slices_load(tmp_path: Path) -> None:
     new_york = [{**DAILY[0], "timezone": "America/New_York"}]
     hourly = [
@@ -336,8 +316,7 @@ def test_partition_layouts_that_line_up_with_slices_load(tmp_path: Path) -> None
         ),
     ]
     for n, doc in enumerate(cases):
-        path = tmp_path / f"{n}.yaml"
-        path.write_text(yaml.safe_dump(doc))
+        write(tmp_path, doc, str(n))
     assert len(load_jobs([tmp_path])) == len(cases)
 
 

@@ -22,7 +22,7 @@ from flare_assets.catalog import load_catalog
 from flare_assets.defs.pools import WORKER_TAG, dead_runs_sensor
 from flare_assets.settings import Settings
 from flare_assets.workers import worker_alive, worker_identity
-from flare_assets_tests.conftest import write_manifest
+from flare_assets_tests.manifests import job, output, workflow, write
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,29 +43,15 @@ run_monitoring:
   free_slots_after_run_end_seconds: 5
 """
 
-MANIFEST = """
-version: v1
-name: pooled
-type: workflow
-workflow:
-  dag:
-    - name: load
-      pool: writers
-      spec:
-        stackSpec:
-          job:
-            inputs:
-              - {name: src, dataset: "dataos://landing:pool/things", format: json}
-            steps:
-              - sequence:
-                  - name: things
-                    sql: SELECT id, name FROM src
-            outputs:
-              - name: things
-                dataset: dataos://lakehouse:pool/things
-                format: Iceberg
-                options: {saveMode: append}
-"""
+MANIFEST = workflow(
+    "pooled",
+    job(
+        [{"name": "src", "dataset": "dataos://landing:pool/things", "format": "json"}],
+        [{"name": "things", "sql": "SELECT id, name FROM src"}],
+        [output("things", "dataos://lakehouse:pool/things", "append", format="Iceberg")],
+    ),
+)
+MANIFEST["workflow"]["dag"][0]["pool"] = "writers"
 
 
 def dead_pid() -> int:
@@ -110,7 +96,7 @@ def _env(tmp_path: Path) -> dict[str, str]:
     home, dagster_home, pipelines = tmp_path / "home", tmp_path / "dagster", tmp_path / "pipelines"
     dagster_home.mkdir(parents=True)
     (dagster_home / "dagster.yaml").write_text(INSTANCE)
-    write_manifest(pipelines, "pooled", MANIFEST)
+    write(pipelines, MANIFEST)
     landing = home / "landing" / "pool" / "things"
     landing.mkdir(parents=True)
     (landing / "part.json").write_text("\n".join(json.dumps({"id": i, "name": f"n{i}"}) for i in range(50)))

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 from dagster import AssetCheckKey, AssetKey
 
 from flare_assets.depots import load_depots
@@ -15,25 +14,18 @@ from flare_assets.spark import get_session
 from flare_assets.spec.errors import ManifestError
 from flare_assets.spec.loader import load_jobs
 from flare_assets_tests.conftest import DEMO_DEPOTS, build_definitions, materialize_all, shared_spark
+from flare_assets_tests.manifests import job, job_of, workflow, write
 
 
 def quality_manifest(name: str, inputs: list[dict], assertions: list[dict], cron: str | None = None) -> dict:
-    workflow: dict = {
-        "dag": [
-            {
-                "name": "checks",
-                "spec": {"stackSpec": {"job": {"inputs": inputs, "assertions": assertions}}},
-            }
-        ]
-    }
+    doc = workflow(name, job(inputs, assertions=assertions), dag="checks")
     if cron:
-        workflow["schedule"] = {"cron": cron}
-    return {"version": "v1", "name": name, "type": "workflow", "workflow": workflow}
+        doc["workflow"]["schedule"] = {"cron": cron}
+    return doc
 
 
 def _write(folder: Path, doc: dict, file: str = "m") -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{file}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    write(folder, doc, file)
     return folder
 
 
@@ -50,12 +42,14 @@ CUSTOMERS = {"name": "customers", "dataset": "dataos://lakehouse:dq/customers"}
 # --- the manifest model: no JVM -------------------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_one_input_is_checked_without_naming_it(tmp_path: Path) -> None:
     doc = quality_manifest("dq", [ORDERS], [{"column": "id", "tests": ["missing_count == 0"]}])
     (lj,) = load_jobs([_write(tmp_path, doc)], load_depots(DEMO_DEPOTS))
     assert [a.input for a in lj.dag_job.job.assertions] == ["orders"]
 
 
+@pytest.mark.unit
 def test_an_assertion_names_its_input_by_name_or_by_dataset(tmp_path: Path) -> None:
     doc = quality_manifest(
         "dq",
@@ -69,6 +63,7 @@ def test_an_assertion_names_its_input_by_name_or_by_dataset(tmp_path: Path) -> N
     assert [a.input for a in lj.dag_job.job.assertions] == ["orders", "customers"]
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("inputs", "assertion", "expected"),
     [
@@ -124,43 +119,23 @@ def test_ambiguous_or_wrong_quality_assertions_are_refused_at_load(
     assert expected in problems
 
 
+@pytest.mark.unit
 def test_steps_in_a_quality_job_are_refused(tmp_path: Path) -> None:
     doc = quality_manifest("dq", [ORDERS], [{"column": "id", "tests": ["count > 0"]}])
-    doc["workflow"]["dag"][0]["spec"]["stackSpec"]["job"]["steps"] = [
-        {"sequence": [{"name": "s", "sql": "SELECT * FROM orders"}]}
-    ]
+    job_of(doc)["steps"] = [{"sequence": [{"name": "s", "sql": "SELECT * FROM orders"}]}]
     assert "steps go with outputs" in _problems(_write(tmp_path, doc))
 
 
+@pytest.mark.unit
 def test_a_check_name_taken_by_the_writer_is_refused(tmp_path: Path) -> None:
-    writer = {
-        "version": "v1",
-        "name": "writer",
-        "type": "workflow",
-        "workflow": {
-            "dag": [
-                {
-                    "name": "w",
-                    "spec": {
-                        "stackSpec": {
-                            "job": {
-                                "inputs": [{"name": "raw", "dataset": "dataos://landing:dq/raw"}],
-                                "outputs": [
-                                    {
-                                        "name": "raw",
-                                        "dataset": "dataos://lakehouse:dq/orders",
-                                        "assertions": [
-                                            {"name": "ids", "column": "id", "tests": ["count > 0"]}
-                                        ],
-                                    }
-                                ],
-                            }
-                        }
-                    },
-                }
-            ]
-        },
+    output = {
+        "name": "raw",
+        "dataset": "dataos://lakehouse:dq/orders",
+        "assertions": [{"name": "ids", "column": "id", "tests": ["count > 0"]}],
     }
+    writer = workflow(
+        "writer", job([{"name": "raw", "dataset": "dataos://landing:dq/raw"}], outputs=[output]), dag="w"
+    )
     _write(tmp_path, writer, "writer")
     doc = quality_manifest("dq", [ORDERS], [{"name": "ids", "column": "id", "tests": ["missing_count == 0"]}])
     problems = _problems(_write(tmp_path, doc, "dq"))
@@ -270,36 +245,14 @@ def test_a_quality_job_checks_a_source_dataset_on_its_schedule(
 def test_a_check_on_a_written_dataset_attaches_to_its_asset(
     settings: Settings, tables: None, tmp_path: Path
 ) -> None:
-    writer = {
-        "version": "v1",
-        "name": "dq-writer",
-        "type": "workflow",
-        "workflow": {
-            "dag": [
-                {
-                    "name": "copy",
-                    "spec": {
-                        "stackSpec": {
-                            "job": {
-                                "inputs": [CUSTOMERS],
-                                "steps": [
-                                    {"sequence": [{"name": "copied", "sql": "SELECT * FROM customers"}]}
-                                ],
-                                "outputs": [
-                                    {
-                                        "name": "copied",
-                                        "dataset": "dataos://lakehouse:dq/customers_copy",
-                                        "options": {"saveMode": "overwrite"},
-                                        "assertions": [{"column": "id", "tests": ["count == 3"]}],
-                                    }
-                                ],
-                            }
-                        }
-                    },
-                }
-            ]
-        },
+    output = {
+        "name": "copied",
+        "dataset": "dataos://lakehouse:dq/customers_copy",
+        "options": {"saveMode": "overwrite"},
+        "assertions": [{"column": "id", "tests": ["count == 3"]}],
     }
+    steps = [{"name": "copied", "sql": "SELECT * FROM customers"}]
+    writer = workflow("dq-writer", job([CUSTOMERS], steps, [output]), dag="copy")
     _write(tmp_path, writer, "writer")
     doc = quality_manifest(
         "copy-quality",
@@ -371,34 +324,13 @@ def test_presink_assertions_on_outputs_sharing_one_view(
             "tests": ["max_zip == 36601"],
         },
     ]
-    doc = {
-        "version": "v1",
-        "name": "presink",
-        "type": "workflow",
-        "workflow": {
-            "dag": [
-                {
-                    "name": "cities",
-                    "spec": {
-                        "stackSpec": {
-                            "job": {
-                                "inputs": [
-                                    {
-                                        "name": "city_input",
-                                        "dataset": "dataos://landing:geo/city",
-                                        "format": "csv",
-                                        "schemaString": "city_name STRING, zip_code INT, state_code STRING",
-                                    }
-                                ],
-                                "steps": [{"sequence": [{"name": "cities", "sql": step}]}],
-                                "outputs": outputs,
-                            }
-                        }
-                    },
-                }
-            ]
-        },
+    city_input = {
+        "name": "city_input",
+        "dataset": "dataos://landing:geo/city",
+        "format": "csv",
+        "schemaString": "city_name STRING, zip_code INT, state_code STRING",
     }
+    doc = workflow("presink", job([city_input], [{"name": "cities", "sql": step}], outputs), dag="cities")
     defs = build_definitions(settings, [_write(tmp_path, doc)])
     keys = [AssetKey(["staging", "geo", f"cities_{fmt}"]) for fmt in ("csv", "json", "parquet")]
     result = materialize_all(defs)

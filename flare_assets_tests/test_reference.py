@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from pydantic import TypeAdapter
 
 from flare_assets.spec import reference
 from flare_assets.spec.functions import REGISTRY, Function
 from flare_assets.spec.functions.examples import EXAMPLES
+
+pytestmark = pytest.mark.unit
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "reference"
 

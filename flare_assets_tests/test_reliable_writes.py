@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from dagster import (
     AssetSelection,
     DagsterInstance,
@@ -30,26 +29,18 @@ from flare_assets.engine import iceberg
 from flare_assets.settings import Settings
 from flare_assets.spark import get_session
 from flare_assets_tests.conftest import build_definitions, failure_message, shared_spark
+from flare_assets_tests.manifests import job, workflow, write
 
 
 def manifest(name: str, sql: str, target: str, options: dict[str, Any], **output: Any) -> dict[str, Any]:
-    job = {
-        "steps": [{"sequence": [{"name": "result", "sql": sql}]}],
-        "outputs": [
-            {"name": "result", "dataset": f"dataos://lakehouse:rel/{target}", "options": options, **output}
-        ],
-    }
-    return {
-        "version": "v1",
-        "name": name,
-        "type": "workflow",
-        "workflow": {"dag": [{"name": "write", "spec": {"stackSpec": {"job": job}}}]},
-    }
+    outputs = [
+        {"name": "result", "dataset": f"dataos://lakehouse:rel/{target}", "options": options, **output}
+    ]
+    return workflow(name, job(steps=[{"name": "result", "sql": sql}], outputs=outputs), dag="write")
 
 
 def run(settings: Settings, folder: Path, doc: dict[str, Any], tags: dict[str, str] | None = None):  # noqa: ANN201
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "m.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    write(folder, doc, "m")
     defs = build_definitions(settings, [folder])
     return materialize(
         list(defs.assets or []), resources={"spark": shared_spark()}, raise_on_error=False, tags=tags
@@ -131,10 +122,7 @@ def test_dagster_re_execution_from_failure_keeps_the_rows_once(
 ) -> None:
     """The same, through Dagster's own re-execution (ReexecutionOptions.from_failure)."""
     folder = tmp_path / "pipelines"
-    folder.mkdir()
-    (folder / "m.yaml").write_text(
-        yaml.safe_dump(manifest("reexec", ROWS_SQL, "reexec", {"saveMode": "append"}), sort_keys=False)
-    )
+    write(folder, manifest("reexec", ROWS_SQL, "reexec", {"saveMode": "append"}), "m")
     monkeypatch.setenv("FLARE_TEST_PIPELINES", str(folder))
     job = reconstructable(idem_job)
     with DagsterInstance.ephemeral() as instance:

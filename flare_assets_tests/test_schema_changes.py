@@ -21,6 +21,8 @@ from pyspark.sql.types import (
 
 from flare_assets.engine.schema_changes import fits, plan, promotable
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.mark.parametrize(
     ("value", "column", "ok"),

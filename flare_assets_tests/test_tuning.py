@@ -7,6 +7,7 @@ from pathlib import Path
 from flare_assets.engine.tuning import job_conf
 from flare_assets.settings import Settings
 from flare_assets.spark import get_session
+from flare_assets_tests.manifests import job, workflow, write
 
 
 def test_runtime_conf_scoped_to_the_job_and_static_conf_reported(settings: Settings) -> None:
@@ -84,36 +85,25 @@ def test_largest_sizing_of_the_jobs_of_a_run() -> None:
     assert not covers("spark.jars.packages", "a:b:1", "a:b:2")
 
 
-SIZED = """
-version: v1
-name: sized
-type: workflow
-workflow:
-  dag:
-    - name: light
-      spec:
-        stackSpec:
-          driver: {memory: 1000m}
-          job:
-            steps:
-              - sequence:
-                  - {name: light, sql: "SELECT id FROM range(5)"}
-            outputs:
-              - {name: light, dataset: "dataos://lakehouse:sizing/light", format: Iceberg}
-    - name: heavy
-      depends: [light]
-      spec:
-        stackSpec:
-          driver: {memory: 1500m}
-          job:
-            inputs:
-              - {name: light, dataset: "dataos://lakehouse:sizing/light", format: Iceberg}
-            steps:
-              - sequence:
-                  - {name: heavy, sql: "SELECT id * 2 AS id FROM light"}
-            outputs:
-              - {name: heavy, dataset: "dataos://lakehouse:sizing/heavy", format: Iceberg}
-"""
+LIGHT = {"name": "light", "dataset": "dataos://lakehouse:sizing/light", "format": "Iceberg"}
+HEAVY = {"name": "heavy", "dataset": "dataos://lakehouse:sizing/heavy", "format": "Iceberg"}
+SIZED = workflow(
+    "sized",
+    job(steps=[{"name": "light", "sql": "SELECT id FROM range(5)"}], outputs=[LIGHT]),
+    dag="light",
+    driver={"memory": "1000m"},
+)
+SIZED["workflow"]["dag"].append(
+    {
+        **workflow(
+            "sized",
+            job([LIGHT], [{"name": "heavy", "sql": "SELECT id * 2 AS id FROM light"}], [HEAVY]),
+            dag="heavy",
+            driver={"memory": "1500m"},
+        )["workflow"]["dag"][0],
+        "depends": ["light"],
+    }
+)
 
 
 def test_a_run_starts_its_jvm_with_the_largest_sizing_of_its_jobs(settings: Settings, tmp_path: Path) -> None:
@@ -125,9 +115,7 @@ def test_a_run_starts_its_jvm_with_the_largest_sizing_of_its_jobs(settings: Sett
     from dagster import AssetKey, DagsterInstance
     from dagster._core.instance.ref import InstanceRef
 
-    from flare_assets_tests.conftest import write_manifest
-
-    write_manifest(tmp_path / "pipelines", "sized", SIZED)
+    write(tmp_path / "pipelines", SIZED)
     home = tmp_path / "dagster"
     home.mkdir()
     env = {**os.environ, "FLARE_PIPELINES": str(tmp_path / "pipelines"), "DAGSTER_HOME": str(home)}

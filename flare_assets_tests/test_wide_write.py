@@ -9,54 +9,47 @@ import pytest
 
 from flare_assets.catalog import load_catalog
 from flare_assets.settings import Settings
-from flare_assets_tests.conftest import build_definitions, materialize_all, write_manifest
+from flare_assets_tests.conftest import build_definitions, materialize_all
+from flare_assets_tests.manifests import job, output, workflow, write
 
 ROWS = 20_000
 
 # identity(category) x bucket(20, seg_id) x day(ts): 3 x 20 x 100 = 6,000 possible partitions
-MANIFEST = """
-version: v1
-name: wide-write
-type: workflow
-workflow:
-  dag:
-    - name: random-segments
-      spec:
-        stack: flare:7.0
-        stackSpec:
-          driver: {cores: 2, memory: 2000m}
-          executor: {cores: 2, instances: 1, memory: 2000m}
-          job:
-            steps:
-              - sequence:
-                  - name: segments
-                    sql: |
-                      SELECT id, seg_id, ts,
-                             CASE WHEN pick > 0.67 THEN 'A' WHEN pick > 0.33 THEN 'B' ELSE 'C' END AS category
-                      FROM (
-                        SELECT explode(ids) AS id,
-                               CAST(rand() * 100 AS INT) AS seg_id,
-                               add_months(TIMESTAMP '2025-01-15 08:00:00', CAST(rand() * 100 AS INT)) AS ts,
-                               rand() AS pick
-                        FROM (SELECT sequence(1, {rows}) AS ids))
-            outputs:
-              - name: segments
-                dataset: dataos://lakehouse:sample/segments
-                format: Iceberg
-                options:
-                  saveMode: overwrite
-                  iceberg:
-                    properties: {write.format.default: parquet}
-                    partitionSpec:
-                      - {type: identity, column: category}
-                      - {type: bucket, column: seg_id, numBuckets: 20}
-                      - {type: day, column: ts, name: day_partitioned}
+SQL = """SELECT id, seg_id, ts,
+       CASE WHEN pick > 0.67 THEN 'A' WHEN pick > 0.33 THEN 'B' ELSE 'C' END AS category
+FROM (
+  SELECT explode(ids) AS id,
+         CAST(rand() * 100 AS INT) AS seg_id,
+         add_months(TIMESTAMP '2025-01-15 08:00:00', CAST(rand() * 100 AS INT)) AS ts,
+         rand() AS pick
+  FROM (SELECT sequence(1, {rows}) AS ids))
 """
+PARTITION_SPEC = [
+    {"type": "identity", "column": "category"},
+    {"type": "bucket", "column": "seg_id", "numBuckets": 20},
+    {"type": "day", "column": "ts", "name": "day_partitioned"},
+]
+ICEBERG = {"properties": {"write.format.default": "parquet"}, "partitionSpec": PARTITION_SPEC}
+SEGMENTS = output(
+    "segments",
+    "dataos://lakehouse:sample/segments",
+    "overwrite",
+    format="Iceberg",
+    options={"iceberg": ICEBERG},
+)
+MANIFEST = workflow(
+    "wide-write",
+    job(steps=[{"name": "segments", "sql": SQL.format(rows=ROWS)}], outputs=[SEGMENTS]),
+    dag="random-segments",
+    driver={"cores": 2, "memory": "2000m"},
+    executor={"cores": 2, "instances": 1, "memory": "2000m"},
+)
+MANIFEST["workflow"]["dag"][0]["spec"]["stack"] = "flare:7.0"
 
 
 @pytest.mark.slow  # about 6,000 files: a minute on an idle 2-core machine, several when it is shared
 def test_thousands_of_partitions_written_one_file_each(settings: Settings, tmp_path: Path) -> None:
-    write_manifest(tmp_path / "pipelines", "wide", MANIFEST.replace("{rows}", str(ROWS)))
+    write(tmp_path / "pipelines", MANIFEST, "wide")
     result = materialize_all(build_definitions(settings, [tmp_path / "pipelines"]))
     assert result.success
     table = load_catalog(settings=settings).load_table("sample.segments")

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 
 from flare_assets.catalog import load_catalog
 from flare_assets.depots import load_depots
@@ -21,41 +20,23 @@ from flare_assets_tests.conftest import (
     materialize_all,
     table_rows,
 )
+from flare_assets_tests.manifests import job, job_of, workflow, write
 
 
 def manifest(name: str, sql: str, target: str, options: dict) -> dict:
-    return {
-        "version": "v1",
-        "name": name,
-        "type": "workflow",
-        "workflow": {
-            "dag": [
-                {
-                    "name": "write",
-                    "spec": {
-                        "stackSpec": {
-                            "job": {
-                                "inputs": [{"name": "src", "dataset": "dataos://lakehouse:src/events"}],
-                                "steps": [{"sequence": [{"name": "result", "sql": sql}]}],
-                                "outputs": [
-                                    {
-                                        "name": "result",
-                                        "dataset": f"dataos://lakehouse:out/{target}",
-                                        "options": options,
-                                    }
-                                ],
-                            }
-                        }
-                    },
-                }
-            ]
-        },
-    }
+    return workflow(
+        name,
+        job(
+            inputs=[{"name": "src", "dataset": "dataos://lakehouse:src/events"}],
+            steps=[{"name": "result", "sql": sql}],
+            outputs=[{"name": "result", "dataset": f"dataos://lakehouse:out/{target}", "options": options}],
+        ),
+        dag="write",
+    )
 
 
 def run(settings: Settings, folder: Path, doc: dict, ok: bool = True):  # noqa: ANN201
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "m.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    write(folder, doc, "m")
     result = materialize_all(build_definitions(settings, [folder]), raise_on_error=False)
     assert result.success is ok
     return result
@@ -193,6 +174,7 @@ def test_schema_evolution_adds_columns_and_rejects_incompatible(settings: Settin
     assert load_catalog(settings=settings).load_table("out.sch").current_snapshot().snapshot_id == before
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("options", "expected"),
     [
@@ -216,7 +198,7 @@ def test_schema_evolution_adds_columns_and_rejects_incompatible(settings: Settin
     ],
 )
 def test_bad_write_options_are_reported_before_spark(tmp_path: Path, options: dict, expected: str) -> None:
-    (tmp_path / "m.yaml").write_text(yaml.safe_dump(manifest("bad", "SELECT * FROM src", "bad", options)))
+    write(tmp_path, manifest("bad", "SELECT * FROM src", "bad", options), "m")
     with pytest.raises(ManifestError) as info:
         load_jobs([tmp_path], load_depots(DEMO_DEPOTS))
     (problem,) = info.value.problems
@@ -239,8 +221,8 @@ def test_bucketed_tables_join_without_a_shuffle(settings: Settings, tmp_path: Pa
     )
     stack = doc["workflow"]["dag"][0]["spec"]["stackSpec"]
     stack["sparkConf"] = [{"spark.sql.autoBroadcastJoinThreshold": "-1"}]  # tiny tables would be broadcast
-    stack["job"]["explain"] = True
-    stack["job"]["inputs"] = [
+    job_of(doc)["explain"] = True
+    job_of(doc)["inputs"] = [
         {"name": "a", "dataset": "dataos://lakehouse:out/bucket_a"},
         {"name": "b", "dataset": "dataos://lakehouse:out/bucket_b"},
     ]
@@ -315,7 +297,7 @@ def test_a_multi_output_job_writes_an_aggregate_in_few_files(settings: Settings,
     them instead of making a file of each non-empty one."""
     load_source(settings, ", ".join(f"({i}, 'r{i % 60}', 'C{i}', NULL, {i})" for i in range(600)))
     doc = manifest("agg", "SELECT * FROM src", "agg_rows", {"saveMode": "overwrite"})
-    job = doc["workflow"]["dag"][0]["spec"]["stackSpec"]["job"]
+    job = job_of(doc)
     job["steps"][0]["sequence"].append(
         {
             "name": "per_region",
