@@ -13,6 +13,8 @@ from flare_assets.spec.errors import ManifestError
 from flare_assets.spec.loader import LoadedJob, load_jobs
 from flare_assets_tests.conftest import DEMO_DEPOTS, write_manifest
 
+pytestmark = pytest.mark.unit
+
 MANIFEST = """
 version: v1
 name: wf-env

@@ -50,6 +50,7 @@ def _source() -> str:
     return re.sub(r"METADATA_ONLY: dict.*?\n}\n", "", text, flags=re.DOTALL)
 
 
+@pytest.mark.unit
 def test_every_key_is_used_or_metadata_only() -> None:
     """A key the code never reads (as `.name`, or by its name in a string) and that is not on the
     metadata-only list would validate and then do nothing."""
@@ -79,6 +80,7 @@ def _problems(tmp_path: Path, doc: dict) -> list[str]:
     return info.value.problems
 
 
+@pytest.mark.unit
 def test_metadata_only_keys_are_accepted_with_one_warning_each(tmp_path: Path) -> None:
     doc = _doc(
         **{
@@ -111,6 +113,7 @@ def test_metadata_only_keys_are_accepted_with_one_warning_each(tmp_path: Path) -
     assert not (tmp_path / ".flare").exists(), "validating must not create local state"
 
 
+@pytest.mark.unit
 def test_empty_tags_and_numeric_memory(tmp_path: Path) -> None:
     doc = _doc(
         **{
@@ -128,6 +131,7 @@ def test_empty_tags_and_numeric_memory(tmp_path: Path) -> None:
     assert conf["spark.executor.memoryOverhead"] == "1g"
 
 
+@pytest.mark.unit
 def test_sql_file_is_read_and_a_missing_one_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "sql").mkdir()
     (tmp_path / "sql" / "result.sql").write_text("SELECT 2 AS id")
@@ -142,6 +146,7 @@ def test_sql_file_is_read_and_a_missing_one_is_an_error(tmp_path: Path) -> None:
     assert "steps[0].sequence[0].sqlFile: cannot read" in problem and "missing.sql" in problem
 
 
+@pytest.mark.unit
 def test_format_of_an_iceberg_input_is_checked(tmp_path: Path) -> None:
     doc = _doc()
     doc["workflow"]["dag"][0]["spec"]["stackSpec"]["job"]["inputs"] = [
@@ -151,6 +156,7 @@ def test_format_of_an_iceberg_input_is_checked(tmp_path: Path) -> None:
     assert problem.endswith("inputs[0].format: got 'bigquery' on iceberg depot 'lakehouse'; allowed: iceberg")
 
 
+@pytest.mark.unit
 def test_partition_by_on_iceberg_is_identity_partitioning(tmp_path: Path) -> None:
     doc = _doc(**{"workflow/dag/0/spec/stackSpec/job/outputs/0/options": {"partitionBy": ["city"]}})
     (lj,) = load_jobs([write(tmp_path, doc)], load_depots(DEMO_DEPOTS))
@@ -163,6 +169,7 @@ def test_partition_by_on_iceberg_is_identity_partitioning(tmp_path: Path) -> Non
     assert problem.endswith("options.partitionBy: give partitionBy or iceberg.partitionSpec, not both")
 
 
+@pytest.mark.unit
 def test_file_options_take_no_iceberg_table_options(tmp_path: Path) -> None:
     doc = _doc(
         **{
@@ -178,6 +185,7 @@ def test_file_options_take_no_iceberg_table_options(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.unit
 def test_a_key_at_the_wrong_level_says_where_it_goes(tmp_path: Path) -> None:
     doc = _doc()
     job = doc["workflow"]["dag"][0]["spec"]["stackSpec"]["job"]
@@ -190,6 +198,7 @@ def test_a_key_at_the_wrong_level_says_where_it_goes(tmp_path: Path) -> None:
     assert problems[1].endswith("sparkConf goes at workflow.dag[].spec.stackSpec.sparkConf")
 
 
+@pytest.mark.unit
 def test_every_problem_of_a_file_in_one_pass(tmp_path: Path) -> None:
     doc = _doc()
     job = doc["workflow"]["dag"][0]["spec"]["stackSpec"]["job"]
@@ -202,6 +211,7 @@ def test_every_problem_of_a_file_in_one_pass(tmp_path: Path) -> None:
     assert any("sequence[0].functions[0]: drop: no column 'city'; columns: id" in p for p in problems)
 
 
+@pytest.mark.unit
 def test_schedule_policy_and_end(tmp_path: Path) -> None:
     doc = _doc(
         workflow={**_doc()["workflow"], "schedule": {"cron": "0 * * * *", "concurrencyPolicy": "Replace"}}
