@@ -31,7 +31,7 @@ def build_definitions(settings: Settings | None = None, pipelines: list[Path] | 
     settings = settings or Settings.from_env()
     depots = load_depots(settings.depots)
     roots = pipelines or [settings.pipelines]
-    loaded = load_manifests(roots, depots, lambda t: table_exists(t, settings))
+    loaded = load_manifests(roots, depots, lambda t: table_exists(t, settings), settings.manifest_cache)
     for line in loaded.ignored:
         log.warning(line)
     if loaded.broken and settings.strict:
