@@ -30,6 +30,7 @@ from dagster import (
 if TYPE_CHECKING:
     from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
+from flare_assets.defs.config import config_schema, op_config
 from flare_assets.defs.metadata import (
     check_result,
     dagster_tags,
@@ -169,10 +170,10 @@ def job_assets(lj: LoadedJob, jobs: list[LoadedJob], depots: DepotMap) -> Assets
         op_tags=static_conf_tag(lj.dag_job.spec.stack_spec.static_conf()),
         partitions_def=partitions_definition(job.partitions),
         backfill_policy=backfill_policy(job.partitions),
+        config_schema=config_schema(RunStateConfig),
     )
-    def _compute(
-        context: AssetExecutionContext, spark: SparkResource, config: RunStateConfig
-    ) -> Iterator[MaterializeResult]:
+    def _compute(context: AssetExecutionContext, spark: SparkResource) -> Iterator[MaterializeResult]:
+        config = op_config(RunStateConfig, context)
         only = {by_key[k] for k in context.selected_asset_keys}
         # replay config and partition range are checked before the run starts Spark
         request = StateRequest(reset=config.reset_state, values=dict(config.state))

@@ -16,6 +16,7 @@ from dagster import (
 )
 from pydantic import Field
 
+from flare_assets.defs.config import config_schema, op_config
 from flare_assets.defs.resources import SparkResource
 from flare_assets.depots import DepotMap
 from flare_assets.engine import housekeeping, state
@@ -70,8 +71,14 @@ def housekeeping_job(lj: LoadedJob, output: Output, depots: DepotMap) -> JobDefi
     key = AssetKey(output.address.key)
     stack = lj.dag_job.spec.stack_spec
 
-    @op(name=f"{job_name(output)}_op", pool=lj.dag_job.pool, description=f"housekeeping of {output.dataset}")
-    def _housekeep(context: OpExecutionContext, config: HousekeepingConfig, spark: SparkResource) -> None:
+    @op(
+        name=f"{job_name(output)}_op",
+        pool=lj.dag_job.pool,
+        description=f"housekeeping of {output.dataset}",
+        config_schema=config_schema(HousekeepingConfig),
+    )
+    def _housekeep(context: OpExecutionContext, spark: SparkResource) -> None:
+        config = op_config(HousekeepingConfig, context)
         settings = Settings.from_env()
         session, _ = spark.session_for(stack.static_conf())
         number = config.run_number

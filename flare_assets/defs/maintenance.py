@@ -30,6 +30,7 @@ from dagster import (
 from pydantic import Field
 
 from flare_assets.catalog import load_catalog
+from flare_assets.defs.config import config_schema, op_config
 from flare_assets.defs.resources import SparkResource
 from flare_assets.depots import DepotMap
 from flare_assets.engine import maintenance as engine
@@ -143,10 +144,10 @@ def maintenance_job(table: MaintainedTable) -> JobDefinition:
         pool=table.pool,
         description=f"Maintenance of {table.address.table} through Iceberg's Spark procedures",
         out={},
+        config_schema=config_schema(MaintenanceConfig),
     )
-    def maintain(
-        context: OpExecutionContext, config: MaintenanceConfig, spark: SparkResource
-    ) -> Iterator[Any]:
+    def maintain(context: OpExecutionContext, spark: SparkResource) -> Iterator[Any]:
+        config = op_config(MaintenanceConfig, context)
         unknown = [k for k in config.kinds if k not in MAINTENANCE_KINDS]
         if unknown:
             raise JobFailed(
