@@ -136,11 +136,10 @@ def source_specs(jobs: list[LoadedJob], depots: DepotMap) -> list[AssetSpec]:
     return list(seen.values())
 
 
-def job_assets(lj: LoadedJob, jobs: list[LoadedJob], depots: DepotMap) -> AssetsDefinition:
+def job_assets(lj: LoadedJob, workflow: list[LoadedJob], depots: DepotMap) -> AssetsDefinition:
+    """The job's multi_asset; `workflow` holds the jobs of its manifest (those it `depends` on)."""
     job = lj.dag_job.job
-    upstream = [
-        d for d in jobs if d.manifest.name == lj.manifest.name and d.dag_job.name in lj.dag_job.depends
-    ]
+    upstream = [d for d in workflow if d.dag_job.name in lj.dag_job.depends]
     own = {AssetKey(o.address.key) for o in job.outputs}  # a table the job reads and writes
     deps = [AssetKey(i.address.key) for i in job.inputs if AssetKey(i.address.key) not in own]
     deps += [AssetKey(o.address.key) for up in upstream for o in up.dag_job.job.outputs]

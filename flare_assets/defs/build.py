@@ -19,7 +19,7 @@ from flare_assets.defs.streams import stream_assets, stream_sensor
 from flare_assets.depots import load_depots
 from flare_assets.settings import Settings
 from flare_assets.spec.errors import ManifestError
-from flare_assets.spec.loader import load_manifests
+from flare_assets.spec.loader import LoadedJob, load_manifests
 from flare_assets.spec.streams import is_stream_job
 
 log = logging.getLogger("flare_assets")
@@ -43,10 +43,13 @@ def build_definitions(settings: Settings | None = None, pipelines: list[Path] | 
     writers = [lj for lj in jobs if lj.dag_job.job.outputs]
     streams = [lj for lj in writers if is_stream_job(lj.dag_job.job)]
     check_jobs, check_schedules = quality_jobs(jobs)
+    workflows: dict[str, list[LoadedJob]] = {}
+    for lj in jobs:
+        workflows.setdefault(lj.manifest.name, []).append(lj)
     return Definitions(
         assets=[
             *source_specs(jobs, depots),
-            *(job_assets(lj, jobs, depots) for lj in writers if lj not in streams),
+            *(job_assets(lj, workflows[lj.manifest.name], depots) for lj in writers if lj not in streams),
             *(stream_assets(lj, depots) for lj in streams),
             *broken_assets(loaded.broken, roots, loaded.workflows),
         ],

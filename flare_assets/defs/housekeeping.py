@@ -11,12 +11,12 @@ from dagster import (
     JobDefinition,
     MetadataValue,
     OpExecutionContext,
-    job,
     op,
 )
 from pydantic import Field
 
 from flare_assets.defs.config import config_schema, op_config
+from flare_assets.defs.jobs import one_op_job
 from flare_assets.defs.resources import SparkResource
 from flare_assets.depots import DepotMap
 from flare_assets.engine import housekeeping, state
@@ -96,11 +96,7 @@ def housekeeping_job(lj: LoadedJob, output: Output, depots: DepotMap) -> JobDefi
             )
         )
 
-    @job(name=job_name(output), description=f"Housekeeping of {output.dataset} ({lj.file.name})")
-    def _job() -> None:
-        _housekeep()
-
-    return _job
+    return one_op_job(job_name(output), _housekeep, f"Housekeeping of {output.dataset} ({lj.file.name})")
 
 
 def housekeeping_jobs(jobs: list[LoadedJob], depots: DepotMap) -> list[JobDefinition]:
