@@ -7,7 +7,7 @@ import pytest
 from dagster import Config, OpExecutionContext, job, op
 
 from flare_assets.defs.assets import RunStateConfig
-from flare_assets.defs.config import config_schema, op_config
+from flare_assets.defs.config import config_fields, config_schema, op_config
 from flare_assets.defs.housekeeping import HousekeepingConfig
 from flare_assets.defs.maintenance import MaintenanceConfig
 from flare_assets.defs.streams import StreamRunConfig
@@ -33,14 +33,21 @@ def run_both(cls: type[Config], given: dict[str, Any]) -> tuple[Config, Config]:
     def shared(context: OpExecutionContext) -> None:
         seen["shared"] = op_config(cls, context)
 
+    @op(name="fields", config_schema=config_fields(cls))  # as @multi_asset takes it
+    def fields(context: OpExecutionContext) -> None:
+        seen["fields"] = op_config(cls, context)
+
     @job
     def both() -> None:
         annotated()
         shared()
+        fields()
 
-    assert annotated.config_schema.config_type.key == shared.config_schema.config_type.key
-    ops = {"annotated": {"config": given}, "shared": {"config": given}}
+    key = annotated.config_schema.config_type.key
+    assert shared.config_schema.config_type.key == key == fields.config_schema.config_type.key
+    ops = {name: {"config": given} for name in ("annotated", "shared", "fields")}
     assert both.execute_in_process(run_config={"ops": ops}).success
+    assert seen["fields"].model_dump() == seen["shared"].model_dump()
     return seen["annotated"], seen["shared"]
 
 

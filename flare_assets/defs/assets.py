@@ -30,7 +30,7 @@ from dagster import (
 if TYPE_CHECKING:
     from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
-from flare_assets.defs.config import config_schema, op_config
+from flare_assets.defs.config import config_fields, op_config
 from flare_assets.defs.metadata import (
     check_result,
     dagster_tags,
@@ -169,7 +169,7 @@ def job_assets(lj: LoadedJob, workflow: list[LoadedJob], depots: DepotMap) -> As
         op_tags=static_conf_tag(lj.dag_job.spec.stack_spec.static_conf()),
         partitions_def=partitions_definition(job.partitions),
         backfill_policy=backfill_policy(job.partitions),
-        config_schema=config_schema(RunStateConfig),
+        config_schema=config_fields(RunStateConfig),
     )
     def _compute(context: AssetExecutionContext, spark: SparkResource) -> Iterator[MaterializeResult]:
         config = op_config(RunStateConfig, context)

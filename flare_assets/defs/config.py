@@ -6,17 +6,25 @@ the same Config object from its config."""
 from __future__ import annotations
 
 from functools import cache
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from dagster import Config, Field
+
+if TYPE_CHECKING:
+    from dagster._core.definitions.definition_config_schema import DefinitionConfigSchema
 
 C = TypeVar("C", bound=Config)
 
 
 @cache
-def config_schema(cls: type[Config]) -> dict[str, Field]:
-    """The fields of the op config schema Dagster infers for an op argument annotated with `cls`
-    (as a mapping, the form both `@op` and `@multi_asset` take)."""
+def config_schema(cls: type[Config]) -> DefinitionConfigSchema:
+    """The op config schema Dagster infers for an op argument annotated with `cls`, for `@op`."""
+    return cls.to_config_schema()
+
+
+@cache
+def config_fields(cls: type[Config]) -> dict[str, Field]:
+    """Its fields, for `@multi_asset` (which takes a mapping and gives the same schema)."""
     return cls.to_fields_dict()
 
 

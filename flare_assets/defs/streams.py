@@ -36,7 +36,7 @@ from pydantic import Field
 
 from flare_assets.checkpoints import checkpoint_dir, record_runner, runner_gone, stream_news
 from flare_assets.defs.assets import output_spec
-from flare_assets.defs.config import config_schema, op_config
+from flare_assets.defs.config import config_fields, op_config
 from flare_assets.defs.resources import SparkResource
 from flare_assets.defs.runs import IN_FLIGHT
 from flare_assets.defs.stream_metadata import stream_metadata
@@ -96,7 +96,7 @@ def stream_assets(lj: LoadedJob, depots: DepotMap) -> AssetsDefinition:
         can_subset=False,
         description=(lj.dag_job.title or label) + f" (stream, {mode.trigger_mode})",
         pool=lj.dag_job.pool,
-        config_schema=config_schema(StreamRunConfig),
+        config_schema=config_fields(StreamRunConfig),
     )
     def _stream(context: AssetExecutionContext, spark: SparkResource) -> Iterator[MaterializeResult]:
         config = op_config(StreamRunConfig, context)
