@@ -13,6 +13,7 @@ warms it (the details show the first, cold load too)."""
 from __future__ import annotations
 
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -47,11 +48,21 @@ def copies(folder: Path, n: int) -> Path:
     return folder
 
 
+CPU: dict[Path, list[float]] = {}  # CPU seconds of each timed load, by folder (less noisy on a busy machine)
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def load_seconds(pipelines: Path, home: Path) -> float:
     env = {**os.environ, "FLARE_PIPELINES": str(pipelines), "FLARE_HOME": str(home)}
-    start = time.perf_counter()
+    cpu, start = children_cpu(), time.perf_counter()
     subprocess.run([sys.executable, "-c", "import flare_assets.definitions"], env=env, check=True)
-    return time.perf_counter() - start
+    elapsed = time.perf_counter() - start
+    CPU.setdefault(pipelines, []).append(children_cpu() - cpu)
+    return elapsed
 
 
 def run_seconds(pipelines: Path, home: Path) -> float:
@@ -83,7 +94,9 @@ def measure() -> tuple[dict[str, float], dict[str, Any]]:
         one, many = copies(root / "one", 1), copies(root / "many", COPIES)
         home = root / "home"
         cold = {"one_s": load_seconds(one, home), f"{COPIES}_s": load_seconds(many, home)}
+        CPU.clear()
         small, large = alternating(ROUNDS, load_seconds, one, many, home)
+        cpu_small, cpu_large = CPU[one], CPU[many]
         generate_data(home)
         run_seconds(one, home)  # creates the table and the class archive; every timed run overwrites
         run_seconds(many, home)
@@ -94,6 +107,9 @@ def measure() -> tuple[dict[str, float], dict[str, Any]]:
         "one_s": small,
         f"{COPIES}_s": large,
         "assets": 2 * COPIES,
+        "cpu_one_s": cpu_small,
+        f"cpu_{COPIES}_s": cpu_large,
+        "cpu_ratio": round(statistics.median(cpu_large) / statistics.median(cpu_small), 2),
         "first_load_cold_cache_s": cold,
         "run_one_s": run_small,
         f"run_{COPIES}_s": run_large,
