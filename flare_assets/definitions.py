@@ -1,8 +1,12 @@
 """The code location: the FlareWorkflows component in flare_assets/defs_root/flare/defs.yaml, whose
 manifests, depots and settings come from the FLARE_* environment."""
 
+import gc
 from pathlib import Path
 
 from dagster import load_from_defs_folder
 
 defs = load_from_defs_folder(path_within_project=Path(__file__).parent)
+# The definitions live as long as the process: the collector need not walk them again in every later
+# full collection of the run, tick or server (nor at exit).
+gc.freeze()

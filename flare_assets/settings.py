@@ -64,6 +64,7 @@ class Settings:
     extra_packages: list[str] = field(default_factory=list)
     jvm_archive: Path | None = None
     strict: bool = False
+    manifest_cache: Path | None = None
 
     @property
     def catalog_kind(self) -> str:
@@ -111,6 +112,7 @@ class Settings:
             extra_packages=[p for p in env.get("FLARE_EXTRA_PACKAGES", "").split(",") if p.strip()],
             jvm_archive=_archive_folder(env.get("FLARE_JVM_ARCHIVE")),
             strict=_flag(env.get("FLARE_STRICT")),
+            manifest_cache=_cache_folder(env.get("FLARE_MANIFEST_CACHE"), home),
         )
 
     def writable_home(self) -> Path:
@@ -140,6 +142,14 @@ def _archive_folder(value: str | None) -> Path | None:
         return Path(value).expanduser().resolve()
     cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(cache) / "flare_assets" / "jvm"
+
+
+def _cache_folder(value: str | None, home: Path) -> Path | None:
+    """Where parsed manifests are cached by content (spec/cache.py); `off` parses every file on
+    every load."""
+    if (value or "").strip().lower() in {"off", "false", "0", "no"}:
+        return None
+    return Path(value).expanduser().resolve() if value else home / "cache" / "manifests"
 
 
 def parse_conf(text: str, name: str = "the value") -> dict[str, str]:

@@ -27,6 +27,7 @@ from dagster import (
     multi_asset,
 )
 
+from flare_assets.defs.config import config_fields, op_config
 from flare_assets.defs.metadata import (
     check_result,
     dagster_tags,
@@ -142,14 +143,13 @@ def source_specs(jobs: list[LoadedJob], depots: DepotMap) -> list[AssetSpec]:
 
 
 def job_assets(
-    lj: LoadedJob, jobs: list[LoadedJob], depots: DepotMap, settings: Settings | None = None
+    lj: LoadedJob, workflow: list[LoadedJob], depots: DepotMap, settings: Settings | None = None
 ) -> AssetsDefinition:
-    """The job's multi_asset; its runs use `settings` (those the definitions were built with)."""
+    """The job's multi_asset; `workflow` holds the jobs of its manifest (those it `depends` on), and
+    its runs use `settings` (those the definitions were built with)."""
     settings = settings or Settings.from_env()
     job = lj.dag_job.job
-    upstream = [
-        d for d in jobs if d.manifest.name == lj.manifest.name and d.dag_job.name in lj.dag_job.depends
-    ]
+    upstream = [d for d in workflow if d.dag_job.name in lj.dag_job.depends]
     own = {AssetKey(o.address.key) for o in job.outputs}  # a table the job reads and writes
     deps = [AssetKey(i.address.key) for i in job.inputs if AssetKey(i.address.key) not in own]
     deps += [AssetKey(o.address.key) for up in upstream for o in up.dag_job.job.outputs]
@@ -179,10 +179,10 @@ def job_assets(
         op_tags=static_conf_tag(lj.dag_job.spec.stack_spec.static_conf()),
         partitions_def=partitions_definition(job.partitions),
         backfill_policy=backfill_policy(job.partitions),
+        config_schema=config_fields(RunStateConfig),
     )
-    def _compute(
-        context: AssetExecutionContext, spark: SparkResource, config: RunStateConfig
-    ) -> Iterator[MaterializeResult]:
+    def _compute(context: AssetExecutionContext, spark: SparkResource) -> Iterator[MaterializeResult]:
+        config = op_config(RunStateConfig, context)
         only = {by_key[k] for k in context.selected_asset_keys}
         # replay config and partition range are checked before the run starts Spark
         request = StateRequest(reset=config.reset_state, values=dict(config.state))

@@ -11,11 +11,12 @@ from dagster import (
     JobDefinition,
     MetadataValue,
     OpExecutionContext,
-    job,
     op,
 )
 from pydantic import Field
 
+from flare_assets.defs.config import config_schema, op_config
+from flare_assets.defs.jobs import one_op_job
 from flare_assets.defs.resources import SparkResource
 from flare_assets.depots import DepotMap
 from flare_assets.engine import housekeeping, state
@@ -74,8 +75,14 @@ def housekeeping_job(
     key = AssetKey(output.address.key)
     stack = lj.dag_job.spec.stack_spec
 
-    @op(name=f"{job_name(output)}_op", pool=lj.dag_job.pool, description=f"housekeeping of {output.dataset}")
-    def _housekeep(context: OpExecutionContext, config: HousekeepingConfig, spark: SparkResource) -> None:
+    @op(
+        name=f"{job_name(output)}_op",
+        pool=lj.dag_job.pool,
+        description=f"housekeeping of {output.dataset}",
+        config_schema=config_schema(HousekeepingConfig),
+    )
+    def _housekeep(context: OpExecutionContext, spark: SparkResource) -> None:
+        config = op_config(HousekeepingConfig, context)
         session, _ = spark.session_for(stack.static_conf(), None, settings, depots)
         number = config.run_number
         if number is None:
@@ -91,11 +98,7 @@ def housekeeping_job(
             )
         )
 
-    @job(name=job_name(output), description=f"Housekeeping of {output.dataset} ({lj.file.name})")
-    def _job() -> None:
-        _housekeep()
-
-    return _job
+    return one_op_job(job_name(output), _housekeep, f"Housekeeping of {output.dataset} ({lj.file.name})")
 
 
 def housekeeping_jobs(

@@ -23,13 +23,14 @@ from dagster import (
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
-    job,
     op,
     sensor,
 )
 from pydantic import Field
 
 from flare_assets.catalog import load_catalog
+from flare_assets.defs.config import config_schema, op_config
+from flare_assets.defs.jobs import one_op_job
 from flare_assets.defs.resources import SparkResource
 from flare_assets.depots import DepotMap
 from flare_assets.engine import maintenance as engine
@@ -174,10 +175,10 @@ def maintenance_job(
         pool=table.pool,
         description=f"Maintenance of {table.address.table} through Iceberg's Spark procedures",
         out={},
+        config_schema=config_schema(MaintenanceConfig),
     )
-    def maintain(
-        context: OpExecutionContext, config: MaintenanceConfig, spark: SparkResource
-    ) -> Iterator[Any]:
+    def maintain(context: OpExecutionContext, spark: SparkResource) -> Iterator[Any]:
+        config = op_config(MaintenanceConfig, context)
         unknown = [k for k in config.kinds if k not in MAINTENANCE_KINDS]
         if unknown:
             raise JobFailed(
@@ -207,15 +208,9 @@ def maintenance_job(
         meta["duration_s"] = MetadataValue.float(round(time.perf_counter() - start, 3))
         yield AssetObservation(asset_key=table.asset_key, metadata=meta)
 
-    @job(
-        name=table.job_name,
-        description=f"Maintenance of {table.address.table}",
-        tags={"flare/maintenance": ""},
+    return one_op_job(
+        table.job_name, maintain, f"Maintenance of {table.address.table}", {"flare/maintenance": ""}
     )
-    def _job() -> None:
-        maintain()
-
-    return _job
 
 
 def maintenance_schedules(table: MaintainedTable, job_def: JobDefinition) -> list[ScheduleDefinition]:
@@ -322,11 +317,7 @@ def action_job(lj: LoadedJob, depots: DepotMap, settings: Settings | None = None
             context.log.info(f"{done.action} on {done.table}: {done.counters or done.rows_matched}")
             yield AssetObservation(asset_key=AssetKey(inputs[action.input].address.key), metadata=meta)
 
-    @job(name=lj.name, description=lj.dag_job.title or label, tags={"flare/actions": ""})
-    def _job() -> None:
-        run()
-
-    return _job
+    return one_op_job(lj.name, run, lj.dag_job.title or label, {"flare/actions": ""})
 
 
 def action_schedules(lj: LoadedJob, job_def: JobDefinition) -> list[ScheduleDefinition]:

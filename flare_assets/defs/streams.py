@@ -36,6 +36,7 @@ from pydantic import Field
 
 from flare_assets.checkpoints import checkpoint_dir, record_runner, runner_gone, stream_news
 from flare_assets.defs.assets import output_spec
+from flare_assets.defs.config import config_fields, op_config
 from flare_assets.defs.resources import SparkResource
 from flare_assets.defs.runs import IN_FLIGHT
 from flare_assets.defs.stream_metadata import stream_metadata
@@ -97,10 +98,10 @@ def stream_assets(lj: LoadedJob, depots: DepotMap, settings: Settings | None = N
         can_subset=False,
         description=(lj.dag_job.title or label) + f" (stream, {mode.trigger_mode})",
         pool=lj.dag_job.pool,
+        config_schema=config_fields(StreamRunConfig),
     )
-    def _stream(
-        context: AssetExecutionContext, spark: SparkResource, config: StreamRunConfig
-    ) -> Iterator[MaterializeResult]:
+    def _stream(context: AssetExecutionContext, spark: SparkResource) -> Iterator[MaterializeResult]:
+        config = op_config(StreamRunConfig, context)
         stack = lj.dag_job.spec.stack_spec
         session, ignored = spark.session_for(stack.static_conf(), None, settings, depots)
         runtime = {k: v for k, v in stack.conf().items() if k not in stack.static_conf()}

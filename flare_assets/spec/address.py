@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 NAME = r"[A-Za-z0-9_][A-Za-z0-9_.\-]*"
 ADDRESS = re.compile(
@@ -18,11 +19,13 @@ ADDRESS = re.compile(
     rf"/(?P<dataset>{NAME}(?:/{NAME})*)/?(?:\?(?P<params>.*))?$"
 )
 ACL = ("r", "rw")
+NOT_IDENTIFIER = re.compile(r"[^A-Za-z0-9_]")
 
 
+@lru_cache(maxsize=8192)
 def identifier(name: str) -> str:
     """A name as an Iceberg identifier and asset key part: `-` and `.` become `_`."""
-    return re.sub(r"[^A-Za-z0-9_]", "_", name)
+    return NOT_IDENTIFIER.sub("_", name)
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,7 @@ class Address:
         return f"dataos://{self.depot}:{self.collection}/{self.dataset}"
 
 
+@lru_cache(maxsize=8192)  # addresses are immutable; every job's datasets are parsed many times
 def parse_address(text: str) -> Address:
     match = ADDRESS.match(text.strip())
     if not match:

@@ -37,11 +37,13 @@ def yaml_path(loc: tuple[Any, ...] | list[Any]) -> str:
     return out or "(top)"
 
 
-def load_yaml(file: Path, env: bool = False) -> Any:
-    try:
-        text = file.read_text()
-    except OSError as exc:
-        raise ManifestError(f"{file}: cannot read: {exc.strerror}") from exc
+def load_yaml(file: Path, env: bool = False, text: str | None = None) -> Any:
+    """The file's YAML (`text` when its content was already read), `${VAR}`s filled when `env`."""
+    if text is None:
+        try:
+            text = file.read_text()
+        except OSError as exc:
+            raise ManifestError(f"{file}: cannot read: {exc.strerror}") from exc
     try:
         data = yaml.load(text, Loader=SAFE_LOADER)
     except yaml.YAMLError as exc:

@@ -13,7 +13,8 @@ import yaml
 from pydantic import BaseModel
 
 from flare_assets.spec.address import parse_address
-from flare_assets.spec.errors import ManifestError, load_yaml, validate
+from flare_assets.spec.cache import cached
+from flare_assets.spec.errors import SAFE_LOADER, ManifestError, load_yaml, validate
 from flare_assets.spec.housekeeping import RUN_ID, check_housekeeping
 from flare_assets.spec.jdbc import check_jdbc
 from flare_assets.spec.model import (
@@ -90,22 +91,23 @@ def manifest_files(paths: list[Path]) -> list[Path]:
 WORKFLOW_DECLARED = re.compile(r"^type:\s*['\"]?workflow\b", re.MULTILINE)
 
 
-def declares_workflow(file: Path) -> bool:
+def declares_workflow(file: Path, text: str | None = None) -> bool:
     """Whether a YAML file found in a folder is a Flare manifest (`type: workflow` at the top);
     other YAML (a docker-compose file, a depot map, CI config) is not."""
+    if text is None:
+        try:
+            text = file.read_text()
+        except (OSError, UnicodeDecodeError):
+            return True  # reported as unreadable by the parse
     try:
-        text = file.read_text()
-    except (OSError, UnicodeDecodeError):
-        return True  # reported as unreadable by the parse
-    try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=SAFE_LOADER)
     except yaml.YAMLError:
         return bool(WORKFLOW_DECLARED.search(text))
     return isinstance(data, dict) and str(data.get("type", "")).lower() == "workflow"
 
 
-def parse_manifest(file: Path) -> Manifest:
-    data = load_yaml(file, env=True)
+def parse_manifest(file: Path, text: str | None = None) -> Manifest:
+    data = load_yaml(file, env=True, text=text)
     if not isinstance(data, dict):
         raise ManifestError(f"{file}: (top): a manifest is a mapping with version, name, type and workflow")
     return validate(Manifest, data, file)
@@ -554,31 +556,62 @@ class Loaded:
         return [p for lines in self.broken.values() for p in lines]
 
 
-def load_manifests(paths: list[Path], depots: Any = None, table_exists: TableExists | None = None) -> Loaded:
+@dataclass(frozen=True)
+class ParsedFile:
+    """One file on its own: a valid manifest, or its problems (and the workflow name it declares,
+    if readable), or not a manifest at all (`ignored`)."""
+
+    manifest: Manifest | None = None
+    problems: list[str] = dataclasses.field(default_factory=list)
+    declared: str | None = None
+    ignored: bool = False
+
+
+def parse_file(file: Path, named: bool, text: str | None = None) -> ParsedFile:
+    """The file parsed and validated alone (`text` is its content when already read)."""
+    if not named and not declares_workflow(file, text):
+        return ParsedFile(ignored=True)
+    try:
+        return ParsedFile(manifest=parse_manifest(file, text))
+    except ManifestError as exc:
+        return ParsedFile(problems=exc.problems, declared=_declared_name(file, text))
+
+
+def _parsed(file: Path, named: bool, cache: Path | None) -> ParsedFile:
+    try:
+        text = file.read_text()
+    except (OSError, UnicodeDecodeError):
+        return parse_file(file, named)  # reported as it always was
+    return cached(cache, file, text, named, lambda: parse_file(file, named, text))
+
+
+def load_manifests(
+    paths: list[Path],
+    depots: Any = None,
+    table_exists: TableExists | None = None,
+    cache: Path | None = None,
+) -> Loaded:
     """Every manifest under `paths`, each valid one loaded and each broken one reported with its
     problems. Problems between files (two writers of one output, one workflow name twice) break the
     later file (deeper, then by path). `table_exists(catalog.namespace.table)` lets a file stream
-    without a schema take its target's."""
+    without a schema take its target's. `cache`, a folder, keeps each file's parse and validation
+    by content (spec/cache.py); the checks across files, depots and catalog always run."""
     loaded = Loaded()
     named = {p for p in paths if not p.is_dir()}
-    files = []
-    for file in manifest_files(paths):
-        if file in named or declares_workflow(file):
-            files.append(file)
-        else:
-            loaded.ignored.append(f"{file}: not a Flare manifest (no `type: workflow`); ignored")
     by_file: dict[Path, list[LoadedJob]] = {}
-    for file in files:
-        try:
-            manifest = parse_manifest(file)
-        except ManifestError as exc:
-            loaded.broken[file] = exc.problems
-            name = _declared_name(file)
-            if name:
-                loaded.workflows[file] = name
-            continue
-        loaded.workflows[file] = manifest.name
-        by_file[file] = [LoadedJob(file, manifest, i) for i in range(len(manifest.workflow.dag))]
+    for file in manifest_files(paths):
+        parsed = _parsed(file, file in named, cache)
+        if parsed.ignored:
+            loaded.ignored.append(f"{file}: not a Flare manifest (no `type: workflow`); ignored")
+        elif parsed.manifest is None:
+            loaded.broken[file] = list(parsed.problems)
+            if parsed.declared:
+                loaded.workflows[file] = parsed.declared
+        else:
+            loaded.workflows[file] = parsed.manifest.name
+            by_file[file] = [
+                LoadedJob(file, parsed.manifest, i) for i in range(len(parsed.manifest.workflow.dag))
+            ]
     # Checks across files run again without the files they broke, until the rest is clean.
     while by_file:
         problems = _check(by_file, depots, table_exists)
@@ -591,10 +624,10 @@ def load_manifests(paths: list[Path], depots: Any = None, table_exists: TableExi
     return loaded
 
 
-def _declared_name(file: Path) -> str | None:
+def _declared_name(file: Path, text: str | None = None) -> str | None:
     """The workflow name a manifest that did not validate gives, if it can be read at all."""
     try:
-        data = yaml.safe_load(file.read_text())
+        data = yaml.load(file.read_text() if text is None else text, Loader=SAFE_LOADER)
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return None
     name = data.get("name") if isinstance(data, dict) else None
