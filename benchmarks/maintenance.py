@@ -47,7 +47,7 @@ def _create(catalog: Any, name: str, properties: dict[str, str] | None = None) -
 
 
 def _table(name: str) -> Any:
-    from flare_assets.defs.maintenance import MaintainedTable
+    from flare_assets.defs.tables import MaintainedTable
     from flare_assets.spec.address import Address
     from flare_assets.spec.maintenance import TableMaintenance
 
@@ -56,7 +56,7 @@ def _table(name: str) -> Any:
 
 def health_tick(catalog: Any) -> tuple[dict[str, float], dict[str, Any]]:
     from flare_assets import spark as sparklib
-    from flare_assets.defs.maintenance import health_tick as tick
+    from flare_assets.defs.sensors import health_tick as tick
     from flare_assets.health import _MANIFEST_CACHE
 
     tables = []
@@ -85,26 +85,26 @@ def health_tick(catalog: Any) -> tuple[dict[str, float], dict[str, Any]]:
 
 
 def _compact(spark: Any, table: Any, targeted: bool) -> tuple[dict[str, int], Any]:
-    from flare_assets.defs.maintenance import _health
+    from flare_assets.defs.tables import table_health
     from flare_assets.engine.maintenance import plan, run_action
 
-    health = _health(table)
+    health = table_health(table)
     action = plan("compaction", table.settings, health, int(time.time() * 1000), targeted=targeted)
     return run_action(spark, table.address.table, action).counters, health
 
 
 def compaction(catalog: Any, spark: Any) -> tuple[dict[str, float], dict[str, Any]]:
-    from flare_assets.defs.maintenance import _health
+    from flare_assets.defs.tables import table_health
     from flare_assets.health import needed
 
     table = _create(catalog, "micro")
     for b in range(200):
         table.append(_batch(b * 500, 500))
     target = _table("micro")
-    before = _health(target)
+    before = table_health(target)
     needs = needed(before)
     counters, _ = _compact(spark, target, targeted=True)
-    after = _health(target)
+    after = table_health(target)
     old, new = before.snapshot_id, after.snapshot_id
     name = "lakehouse.bench.micro"
     scans: dict[str, list[float]] = {"before": [], "after": []}
@@ -132,7 +132,7 @@ def compaction(catalog: Any, spark: Any) -> tuple[dict[str, float], dict[str, An
 
 
 def health_vs_blind(catalog: Any, spark: Any, hours: int = 12, per_hour: int = 10) -> tuple[dict, dict]:
-    from flare_assets.defs.maintenance import _health
+    from flare_assets.defs.tables import table_health
     from flare_assets.health import needed
 
     props = {"write.target-file-size-bytes": str(1024 * 1024)}
@@ -151,12 +151,12 @@ def health_vs_blind(catalog: Any, spark: Any, hours: int = 12, per_hour: int = 1
         counters, _ = _compact(spark, targets["blind"], targeted=False)
         rewritten["blind"] += counters.get("rewritten_bytes_count", 0)
         compactions["blind"] += 1
-        health = _health(targets["by_health"])
+        health = table_health(targets["by_health"])
         if "compaction" in needed(health, targets["by_health"].settings.thresholds):
             counters, _ = _compact(spark, targets["by_health"], targeted=True)
             rewritten["by_health"] += counters.get("rewritten_bytes_count", 0)
             compactions["by_health"] += 1
-        health = _health(targets["by_health"])
+        health = table_health(targets["by_health"])
         ratios.append(round(health.small_file_ratio, 3))
         small.append(health.small_files)
         within.append("compaction" not in needed(health, targets["by_health"].settings.thresholds))

@@ -8,9 +8,8 @@ from dagster import Config, OpExecutionContext, job, op
 
 from flare_assets.defs.assets import RunStateConfig
 from flare_assets.defs.config import config_fields, config_schema, op_config
-from flare_assets.defs.housekeeping import HousekeepingConfig
-from flare_assets.defs.maintenance import MaintenanceConfig
-from flare_assets.defs.streams import StreamRunConfig
+from flare_assets.defs.jobs import HousekeepingConfig, MaintenanceConfig
+from flare_assets.defs.stream_assets import StreamRunConfig
 
 CASES = [
     (RunStateConfig, {}),

@@ -19,7 +19,8 @@ from dagster import DagsterInstance, DagsterRunStatus, build_sensor_context
 from dagster._core.storage.dagster_run import DagsterRun
 
 from flare_assets.catalog import load_catalog
-from flare_assets.defs.pools import WORKER_TAG, dead_runs_sensor
+from flare_assets.defs.executor import WORKER_TAG
+from flare_assets.defs.sensors import dead_runs_sensor
 from flare_assets.settings import Settings
 from flare_assets.workers import worker_alive, worker_identity
 from flare_assets_tests.manifests import job, output, workflow, write

@@ -1,10 +1,7 @@
 """One multi_asset per Flare job: its outputs are the assets, computed by one Spark run of the job."""
 
 import re
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
-from functools import cache
-from typing import Any
+from collections.abc import Iterator
 
 from dagster import (
     AssetCheckKey,
@@ -17,13 +14,6 @@ from dagster import (
     Config,
     MaterializeResult,
     MultiPartitionKey,
-    RunRequest,
-    RunsFilter,
-    ScheduleDefinition,
-    ScheduleEvaluationContext,
-    SkipReason,
-    build_schedule_from_partitioned_job,
-    define_asset_job,
     multi_asset,
 )
 
@@ -39,7 +29,6 @@ from flare_assets.defs.metadata import (
 )
 from flare_assets.defs.partitions import backfill_policy, partitions_definition, run_slice
 from flare_assets.defs.resources import SparkResource, run_static_confs, static_conf_tag
-from flare_assets.defs.runs import IN_FLIGHT
 from flare_assets.depots import DepotMap
 from flare_assets.engine import run_job
 from flare_assets.engine.context import RunContext
@@ -52,7 +41,7 @@ from flare_assets.engine.state import StateRequest, request_problems
 from flare_assets.engine.tuning import job_conf
 from flare_assets.settings import Settings
 from flare_assets.spec.loader import LoadedJob
-from flare_assets.spec.model import TIME_WINDOWS, Job, Output, Schedule
+from flare_assets.spec.model import Job, Output
 
 
 class RunStateConfig(Config):
@@ -61,10 +50,6 @@ class RunStateConfig(Config):
 
     reset_state: bool = False
     state: dict[str, str] = {}
-
-
-# what define_asset_job returns: its class is not part of Dagster's public API
-AssetJob = Any
 
 
 def incremental_inputs(job: Job) -> list[str]:
@@ -260,73 +245,3 @@ def run_identity(
     record = context.instance.get_run_record_by_id(root)
     created = int(record.create_timestamp.timestamp() * 1000) if record and record.create_timestamp else None
     return run_properties(root, context.run_id, step, partition.describe() if partition else None, created)
-
-
-def schedules(jobs: list[LoadedJob]) -> list[ScheduleDefinition]:
-    """workflow.schedule.cron -> one schedule per workflow over its unpartitioned assets; a job with
-    time-window partitions gets a schedule that runs each partition once it closes."""
-    out: list[ScheduleDefinition] = []
-    for manifest in {lj.manifest.name: lj.manifest for lj in jobs}.values():
-        if manifest.workflow.schedule is None:
-            continue
-        keys = [
-            AssetKey(o.address.key)
-            for d in manifest.workflow.dag
-            if not d.job.partitions
-            for o in d.job.outputs
-        ]
-        if not keys:
-            continue
-        asset_job = define_asset_job(f"{_safe(manifest.name)}_job", selection=keys)
-        out.append(workflow_schedule(manifest.workflow.schedule, asset_job))
-    for lj in jobs:
-        partitions = lj.dag_job.job.partitions
-        if partitions and all(d.type in TIME_WINDOWS for d in partitions.dimensions):
-            out.append(build_schedule_from_partitioned_job(partitioned_job(lj)))
-    return out
-
-
-def workflow_schedule(schedule: Schedule, asset_job: AssetJob) -> ScheduleDefinition:
-    """A Flare `workflow.schedule` for one asset job: its cron in its time zone, with its policy."""
-    return ScheduleDefinition(
-        name=f"{asset_job.name}_schedule",
-        job=asset_job,
-        cron_schedule=schedule.cron,
-        execution_timezone=schedule.timezone or "UTC",
-        execution_fn=schedule_tick(schedule, asset_job.name),
-    )
-
-
-def schedule_tick(
-    schedule: Schedule, job_name: str
-) -> Callable[[ScheduleEvaluationContext], RunRequest | SkipReason]:
-    """A tick runs the workflow unless it is past `endOn`, or a run is in flight and the policy is
-    Forbid."""
-
-    def evaluate(context: ScheduleEvaluationContext) -> RunRequest | SkipReason:
-        now = context.scheduled_execution_time or datetime.now(UTC)
-        if schedule.end_on is not None and now > schedule.end_on:
-            return SkipReason(f"the schedule ended on {schedule.end_on.isoformat()} (endOn)")
-        if schedule.concurrency_policy == "Forbid":
-            busy = context.instance.get_run_records(
-                RunsFilter(job_name=job_name, statuses=IN_FLIGHT), limit=1
-            )
-            if busy:
-                return SkipReason(
-                    f"run {busy[0].dagster_run.run_id} is in flight (concurrencyPolicy: Forbid)"
-                )
-        return RunRequest()
-
-    return evaluate
-
-
-@cache  # one definition per job, shared by its schedule and the Definitions' jobs
-def partitioned_job(lj: LoadedJob) -> AssetJob:
-    """An asset job per partitioned Flare job: `dagster job backfill -j <name>_partitions` starts a
-    backfill from the command line, as the UI's backfill dialog does."""
-    job = lj.dag_job.job
-    return define_asset_job(
-        f"{lj.name}_partitions",
-        selection=[AssetKey(o.address.key) for o in job.outputs],
-        partitions_def=partitions_definition(job.partitions),
-    )

@@ -7,23 +7,31 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from dagster import Definitions
+from dagster import (
+    Definitions,
+)
 
 from flare_assets.catalog import table_exists
-from flare_assets.defs.assets import job_assets, partitioned_job, schedules, source_specs
+from flare_assets.defs.assets import job_assets, source_specs
 from flare_assets.defs.broken import broken_assets
 from flare_assets.defs.checks import is_quality_job, quality_checks, quality_jobs
-from flare_assets.defs.housekeeping import housekeeping_jobs
-from flare_assets.defs.maintenance import maintenance_definitions
-from flare_assets.defs.pools import dead_runs_sensor, flare_executor
+from flare_assets.defs.executor import flare_executor
+from flare_assets.defs.jobs import action_job, housekeeping_jobs, maintenance_job, partitioned_job
 from flare_assets.defs.resources import SPARK
-from flare_assets.defs.streams import stream_assets, stream_sensor
-from flare_assets.depots import load_depots
+from flare_assets.defs.schedules import action_schedules, maintenance_schedules, schedules
+from flare_assets.defs.sensors import dead_runs_sensor, health_sensor, stream_sensor
+from flare_assets.defs.stream_assets import stream_assets
+from flare_assets.defs.tables import lakehouse_tables
+from flare_assets.depots import DepotMap, load_depots
 from flare_assets.settings import Settings
 from flare_assets.spec.errors import ManifestError
 from flare_assets.spec.loader import LoadedJob, load_manifests
 from flare_assets.spec.streams import is_stream_job
+
+if TYPE_CHECKING:  # pyiceberg loads only when health is read, not in every run process
+    pass
 
 log = logging.getLogger("flare_assets")
 
@@ -97,6 +105,27 @@ def _build(settings: Settings | None, pipelines: list[Path] | None) -> Definitio
         ],
         resources={"spark": SPARK},
         # Spark steps share the run's one JVM: a process per step would start a JVM per step.
-        # The executor also reports pool waits and frees slots held by dead runs (defs/pools.py).
+        # The executor also reports pool waits and frees slots held by dead runs (defs/executor.py).
         executor=flare_executor,
     )
+
+
+def maintenance_definitions(
+    jobs: list[LoadedJob],
+    depots: DepotMap,
+    settings: Settings | None = None,
+    health_sensor_name: str = "flare_table_health",
+) -> dict[str, list[Any]]:
+    """Jobs, schedules and the health sensor, for build_definitions to add."""
+    settings = settings or Settings.from_env()
+    tables = lakehouse_tables(jobs, depots)
+    table_jobs = [maintenance_job(t, settings, depots) for t in tables]
+    schedules = [s for t, j in zip(tables, table_jobs, strict=True) for s in maintenance_schedules(t, j)]
+    actions = [
+        (lj, action_job(lj, depots, settings))
+        for lj in jobs
+        if lj.dag_job.job.actions and not lj.dag_job.job.outputs
+    ]
+    schedules += [s for lj, j in actions for s in action_schedules(lj, j)]
+    sensors = [health_sensor(tables, table_jobs, settings, health_sensor_name)] if tables else []
+    return {"jobs": table_jobs + [j for _, j in actions], "schedules": schedules, "sensors": sensors}

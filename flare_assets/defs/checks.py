@@ -20,9 +20,10 @@ from dagster import (
     multi_asset_check,
 )
 
-from flare_assets.defs.assets import AssetJob, workflow_schedule
+from flare_assets.defs.jobs import AssetJob
 from flare_assets.defs.metadata import check_result
 from flare_assets.defs.resources import SparkResource
+from flare_assets.defs.schedules import workflow_schedule
 from flare_assets.depots import DepotMap
 from flare_assets.engine.quality import named_assertions, run_checks
 from flare_assets.engine.tuning import job_conf

@@ -1,12 +1,47 @@
-"""Jobs of a single op (maintenance, housekeeping, actions), built straight from their graph: the
-same JobDefinition `@job` gives, without tracing a composition function for each of a thousand
-tables."""
+"""Jobs beside the assets' own: partition backfills, and single-op jobs for housekeeping, table
+maintenance and action-only manifests. Single-op jobs are built straight from their graph: the same
+JobDefinition `@job` gives, without tracing a composition function for each of a thousand tables."""
 
-from __future__ import annotations
+import re
+import time
+from collections.abc import Iterator, Mapping
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-from collections.abc import Mapping
+from dagster import (
+    AssetKey,
+    AssetObservation,
+    Config,
+    GraphDefinition,
+    JobDefinition,
+    MetadataValue,
+    OpDefinition,
+    OpExecutionContext,
+    define_asset_job,
+    op,
+)
+from pydantic import Field
 
-from dagster import GraphDefinition, JobDefinition, OpDefinition
+from flare_assets.defs.config import config_schema, op_config
+from flare_assets.defs.metadata import (
+    housekeeping_metadata,
+)
+from flare_assets.defs.partitions import partitions_definition
+from flare_assets.defs.resources import SparkResource
+from flare_assets.defs.tables import MaintainedTable, health_figures, health_metadata, table_health
+from flare_assets.depots import DepotMap
+from flare_assets.engine import housekeeping, state
+from flare_assets.engine import maintenance as engine
+from flare_assets.engine.context import RunContext
+from flare_assets.engine.errors import JobFailed
+from flare_assets.settings import Settings
+from flare_assets.spec.actions import Action
+from flare_assets.spec.loader import LoadedJob
+from flare_assets.spec.maintenance import MAINTENANCE_KINDS
+from flare_assets.spec.model import Output
+
+if TYPE_CHECKING:  # pyiceberg loads only when health is read, not in every run process
+    pass
 
 
 def one_op_job(
@@ -14,3 +49,202 @@ def one_op_job(
 ) -> JobDefinition:
     graph = GraphDefinition(name=name, node_defs=[op_def], description=description)
     return graph.to_job(description=description, tags=tags)
+
+
+# what define_asset_job returns: its class is not part of Dagster's public API
+AssetJob = Any
+
+
+@cache  # one definition per job, shared by its schedule and the Definitions' jobs
+def partitioned_job(lj: LoadedJob) -> AssetJob:
+    """An asset job per partitioned Flare job: `dagster job backfill -j <name>_partitions` starts a
+    backfill from the command line, as the UI's backfill dialog does."""
+    job = lj.dag_job.job
+    return define_asset_job(
+        f"{lj.name}_partitions",
+        selection=[AssetKey(o.address.key) for o in job.outputs],
+        partitions_def=partitions_definition(job.partitions),
+    )
+
+
+class HousekeepingConfig(Config):
+    run_number: int | None = Field(
+        default=None, description="runId the expressions see (default: the output's last run number)"
+    )
+
+
+def job_name(output: Output) -> str:
+    return "housekeeping__" + re.sub(r"\W", "_", "__".join(output.address.key))
+
+
+def housekeeping_job(
+    lj: LoadedJob, output: Output, depots: DepotMap, settings: Settings | None = None
+) -> JobDefinition:
+    """One op on the run's Spark session: housekeeping of what the output holds now, observed on its
+    asset. It shares the writing job's concurrency pool, so the two never overlap when one is set."""
+    settings = settings or Settings.from_env()
+    key = AssetKey(output.address.key)
+    stack = lj.dag_job.spec.stack_spec
+
+    @op(
+        name=f"{job_name(output)}_op",
+        pool=lj.dag_job.pool,
+        description=f"housekeeping of {output.dataset}",
+        config_schema=config_schema(HousekeepingConfig),
+    )
+    def _housekeep(context: OpExecutionContext, spark: SparkResource) -> None:
+        config = op_config(HousekeepingConfig, context)
+        session, _ = spark.session_for(stack.static_conf(), None, settings, depots)
+        number = config.run_number
+        if number is None:
+            number = state.committed(RunContext(session, lj.dag_job.job, depots, settings, lj.label)).run_id
+        ctx = housekeeping.context(lj.manifest.name, output, number)
+        housekeeping.check(session, output, ctx)
+        result = housekeeping.run(session, output, depots, settings, ctx)
+        context.log_event(
+            AssetObservation(
+                asset_key=key,
+                description=f"housekeeping ({result.mode}) at runId {number}",
+                metadata={"run_number": MetadataValue.int(number), **housekeeping_metadata(result)},
+            )
+        )
+
+    return one_op_job(job_name(output), _housekeep, f"Housekeeping of {output.dataset} ({lj.file.name})")
+
+
+def housekeeping_jobs(
+    jobs: list[LoadedJob], depots: DepotMap, settings: Settings | None = None
+) -> list[JobDefinition]:
+    return [
+        housekeeping_job(lj, output, depots, settings)
+        for lj in jobs
+        for output in lj.dag_job.job.outputs
+        if output.housekeeping is not None
+    ]
+
+
+class MaintenanceConfig(Config):
+    """What one maintenance run does; the defaults are what a scheduled run of every kind does."""
+
+    kinds: list[str] = Field(
+        default_factory=lambda: list(MAINTENANCE_KINDS),
+        description="some of: compaction, manifests, expiry, orphans",
+    )
+    targeted: bool = Field(default=False, description="health-driven: compact only the small files")
+    delete_where: str | None = Field(default=None, description="delete_from_dataset: the rows to delete")
+    all: bool = Field(
+        default=False, description="delete every row (needed for an empty or always-true where)"
+    )
+    dry_run: bool = Field(default=False, description="count the rows deleteWhere matches, delete nothing")
+
+
+def _delete_action(cfg: MaintenanceConfig) -> Action:
+    try:
+        return Action(name="delete_from_dataset", input="t", delete_where=cfg.delete_where, all=cfg.all)
+    except ValueError as exc:
+        raise JobFailed(f"delete_from_dataset: {exc}; nothing was deleted") from exc
+
+
+def _action_metadata(
+    context: OpExecutionContext, action: Action, done: engine.ActionResult
+) -> dict[str, Any]:
+    """What one action did, logged and as the table's observation metadata."""
+    context.log.info(f"{action.name}: {done.statement} -> {done.counters or done.rows_matched}")
+    meta: dict[str, Any] = {f"{action.name}.{k}": MetadataValue.int(v) for k, v in done.counters.items()}
+    if action.name == "remove_orphans":
+        meta["orphans_found"] = MetadataValue.int(len(done.files))
+        meta["orphans_removed"] = MetadataValue.int(0 if done.dry_run else len(done.files))
+    if done.rows_matched is None:
+        return meta
+    context.log.info(
+        f"delete_from_dataset: {done.rows_matched} of {done.rows_total} rows match "
+        f"{action.delete_where!r}" + (" (dry run: nothing deleted)" if done.dry_run else "")
+    )
+    meta["rows_matched"] = MetadataValue.int(done.rows_matched)
+    meta["rows_total"] = MetadataValue.int(done.rows_total or 0)
+    if done.dry_run and not action.all and done.rows_matched == done.rows_total:
+        context.log.warning(
+            "delete_from_dataset: the predicate matches every row; without all: true the "
+            "delete would be refused"
+        )
+    meta["rows_deleted"] = MetadataValue.int(0 if done.dry_run else done.rows_matched)
+    return meta
+
+
+def maintenance_job(
+    table: MaintainedTable, settings: Settings | None = None, depots: DepotMap | None = None
+) -> JobDefinition:
+    """One job per table: the chosen kinds in order, before and after figures on the table's asset;
+    runs use `settings` and `depots`, those the definitions were built with."""
+
+    @op(
+        name=f"{table.job_name}_op",
+        pool=table.pool,
+        description=f"Maintenance of {table.address.table} through Iceberg's Spark procedures",
+        out={},
+        config_schema=config_schema(MaintenanceConfig),
+    )
+    def maintain(context: OpExecutionContext, spark: SparkResource) -> Iterator[Any]:
+        config = op_config(MaintenanceConfig, context)
+        unknown = [k for k in config.kinds if k not in MAINTENANCE_KINDS]
+        if unknown:
+            raise JobFailed(
+                f"unknown maintenance {', '.join(unknown)}; allowed: {', '.join(MAINTENANCE_KINDS)}"
+            )
+        delete = _delete_action(config) if config.delete_where is not None or config.all else None
+        session, _ = spark.session_for({}, None, settings, depots)
+        name = table.address.table
+        start = time.perf_counter()
+        from pyiceberg.exceptions import NoSuchTableError
+
+        try:
+            before = table_health(table, None, settings)
+        except NoSuchTableError as exc:
+            raise JobFailed(f"table {name} does not exist; no maintenance ran") from exc
+        now_ms = int(time.time() * 1000)
+        actions = [engine.plan(k, table.settings, before, now_ms, config.targeted) for k in config.kinds]
+        actions += [delete] if delete else []
+        engine.check_all(session, [(name, a) for a in actions], now_ms, f"{name}: ", "no maintenance ran")
+        meta: dict[str, Any] = {}
+        for action in actions:
+            done = engine.run_checked(session, name, action, now_ms, "", dry_run=config.dry_run)
+            meta.update(_action_metadata(context, action, done))
+        after = table_health(table, None, settings)
+        meta.update(
+            health_figures("before", before) | health_figures("after", after) | health_metadata(after)
+        )
+        meta["maintenance"] = ", ".join(config.kinds + (["delete_from_dataset"] if delete else []))
+        meta["duration_s"] = MetadataValue.float(round(time.perf_counter() - start, 3))
+        yield AssetObservation(asset_key=table.asset_key, metadata=meta)
+
+    return one_op_job(
+        table.job_name, maintain, f"Maintenance of {table.address.table}", {"flare/maintenance": ""}
+    )
+
+
+def action_job(lj: LoadedJob, depots: DepotMap, settings: Settings | None = None) -> JobDefinition:
+    """A Flare job with actions and no outputs: one op running its actions, each action's counters
+    observed on its table's asset."""
+    settings = settings or Settings.from_env()
+    job_ = lj.dag_job.job
+    inputs = {i.name: i for i in job_.inputs}
+    label = lj.label
+
+    @op(name=f"{lj.name}_actions", pool=lj.dag_job.pool, description=f"Actions of {label}", out={})
+    def run(context: OpExecutionContext, spark: SparkResource) -> Iterator[Any]:
+        session, _ = spark.session_for(lj.dag_job.spec.stack_spec.static_conf(), None, settings, depots)
+        results = engine.run_actions(session, job_, depots, settings, name=label)
+        for action, done in zip(job_.actions, results, strict=True):
+            meta: dict[str, Any] = {
+                f"{done.action}.{k}": MetadataValue.int(v) for k, v in done.counters.items()
+            }
+            meta["statement"] = MetadataValue.md(f"```sql\n{done.statement}\n```")
+            meta["duration_s"] = MetadataValue.float(round(done.seconds, 3))
+            if done.rows_matched is not None:
+                meta["rows_matched"] = MetadataValue.int(done.rows_matched)
+            if done.files:
+                meta["orphan_files"] = MetadataValue.md("\n".join(f"- `{f}`" for f in done.files[:200]))
+            context.log.info(f"{done.action} on {done.table}: {done.counters or done.rows_matched}")
+            yield AssetObservation(asset_key=AssetKey(inputs[action.input].address.key), metadata=meta)
+
+    return one_op_job(lj.name, run, lj.dag_job.title or label, {"flare/actions": ""})

@@ -14,8 +14,8 @@ from dagster import (
     TableSchema,
 )
 
-from flare_assets.defs.housekeeping import housekeeping_metadata
 from flare_assets.engine.assertions import AssertionResult
+from flare_assets.engine.housekeeping import HousekeepingResult
 from flare_assets.engine.results import JobResult, OutputResult, PartitionWritten
 
 _TAG_KEY = re.compile(r"[^A-Za-z0-9_.\-/]")
@@ -190,3 +190,32 @@ def check_result(key: AssetKey, check: AssertionResult) -> AssetCheckResult:
         severity=AssetCheckSeverity.ERROR if check.blocking else AssetCheckSeverity.WARN,
         metadata=meta,
     )
+
+
+def _listing(items: list[str], limit: int = 50) -> str:
+    shown = "\n".join(f"- `{i}`" for i in items[:limit])
+    return shown + (f"\n- ... {len(items) - limit} more" if len(items) > limit else "")
+
+
+def housekeeping_metadata(result: HousekeepingResult) -> dict[str, Any]:
+    """Numbers the UI plots over time (partitions and files before and after), and what moved."""
+    meta: dict[str, Any] = {
+        "housekeeping_mode": result.mode,
+        "housekeeping_partitions_before": MetadataValue.int(result.partitions_before),
+        "housekeeping_partitions_after": MetadataValue.int(result.partitions_after),
+        "housekeeping_files_before": MetadataValue.int(result.files_before),
+        "housekeeping_files_after": MetadataValue.int(result.files_after),
+        "housekeeping_partitions_deleted": MetadataValue.int(len(result.deleted)),
+        "housekeeping_partitions_archived": MetadataValue.int(len(result.archived)),
+        "housekeeping_partitions_compacted": MetadataValue.int(len(result.compacted)),
+        "housekeeping_s": MetadataValue.float(round(result.seconds, 3)),
+    }
+    done = [f"deleted {p}" for p in result.deleted]
+    done += [f"archived {src} -> {dst}" for src, dst in result.archived.items()]
+    done += [f"compacted {p}" for p in result.compacted]
+    done += [f"repaired {p}" for p in result.repaired]
+    if done:
+        meta["housekeeping"] = MetadataValue.md(_listing(done))
+    if result.snapshot_id is not None:
+        meta["housekeeping_snapshot_id"] = MetadataValue.text(str(result.snapshot_id))
+    return meta

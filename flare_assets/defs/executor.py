@@ -1,4 +1,4 @@
-"""Crash-safe concurrency pools.
+"""The run executor: in-process, with crash-safe concurrency pools.
 
 A run killed with `kill -9` stays STARTED and keeps the pool slots its steps claimed: nothing in
 the run is left to report the end. Dagster's run monitoring fails such runs only where the run
@@ -9,7 +9,8 @@ time), and:
 - the executor watches its own steps while they wait for a pool: it logs a WARNING naming the runs
   that hold the slots, and when a holder's worker is gone from this host (or the holder already
   ended), it fails that run and frees its slots, so the waiting step goes on;
-- the sensor `flare_dead_runs` does the same for every STARTED run of this host, waited on or not.
+- the sensor `flare_dead_runs` (defs/sensors.py) does the same for every STARTED run of this
+  host, waited on or not.
 """
 
 from __future__ import annotations
@@ -17,20 +18,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from functools import cache
 
 from dagster import (
     DagsterEvent,
     DagsterInstance,
     DagsterRunStatus,
-    DefaultSensorStatus,
-    RunsFilter,
-    SensorDefinition,
-    SensorEvaluationContext,
-    SkipReason,
     executor,
     in_process_executor,
-    sensor,
 )
 
 # Dagster has no public API to extend an executor: the in-process one is subclassed from its module.
@@ -158,26 +152,3 @@ def flare_executor(init_context) -> PoolAwareExecutor:  # noqa: ANN001
         step_dependency_config=inner.step_dependency_config,
         marker_to_close=inner.marker_to_close,
     )
-
-
-@cache  # one object for every Definitions built here: merged definitions keep one sensor
-def dead_runs_sensor() -> SensorDefinition:
-    @sensor(
-        name="flare_dead_runs",
-        minimum_interval_seconds=30,
-        default_status=DefaultSensorStatus.RUNNING,
-        description="Fails STARTED runs whose worker process on this host is gone (kill -9, a crash) and "
-        "frees the pool slots they held",
-    )
-    def flare_dead_runs(context: SensorEvaluationContext) -> SkipReason:
-        instance = context.instance
-        started = instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.STARTED]))
-        suspects = {r.run_id for r in started if WORKER_TAG in r.tags}
-        if instance.event_log_storage.supports_global_concurrency_limits:
-            suspects |= instance.event_log_storage.get_concurrency_run_ids()
-        done = [m for m in (reap(instance, rid) for rid in sorted(suspects)) if m]
-        for line in done:
-            context.log.warning(line)
-        return SkipReason("; ".join(done) or f"{len(started)} started run(s), none dead")
-
-    return flare_dead_runs

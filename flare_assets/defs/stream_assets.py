@@ -1,14 +1,10 @@
-"""Stream jobs in Dagster: one multi_asset that runs the Structured Streaming query, and one sensor
-per job that launches a run when there is new data.
+"""Stream jobs in Dagster: one multi_asset that runs the Structured Streaming query (its sensor is
+in defs/sensors.py).
 
-The sensor looks without a JVM (new landing files against the checkpoint's committed file log, or
-the upstream table's current snapshot through pyiceberg), names the batch in the run key, and
-launches nothing while a run of the job is in flight, so two ticks never start two runs for one
-batch. A run in flight whose process is gone (killed with its daemon, say) is marked failed and the
-next run resumes the stream from its checkpoint, under a new run key. Once and AvailableNow runs
-process what is there and end; a ProcessingTime run keeps going, reporting each committed
-micro-batch as an asset materialization, until it is terminated: then the query stops between
-batches and a later run resumes from the checkpoint."""
+Once and AvailableNow runs process what is there and end; a ProcessingTime run keeps going, reporting
+each committed micro-batch as an asset materialization, until it is terminated: then the query
+stops between batches and a later run resumes from the checkpoint. A run in flight whose process is
+gone is marked failed and the next run resumes the stream from its checkpoint."""
 
 import signal
 import threading
@@ -22,23 +18,15 @@ from dagster import (
     AssetsDefinition,
     Config,
     DagsterExecutionInterruptedError,
-    DagsterRunStatus,
     MaterializeResult,
-    RunRequest,
-    RunsFilter,
-    SensorDefinition,
-    SensorEvaluationContext,
-    SkipReason,
     multi_asset,
-    sensor,
 )
 from pydantic import Field
 
-from flare_assets.checkpoints import checkpoint_dir, record_runner, runner_gone, stream_news
+from flare_assets.checkpoints import checkpoint_dir, record_runner
 from flare_assets.defs.assets import output_spec
 from flare_assets.defs.config import config_fields, op_config
 from flare_assets.defs.resources import SparkResource
-from flare_assets.defs.runs import IN_FLIGHT
 from flare_assets.defs.stream_metadata import stream_metadata
 from flare_assets.depots import DepotMap
 from flare_assets.engine.context import RunContext
@@ -49,6 +37,8 @@ from flare_assets.spec.loader import LoadedJob
 from flare_assets.spec.streams import streaming
 
 STREAM_TAG = "flare/stream"
+
+
 BATCH_TAG = "flare/batch"
 
 
@@ -141,56 +131,3 @@ def stream_assets(lj: LoadedJob, depots: DepotMap, settings: Settings | None = N
             yield MaterializeResult(asset_key=key, metadata=stream_metadata(result, result.batches, output))
 
     return _stream
-
-
-def _unread(notes: list[str]) -> str:
-    """Landed files the stream will not read, for a tick's message."""
-    if not notes:
-        return ""
-    return (
-        f"; {len(notes)} landed file(s) will not be read: "
-        + "; ".join(notes[:3])
-        + (" ..." if len(notes) > 3 else "")
-    )
-
-
-def stream_sensor(lj: LoadedJob, depots: DepotMap, settings: Settings | None = None) -> SensorDefinition:
-    settings = settings or Settings.from_env()
-    job = lj.dag_job.job
-    mode = streaming(job)
-    keys = [AssetKey(o.address.key) for o in job.outputs]
-    what = "starts the long-running run when data arrives" if mode.continuous else "launches a run per batch"
-
-    @sensor(
-        name=f"{lj.name}_stream",
-        minimum_interval_seconds=max(1, round(mode.interval_s)) if not mode.continuous else 30,
-        asset_selection=keys,
-        description=f"{lj.label}: looks for new data and {what}",
-    )
-    def _tick(context: SensorEvaluationContext) -> RunRequest | SkipReason:
-        batch, unread = stream_news(job, lj.name, depots, settings)
-        if batch is None:
-            return SkipReason("no new data since the last committed batch" + _unread(unread))
-        in_flight = context.instance.get_run_records(
-            RunsFilter(tags={STREAM_TAG: lj.name}, statuses=IN_FLIGHT), limit=1
-        )
-        run_key = batch.key
-        if in_flight:
-            run = in_flight[0].dagster_run
-            gone = runner_gone(checkpoint_dir(job, lj.name, settings), run.run_id)
-            if run.status != DagsterRunStatus.STARTED or gone is None:
-                return SkipReason(
-                    f"run {run.run_id} is processing this stream; {batch.description} waits for it"
-                )
-            # the run died without ending (its process was killed): fail it, and resume the stream
-            # from its checkpoint under a new run key (its own was used by the dead run)
-            context.instance.report_run_failed(run, f"{lj.name}: run {run.run_id} died: {gone}")
-            context.log.warning(f"run {run.run_id} died ({gone}); marked failed, the stream resumes")
-            run_key = f"{batch.key}:resumed:{run.run_id[:8]}"
-        return RunRequest(
-            run_key=run_key,
-            asset_selection=keys,
-            tags={STREAM_TAG: lj.name, BATCH_TAG: batch.description[:200]},
-        )
-
-    return _tick
