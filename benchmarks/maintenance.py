@@ -57,7 +57,7 @@ def _table(name: str) -> Any:
 def health_tick(catalog: Any) -> tuple[dict[str, float], dict[str, Any]]:
     from flare_assets import spark as sparklib
     from flare_assets.defs.sensors import health_tick as tick
-    from flare_assets.health import _MANIFEST_CACHE
+    from flare_assets.engine.maintenance.health import _MANIFEST_CACHE
 
     tables = []
     for n in range(100):
@@ -86,7 +86,7 @@ def health_tick(catalog: Any) -> tuple[dict[str, float], dict[str, Any]]:
 
 def _compact(spark: Any, table: Any, targeted: bool) -> tuple[dict[str, int], Any]:
     from flare_assets.defs.tables import table_health
-    from flare_assets.engine.maintenance import plan, run_action
+    from flare_assets.engine.maintenance.actions import plan, run_action
 
     health = table_health(table)
     action = plan("compaction", table.settings, health, int(time.time() * 1000), targeted=targeted)
@@ -95,7 +95,7 @@ def _compact(spark: Any, table: Any, targeted: bool) -> tuple[dict[str, int], An
 
 def compaction(catalog: Any, spark: Any) -> tuple[dict[str, float], dict[str, Any]]:
     from flare_assets.defs.tables import table_health
-    from flare_assets.health import needed
+    from flare_assets.engine.maintenance.health import needed
 
     table = _create(catalog, "micro")
     for b in range(200):
@@ -133,7 +133,7 @@ def compaction(catalog: Any, spark: Any) -> tuple[dict[str, float], dict[str, An
 
 def health_vs_blind(catalog: Any, spark: Any, hours: int = 12, per_hour: int = 10) -> tuple[dict, dict]:
     from flare_assets.defs.tables import table_health
-    from flare_assets.health import needed
+    from flare_assets.engine.maintenance.health import needed
 
     props = {"write.target-file-size-bytes": str(1024 * 1024)}
     tables = {k: _create(catalog, k, props) for k in ("by_health", "blind")}

@@ -162,7 +162,7 @@ def _throughput(home: Path) -> tuple[list[float], list[float]]:
     from flare_assets.demo.events import drop_events
     from flare_assets.depots import load_depots
     from flare_assets.engine import RunContext
-    from flare_assets.engine.stream import StreamRun, run_stream
+    from flare_assets.engine.stream.runner import StreamRun, run_stream
     from flare_assets.settings import Settings
     from flare_assets.spark import get_session
     from flare_assets.spec.loader import load_jobs

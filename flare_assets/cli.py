@@ -13,7 +13,7 @@ from flare_assets.settings import HomeError, Settings, SettingsError, writable_f
 from flare_assets.spec.errors import ManifestError
 
 if TYPE_CHECKING:
-    from flare_assets.health import TableHealth
+    from flare_assets.engine.maintenance.health import TableHealth
 
     Commands = argparse._SubParsersAction[argparse.ArgumentParser]
 
@@ -130,7 +130,7 @@ def newest_metadata(settings: Settings, ident: str) -> str:
 
 
 def cmd_health(args: argparse.Namespace) -> int:
-    from flare_assets.health import catalog_health
+    from flare_assets.engine.maintenance.health import catalog_health
 
     try:
         _home_for_reads(Settings.from_env())

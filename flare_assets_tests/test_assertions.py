@@ -88,7 +88,7 @@ def test_bad_assertions_are_reported_at_load(tmp_path: Path, assertion: dict, ex
 
 
 def test_column_assertions_share_one_query_with_their_own_filters(settings: Settings) -> None:
-    from flare_assets.engine.assertions import evaluate, evaluate_all
+    from flare_assets.engine.batch.assertions import evaluate, evaluate_all
     from flare_assets.spec.model import Assertion
 
     spark = get_session(settings)

@@ -134,7 +134,7 @@ def test_on_bad_records_fail_names_them_and_writes_nothing(settings: Settings, t
 def test_which_inputs_are_checked_for_malformed_records() -> None:
     """JSON and CSV files unless the policy or a Spark parse mode in the options says otherwise (no JVM)."""
     from flare_assets.depots import load_depots
-    from flare_assets.engine.bad_records import applies
+    from flare_assets.engine.batch.bad_records import applies
     from flare_assets.spec.model import Input
     from flare_assets_tests.conftest import DEMO_DEPOTS
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from flare_assets.catalog import load_catalog
-from flare_assets.engine import iceberg
+from flare_assets.engine.tables import refs
 from flare_assets.query import read_rows
 from flare_assets.settings import Settings
 from flare_assets.spark import get_session
@@ -72,7 +72,7 @@ def test_publish_into_a_branch_that_moved_is_a_clear_error(settings: Settings) -
     spark.sql("CREATE NAMESPACE IF NOT EXISTS lakehouse.out")
     spark.sql("CREATE OR REPLACE TABLE lakehouse.out.moved (id INT) USING iceberg")
     spark.sql("INSERT INTO lakehouse.out.moved VALUES (1)")
-    iceberg.create_audit_branch(spark, "lakehouse.out.moved", "audit_x", "main")
+    refs.create_audit_branch(spark, "lakehouse.out.moved", "audit_x", "main")
     spark.sql("INSERT INTO lakehouse.out.moved.branch_audit_x VALUES (2)")
     spark.sql("INSERT INTO lakehouse.out.moved VALUES (3)")  # another writer commits to main meanwhile
     with pytest.raises(
@@ -80,14 +80,14 @@ def test_publish_into_a_branch_that_moved_is_a_clear_error(settings: Settings) -
         match="cannot publish branch 'audit_x' into 'main' of lakehouse.out.moved: "
         "Cannot fast-forward: main is not an ancestor of audit_x",
     ):
-        iceberg.publish(spark, "lakehouse.out.moved", "audit_x", "main")
+        refs.publish(spark, "lakehouse.out.moved", "audit_x", "main")
 
 
 def test_time_travel_inputs(settings: Settings, tmp_path: Path) -> None:
     spark = get_session(settings)
     load_source(settings, ROWS)
     table = "lakehouse.src.events"
-    first = iceberg.head(spark, table)[0]
+    first = refs.head(spark, table)[0]
     time.sleep(1.1)  # the moment below is in whole seconds: after the first snapshot, before the next
     moment = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time()))
     time.sleep(1.1)

@@ -156,8 +156,8 @@ def _stream_doc(streaming: dict, output_options: dict | None = None) -> dict:
 
 @pytest.mark.unit
 def test_streaming_keys_as_the_docs_write_them(tmp_path: Path, settings: Settings) -> None:
-    from flare_assets.checkpoints import checkpoint_dir
     from flare_assets.depots import load_depots
+    from flare_assets.engine.stream.checkpoints import checkpoint_dir
     from flare_assets.spec.loader import load_jobs
     from flare_assets_tests.conftest import DEMO_DEPOTS
 

@@ -18,8 +18,8 @@ from flare_assets.catalog import load_catalog
 from flare_assets.demo.uploads import generate_uploads
 from flare_assets.depots import load_depots
 from flare_assets.engine import JobFailed, RunContext, housekeeping, run_job
-from flare_assets.engine.layout import FileSystem, file_partitions
-from flare_assets.engine.tuning import job_conf
+from flare_assets.engine.batch.tuning import job_conf
+from flare_assets.engine.tables.layout import FileSystem, file_partitions
 from flare_assets.settings import Settings
 from flare_assets.spark import get_session
 from flare_assets.spec.errors import ManifestError

@@ -18,8 +18,8 @@ from pyspark.sql import SparkSession
 from flare_assets.catalog import load_catalog
 from flare_assets.depots import load_depots
 from flare_assets.engine import RunContext, run_job
-from flare_assets.engine.results import JobResult
-from flare_assets.engine.state import StateRequest, request_problems
+from flare_assets.engine.batch.results import JobResult
+from flare_assets.engine.batch.state import StateRequest, request_problems
 from flare_assets.settings import Settings
 from flare_assets.spark import get_session
 from flare_assets.spec.errors import ManifestError

@@ -18,8 +18,8 @@ from dagster import SensorResult, build_sensor_context
 from flare_assets.catalog import load_catalog
 from flare_assets.cli import main
 from flare_assets.defs.build import build_definitions
-from flare_assets.engine.maintenance import run_action
-from flare_assets.health import read_health
+from flare_assets.engine.maintenance.actions import run_action
+from flare_assets.engine.maintenance.health import read_health
 from flare_assets.settings import Settings
 from flare_assets.spark import get_session
 from flare_assets.spec.actions import Action

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from flare_assets.depots import load_depots
-from flare_assets.health import TableHealth, needed
+from flare_assets.engine.maintenance.health import TableHealth, needed
 from flare_assets.spec.actions import always_true
 from flare_assets.spec.errors import ManifestError
 from flare_assets.spec.loader import load_jobs

@@ -326,7 +326,7 @@ def test_a_slice_iceberg_cannot_replace_fails_at_once(settings: Settings) -> Non
 
     from pyspark.sql import functions as F
 
-    from flare_assets.engine import iceberg
+    from flare_assets.engine.tables import iceberg
     from flare_assets.spec.model import Output
 
     spark = get_session(settings)

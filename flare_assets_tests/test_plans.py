@@ -10,11 +10,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from flare_assets.engine.batch.partitions import DimensionSlice, PartitionSlice, window
 from flare_assets.engine.housekeeping import _targets, _where
-from flare_assets.engine.layout import FileSystem, Partition, file_partitions, partition_dir
-from flare_assets.engine.maintenance import plan, statement, timestamp_literal
-from flare_assets.engine.partitions import DimensionSlice, PartitionSlice, window
-from flare_assets.health import TableHealth
+from flare_assets.engine.maintenance.actions import plan, statement, timestamp_literal
+from flare_assets.engine.maintenance.health import TableHealth
+from flare_assets.engine.tables.layout import FileSystem, Partition, file_partitions, partition_dir
 from flare_assets.spec.actions import Action
 from flare_assets.spec.housekeeping import Housekeeping, check_partition_columns, named_partition_columns
 from flare_assets.spec.maintenance import TableMaintenance

@@ -25,7 +25,7 @@ from dagster import (
 )
 
 from flare_assets.catalog import load_catalog
-from flare_assets.engine import iceberg
+from flare_assets.engine.tables import access, commits
 from flare_assets.settings import Settings
 from flare_assets.spark import get_session
 from flare_assets_tests.conftest import build_definitions, failure_message, shared_spark
@@ -60,10 +60,10 @@ def fault_on_tag() -> Iterator[None]:
         if what == "tag":
             raise RuntimeError(f"injected fault tagging {table}")
 
-    iceberg.METADATA_COMMIT_HOOKS.append(fail)
+    commits.METADATA_COMMIT_HOOKS.append(fail)
     yield
-    if fail in iceberg.METADATA_COMMIT_HOOKS:
-        iceberg.METADATA_COMMIT_HOOKS.remove(fail)
+    if fail in commits.METADATA_COMMIT_HOOKS:
+        commits.METADATA_COMMIT_HOOKS.remove(fail)
 
 
 ROWS_SQL = "SELECT id, concat('n', id) AS name FROM range(1, 1001)"
@@ -84,7 +84,7 @@ def test_a_re_executed_run_finds_its_committed_rows_and_does_not_write_them_twic
     assert landed.summary["flare.dagster.root-run-id"] == first.run_id
     assert set(ids(settings, "rel.idem").values()) == {1}
 
-    iceberg.METADATA_COMMIT_HOOKS.clear()  # the conflict is over; Dagster re-executes the run
+    commits.METADATA_COMMIT_HOOKS.clear()  # the conflict is over; Dagster re-executes the run
     again = run(settings, tmp_path, doc, tags={"dagster/root_run_id": first.run_id})
     assert again.success
     counted = ids(settings, "rel.idem")
@@ -130,7 +130,7 @@ def test_dagster_re_execution_from_failure_keeps_the_rows_once(
             assert not first.success
         landed = load_catalog(settings=settings).load_table("rel.reexec").current_snapshot()
         assert int(landed.summary["flare.dagster.root-run-created-ms"]) <= landed.timestamp_ms
-        iceberg.METADATA_COMMIT_HOOKS.clear()
+        commits.METADATA_COMMIT_HOOKS.clear()
         options = ReexecutionOptions.from_failure(first.run_id, instance)
         with execute_job(job, instance, reexecution_options=options, raise_on_error=False) as again:
             assert again.success
@@ -158,7 +158,7 @@ def test_a_tag_commit_that_loses_to_a_concurrent_commit_is_retried(
         if len(attempts) > 1:
             return
         spark = get_session(settings)
-        ops = iceberg.java_table(spark, table).operations()
+        ops = access.java_table(spark, table).operations()
         base = ops.current()
         other = load_catalog(settings=settings).load_table("rel.busy")
         with other.transaction() as tx:  # the other writer wins the race
@@ -167,11 +167,11 @@ def test_a_tag_commit_that_loses_to_a_concurrent_commit_is_retried(
         stale = jvm.org.apache.iceberg.TableMetadata.buildFrom(base).setProperties({"late": "x"}).build()
         ops.commit(base, stale)  # raises CommitFailedException: the table moved underneath
 
-    iceberg.METADATA_COMMIT_HOOKS.append(concurrent)
+    commits.METADATA_COMMIT_HOOKS.append(concurrent)
     try:
         result = run(settings, tmp_path, manifest("busy", ROWS_SQL, "busy", {"saveMode": "append"}))
     finally:
-        iceberg.METADATA_COMMIT_HOOKS.remove(concurrent)
+        commits.METADATA_COMMIT_HOOKS.remove(concurrent)
     assert result.success, failure_message(result)
     assert attempts == ["lakehouse.rel.busy", "lakehouse.rel.busy"]
     table = load_catalog(settings=settings).load_table("rel.busy")

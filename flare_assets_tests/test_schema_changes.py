@@ -19,7 +19,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from flare_assets.engine.schema_changes import fits, plan, promotable
+from flare_assets.engine.tables.schema_changes import fits, plan, promotable
 
 pytestmark = pytest.mark.unit
 

@@ -28,9 +28,9 @@ from dagster import (
 
 from flare_assets import spark as sparklib
 from flare_assets.catalog import load_catalog
-from flare_assets.checkpoints import landing
 from flare_assets.defs.stream_assets import STREAM_TAG
 from flare_assets.depots import load_depots
+from flare_assets.engine.stream.checkpoints import landing
 from flare_assets.settings import Settings
 from flare_assets.spec.errors import ManifestError
 from flare_assets.spec.loader import load_jobs

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flare_assets.engine.tuning import job_conf
+from flare_assets.engine.batch.tuning import job_conf
 from flare_assets.settings import Settings
 from flare_assets.spark import get_session
 from flare_assets_tests.manifests import job, workflow, write
@@ -64,7 +64,7 @@ def test_static_conf_on_a_running_jvm_is_reported(settings: Settings) -> None:
 
 
 def test_largest_sizing_of_the_jobs_of_a_run() -> None:
-    from flare_assets.engine.tuning import covers, largest
+    from flare_assets.engine.batch.tuning import covers, largest
 
     merged = largest(
         [

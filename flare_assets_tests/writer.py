@@ -75,7 +75,7 @@ def race(
 
 
 def main(mode: str, table: str, writer: int, commits: int, go: Path) -> None:
-    from flare_assets.engine import iceberg
+    from flare_assets.engine.tables import iceberg
     from flare_assets.spark import get_session
     from flare_assets.spec.model import Output
 

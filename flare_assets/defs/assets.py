@@ -31,14 +31,14 @@ from flare_assets.defs.partitions import backfill_policy, partitions_definition,
 from flare_assets.defs.resources import SparkResource, run_static_confs, static_conf_tag
 from flare_assets.depots import DepotMap
 from flare_assets.engine import run_job
-from flare_assets.engine.context import RunContext
+from flare_assets.engine.batch.context import RunContext
+from flare_assets.engine.batch.idempotence import run_properties
+from flare_assets.engine.batch.partitions import PartitionSlice
+from flare_assets.engine.batch.results import PartitionWritten
+from flare_assets.engine.batch.state import StateRequest, request_problems
+from flare_assets.engine.batch.tuning import job_conf
 from flare_assets.engine.errors import JobFailed
-from flare_assets.engine.idempotence import run_properties
-from flare_assets.engine.maintenance import run_actions
-from flare_assets.engine.partitions import PartitionSlice
-from flare_assets.engine.results import PartitionWritten
-from flare_assets.engine.state import StateRequest, request_problems
-from flare_assets.engine.tuning import job_conf
+from flare_assets.engine.maintenance.actions import run_actions
 from flare_assets.settings import Settings
 from flare_assets.spec.loader import LoadedJob
 from flare_assets.spec.model import Job, Output

@@ -25,8 +25,8 @@ from flare_assets.defs.metadata import check_result
 from flare_assets.defs.resources import SparkResource
 from flare_assets.defs.schedules import workflow_schedule
 from flare_assets.depots import DepotMap
-from flare_assets.engine.quality import named_assertions, run_checks
-from flare_assets.engine.tuning import job_conf
+from flare_assets.engine.batch.quality import named_assertions, run_checks
+from flare_assets.engine.batch.tuning import job_conf
 from flare_assets.settings import Settings
 from flare_assets.spec.loader import LoadedJob
 

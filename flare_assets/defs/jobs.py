@@ -30,10 +30,11 @@ from flare_assets.defs.partitions import partitions_definition
 from flare_assets.defs.resources import SparkResource
 from flare_assets.defs.tables import MaintainedTable, health_figures, health_metadata, table_health
 from flare_assets.depots import DepotMap
-from flare_assets.engine import housekeeping, state
-from flare_assets.engine import maintenance as engine
-from flare_assets.engine.context import RunContext
+from flare_assets.engine import housekeeping
+from flare_assets.engine.batch import state
+from flare_assets.engine.batch.context import RunContext
 from flare_assets.engine.errors import JobFailed
+from flare_assets.engine.maintenance import actions as engine
 from flare_assets.settings import Settings
 from flare_assets.spec.actions import Action
 from flare_assets.spec.loader import LoadedJob

@@ -14,9 +14,9 @@ from dagster import (
     TableSchema,
 )
 
-from flare_assets.engine.assertions import AssertionResult
+from flare_assets.engine.batch.assertions import AssertionResult
+from flare_assets.engine.batch.results import JobResult, OutputResult, PartitionWritten
 from flare_assets.engine.housekeeping import HousekeepingResult
-from flare_assets.engine.results import JobResult, OutputResult, PartitionWritten
 
 _TAG_KEY = re.compile(r"[^A-Za-z0-9_.\-/]")
 

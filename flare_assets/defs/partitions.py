@@ -17,7 +17,7 @@ from dagster import (
     StaticPartitionsDefinition,
 )
 
-from flare_assets.engine.partitions import DimensionSlice, PartitionSlice, window
+from flare_assets.engine.batch.partitions import DimensionSlice, PartitionSlice, window
 from flare_assets.spec.model import PartitionDimension, Partitions
 
 TIME_DEFINITIONS = {

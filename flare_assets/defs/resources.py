@@ -13,7 +13,7 @@ from pyspark.sql import SparkSession
 
 from flare_assets import spark as sparklib
 from flare_assets.depots import DepotMap
-from flare_assets.engine.tuning import covers, largest
+from flare_assets.engine.batch.tuning import covers, largest
 from flare_assets.settings import Settings
 
 # Op tag holding a Flare job's static Spark confs (its driver and executor sizing), so the first step

@@ -23,15 +23,15 @@ from dagster import (
 )
 from pydantic import Field
 
-from flare_assets.checkpoints import checkpoint_dir, record_runner
 from flare_assets.defs.assets import output_spec
 from flare_assets.defs.config import config_fields, op_config
 from flare_assets.defs.resources import SparkResource
 from flare_assets.defs.stream_metadata import stream_metadata
 from flare_assets.depots import DepotMap
-from flare_assets.engine.context import RunContext
-from flare_assets.engine.stream import BatchResult, StreamResult, StreamRun, run_stream
-from flare_assets.engine.tuning import job_conf
+from flare_assets.engine.batch.context import RunContext
+from flare_assets.engine.batch.tuning import job_conf
+from flare_assets.engine.stream.checkpoints import checkpoint_dir, record_runner
+from flare_assets.engine.stream.runner import BatchResult, StreamResult, StreamRun, run_stream
 from flare_assets.settings import Settings
 from flare_assets.spec.loader import LoadedJob
 from flare_assets.spec.streams import streaming

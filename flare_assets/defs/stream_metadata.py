@@ -9,7 +9,7 @@ from typing import Any
 from dagster import MetadataValue
 
 from flare_assets.defs.metadata import markdown_table, output_metadata
-from flare_assets.engine.stream import BatchResult, StreamResult
+from flare_assets.engine.stream.runner import BatchResult, StreamResult
 
 
 def _batch_row(batch: BatchResult, output: str) -> dict[str, Any]:

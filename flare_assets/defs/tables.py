@@ -10,7 +10,7 @@ from dagster import (
 
 from flare_assets.catalog import load_catalog
 from flare_assets.depots import DepotMap
-from flare_assets.health import TableHealth, read_health
+from flare_assets.engine.maintenance.health import TableHealth, read_health
 from flare_assets.settings import Settings
 from flare_assets.spec.address import Address
 from flare_assets.spec.loader import LoadedJob

@@ -26,10 +26,11 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import BooleanType, MapType, StringType
 
 from flare_assets.depots import DepotMap
-from flare_assets.engine import io
 from flare_assets.engine.errors import SPARK_ERRORS, short
-from flare_assets.engine.iceberg import head, literal, procedure_call, quote, with_retries
-from flare_assets.engine.layout import (
+from flare_assets.engine.tables import io
+from flare_assets.engine.tables.access import literal, procedure_call, quote
+from flare_assets.engine.tables.commits import with_retries
+from flare_assets.engine.tables.layout import (
     COMPACTED,
     FileSystem,
     Partition,
@@ -37,6 +38,7 @@ from flare_assets.engine.layout import (
     iceberg_partitions,
     partition_dir,
 )
+from flare_assets.engine.tables.refs import head
 from flare_assets.settings import Settings
 from flare_assets.spec.housekeeping import Housekeeping, partition_columns
 from flare_assets.spec.model import Output

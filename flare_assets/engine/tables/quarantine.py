@@ -10,7 +10,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, MapType, StructType
 
-from flare_assets.engine import iceberg
+from flare_assets.engine.tables import iceberg
 from flare_assets.spec.model import Output
 
 CORRUPT = "_corrupt_record"

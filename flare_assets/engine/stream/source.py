@@ -10,7 +10,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType, _parse_datatype_string
 
 from flare_assets.depots import DepotMap
-from flare_assets.engine import io, quarantine
+from flare_assets.engine.tables import io, quarantine
 from flare_assets.settings import Settings
 from flare_assets.spec.model import Job
 from flare_assets.spec.streams import PERMISSIVE_FORMATS, STREAM_FILE_DEFAULTS, stream_input, target_output

@@ -22,13 +22,14 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType, _parse_datatype_string
 
 from flare_assets.depots import DepotMap
-from flare_assets.engine import iceberg, idempotence, io, quarantine
+from flare_assets.engine.batch import idempotence
 from flare_assets.engine.errors import JobFailed
+from flare_assets.engine.tables import iceberg, io, quarantine
 from flare_assets.settings import Settings
 from flare_assets.spec.model import Input, Job, Output
 
 if TYPE_CHECKING:
-    from flare_assets.engine.context import RunContext
+    from flare_assets.engine.batch.context import RunContext
 
 FORMATS = ("json", "csv")
 SOURCE_FILE = "_flare_source_file"

@@ -236,7 +236,7 @@ def pending_batch(job: Job, name: str, depots: DepotMap, settings: Settings) -> 
 
 def file_landing(job: Job, name: str, depots: DepotMap, settings: Settings) -> Landing:
     """`landing()` of a file stream's folder and checkpoint, with the options the stream reads with."""
-    from flare_assets.engine.io import folder as depot_folder
+    from flare_assets.engine.tables.io import folder as depot_folder
 
     folder = Path(depot_folder(stream_input(job).address, depots, settings))
     return landing(folder, checkpoint_dir(job, name, settings), stream_file_options(job, depots))

@@ -14,10 +14,11 @@ from datetime import UTC, datetime
 from pyspark.sql import SparkSession
 
 from flare_assets.depots import DepotMap
-from flare_assets.engine import io
 from flare_assets.engine.errors import SPARK_ERRORS, JobFailed, short
-from flare_assets.engine.iceberg import java_table, literal, procedure_call, with_retries
-from flare_assets.health import TableHealth
+from flare_assets.engine.maintenance.health import TableHealth
+from flare_assets.engine.tables import io
+from flare_assets.engine.tables.access import java_table, literal, procedure_call
+from flare_assets.engine.tables.commits import with_retries
 from flare_assets.settings import Settings
 from flare_assets.spec.actions import (
     ORPHAN_FLOOR_DAYS,

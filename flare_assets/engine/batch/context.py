@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pyspark.sql import DataFrame, SparkSession
 
 from flare_assets.depots import DepotMap
-from flare_assets.engine.partitions import PartitionSlice
-from flare_assets.engine.state import StateRequest
+from flare_assets.engine.batch.partitions import PartitionSlice
+from flare_assets.engine.batch.state import StateRequest
 from flare_assets.settings import Settings
 from flare_assets.spec.model import Job, Output
 

@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING
 
 from pyspark.sql import SparkSession
 
-from flare_assets.engine import iceberg
+from flare_assets.engine.tables import access
 from flare_assets.settings import Settings
 from flare_assets.spec.model import Job
 
 if TYPE_CHECKING:
-    from flare_assets.engine.context import RunContext
+    from flare_assets.engine.batch.context import RunContext
 
 RUN_ID = "flare.run-id"
 PREFIX = "flare."
@@ -66,7 +66,7 @@ def committed(ctx: RunContext) -> RunState:
 def last_flare_summary(spark: SparkSession, table: str, branch: str) -> dict[str, str] | None:
     """The flare.* keys of the newest snapshot on the branch that has them; maintenance commits
     (compaction, expiry) carry none and are walked past."""
-    ice = iceberg.java_table(spark, table)
+    ice = access.java_table(spark, table)
     ref = ice.refs().get(branch)
     snapshot = ice.snapshot(ref.snapshotId()) if ref is not None else None
     for _ in range(MAX_ANCESTORS):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pyspark.sql import SparkSession
 
-from flare_assets.engine import iceberg
+from flare_assets.engine.tables import access
 
 ROOT_RUN, RUN, STEP, PARTITION, ROOT_STARTED = (
     "flare.dagster.root-run-id",
@@ -60,7 +60,7 @@ def landed(
     ident = dict(ident)
     started = ident.pop(ROOT_STARTED, None)
     oldest = int(started) - CLOCK_SKEW_MS if started else None
-    ice = iceberg.java_table(spark, table)
+    ice = access.java_table(spark, table)
     ice.refresh()  # another process (the earlier attempt) committed it: never trust a cached head
     ref = ice.refs().get(branch)
     snapshot = ice.snapshot(ref.snapshotId()) if ref is not None else None

@@ -9,7 +9,7 @@ from pyspark.sql import DataFrame, DataFrameReader, SparkSession
 from pyspark.sql.types import StructType
 
 from flare_assets.depots import DepotMap
-from flare_assets.engine import jdbc
+from flare_assets.engine.tables import jdbc
 from flare_assets.settings import Settings
 from flare_assets.spec.address import Address, parse_address
 from flare_assets.spec.model import Input, Output
@@ -58,7 +58,7 @@ def read_input(
     address = item.address
     options = dict(item.options)
     if depots.is_iceberg(address):
-        from flare_assets.engine.iceberg import head, time_travel
+        from flare_assets.engine.tables.iceberg import head, time_travel
 
         chosen = time_travel(spark, address.table, options)
         if pin and not {"snapshot-id", "as-of-timestamp", "tag"} & set(chosen):

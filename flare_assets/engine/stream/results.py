@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from flare_assets.engine.results import JobResult
+from flare_assets.engine.batch.results import JobResult
 
 
 @dataclass

@@ -6,9 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from flare_assets.engine.context import RunContext
-from flare_assets.engine.stream_results import BatchResult, StreamResult
-from flare_assets.engine.stream_source import StreamSource
+from flare_assets.engine.batch.context import RunContext
+from flare_assets.engine.stream.results import BatchResult, StreamResult
+from flare_assets.engine.stream.source import StreamSource
 from flare_assets.spec.model import Output
 
 

@@ -16,15 +16,15 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import DataType, StringType, TimestampType
 
-from flare_assets.engine import iceberg, io
+from flare_assets.engine.batch.params import escape, substitute
+from flare_assets.engine.batch.state import RunState, state_file
 from flare_assets.engine.errors import SPARK_ERRORS, short
-from flare_assets.engine.params import escape, substitute
-from flare_assets.engine.state import RunState, state_file
+from flare_assets.engine.tables import access, io, refs
 from flare_assets.settings import Settings
 from flare_assets.spec.model import Input
 
 if TYPE_CHECKING:
-    from flare_assets.engine.context import RunContext
+    from flare_assets.engine.batch.context import RunContext
 
 APPEND_ONLY = ("append", "replace")  # replace: compaction, same rows in new files
 
@@ -154,7 +154,7 @@ def iceberg_appends(
     assert item.incremental_read is not None
     table = item.address.table
     branch = str(item.options.get("branch") or "main")
-    current, _ = iceberg.head(spark, table, branch)
+    current, _ = refs.head(spark, table, branch)
     last_text = None if reset else previous.values.get(previous.source_key(item.name))
     last = int(last_text) if last_text else None
     key = previous.source_key(item.name)
@@ -193,7 +193,7 @@ def iceberg_appends(
 def _rewrites_since(spark: SparkSession, table: str, current: int, last: int) -> list[str]:
     """Snapshots between `last` and `current` that are not appends; ['...not an ancestor'] when
     `last` is gone from the history (expired, or the table was rolled back)."""
-    ice = iceberg.java_table(spark, table)
+    ice = access.java_table(spark, table)
     found: list[str] = []
     snapshot = ice.snapshot(current)
     while snapshot is not None and int(snapshot.snapshotId()) != last:

@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from pyspark.sql import SparkSession
 
 from flare_assets.depots import DepotMap
-from flare_assets.engine import assertions, io
-from flare_assets.engine.assertions import AssertionResult
+from flare_assets.engine.batch import assertions
+from flare_assets.engine.batch.assertions import AssertionResult
 from flare_assets.engine.errors import SPARK_ERRORS, JobFailed, short
+from flare_assets.engine.tables import io
 from flare_assets.settings import Settings
 from flare_assets.spec.model import Assertion, Job
 

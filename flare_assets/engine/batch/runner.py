@@ -17,24 +17,17 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
-from flare_assets.engine import (
-    assertions,
-    bad_records,
-    housekeeping,
-    iceberg,
-    idempotence,
-    incremental,
-    io,
-    state,
-)
-from flare_assets.engine.context import RunContext
+from flare_assets.engine import housekeeping
+from flare_assets.engine.batch import assertions, bad_records, idempotence, incremental, state
+from flare_assets.engine.batch.context import RunContext
+from flare_assets.engine.batch.params import escape, substitute
+from flare_assets.engine.batch.partitions import PartitionSlice
+from flare_assets.engine.batch.results import JobResult, OutputResult, PartitionWritten
 from flare_assets.engine.errors import SPARK_ERRORS, JobFailed, short
 from flare_assets.engine.functions import apply_functions
 from flare_assets.engine.housekeeping import HousekeepingContext
-from flare_assets.engine.layout import with_run_id
-from flare_assets.engine.params import escape, substitute
-from flare_assets.engine.partitions import PartitionSlice
-from flare_assets.engine.results import JobResult, OutputResult, PartitionWritten
+from flare_assets.engine.tables import iceberg, io, refs
+from flare_assets.engine.tables.layout import with_run_id
 from flare_assets.spec.model import Assertion, Input, Job, Output, Sequence, placeholders
 
 
@@ -77,7 +70,7 @@ def run_job(ctx: RunContext) -> JobResult:
     partition column the result lacks; outputs with housekeeping are tidied once every write and
     the run's state are committed. `inputs_read` are inputs already read (a stream's micro-batch);
     `snapshot_properties` go into every Iceberg commit's summary. When they name a Dagster run
-    (engine/idempotence.py), an output whose branch already holds a commit of that run (an earlier
+    (engine/batch/idempotence.py), an output whose branch already holds a commit of that run (an earlier
     attempt of a re-executed run) is reported from that snapshot instead of written again; when all
     are, nothing is read or computed."""
     problems = state.request_problems(ctx.job, ctx.request, ctx.only)
@@ -209,7 +202,7 @@ def _read_inputs(
     ctx: RunContext, previous: state.RunState, run_number: int, rejected: list[bad_records.Rejected]
 ) -> list[incremental.Progress]:
     """Reads every input as a temp view; JSON and CSV file inputs leave their malformed records in
-    `rejected` (engine/bad_records.py)."""
+    `rejected` (engine/batch/bad_records.py)."""
     progress: list[incremental.Progress] = []
     for item in ctx.job.inputs:
         try:
@@ -414,14 +407,14 @@ def _commit(
     address = output.address
     to_iceberg = ctx.depots.is_iceberg(address)
     exists = to_iceberg and spark.catalog.tableExists(address.table)
-    before = iceberg.head(spark, address.table, output.options.branch or "main")[0] if exists else None
+    before = refs.head(spark, address.table, output.options.branch or "main")[0] if exists else None
     evolution: list[str] = []
     try:
         if to_iceberg:
             if audit:
                 if not exists:
                     iceberg.create_table(spark, df, output)
-                iceberg.create_audit_branch(spark, address.table, audit, output.options.branch or "main")
+                refs.create_audit_branch(spark, address.table, audit, output.options.branch or "main")
             evolution = iceberg.write(
                 spark,
                 df,
@@ -456,7 +449,7 @@ def _commit(
 def _describe_commit(ctx: RunContext, result: OutputResult, branch: str, tags: dict[str, list[str]]) -> None:
     """The commit's snapshot, summary and partition spec; the column tags stored on the table."""
     spark, target = ctx.spark, result.target
-    result.snapshot_id, result.summary = iceberg.written(spark, target, branch)
+    result.snapshot_id, result.summary = refs.written(spark, target, branch)
     result.branch = branch
     result.rows_written = result.counter("added-records")
     result.partition_spec = ", ".join(iceberg.partition_terms(spark, target)) or "unpartitioned"
@@ -517,7 +510,7 @@ def _tag_run(ctx: RunContext, result: OutputResult) -> None:
     _after_commit(
         result,
         ctx.name,
-        lambda: iceberg.tag_snapshot(ctx.spark, result.target, result.snapshot_id, tag, RUN_TAG_RETAIN_DAYS),
+        lambda: refs.tag_snapshot(ctx.spark, result.target, result.snapshot_id, tag, RUN_TAG_RETAIN_DAYS),
     )
     result.snapshot_tag = tag
 
@@ -525,7 +518,7 @@ def _tag_run(ctx: RunContext, result: OutputResult) -> None:
 def _after_commit(result: OutputResult, name: str, commit: Callable[[], None]) -> None:
     """A metadata commit after the rows landed (column tags, the run's tag). It retries conflicts
     itself; a failure still ends the run, saying the rows are in, so a re-execution of the run
-    finds them (engine/idempotence.py) and finishes this step without writing them twice."""
+    finds them (engine/batch/idempotence.py) and finishes this step without writing them twice."""
     try:
         commit()
     except Exception as exc:  # whatever broke, the message must say the rows are committed
@@ -626,10 +619,10 @@ def _publish(ctx: RunContext, result: OutputResult, audit: str, branch: str, kee
         result.published = False
         return
     try:
-        iceberg.publish(ctx.spark, result.target, audit, branch)
+        refs.publish(ctx.spark, result.target, audit, branch)
     except ValueError as exc:
         raise JobFailed(f"{ctx.name}: output {result.name!r}: {exc}") from exc
     result.published = True
     result.branch = branch
     if not keep:
-        iceberg.drop_branch(ctx.spark, result.target, audit)
+        refs.drop_branch(ctx.spark, result.target, audit)

@@ -20,13 +20,13 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 
-from flare_assets.checkpoints import batch_files, local_path, replayed_batch
 from flare_assets.depots import DepotMap
-from flare_assets.engine import iceberg, quarantine
-from flare_assets.engine.runner import run_job
-from flare_assets.engine.stream_context import StreamQuery
-from flare_assets.engine.stream_results import BatchResult
-from flare_assets.engine.stream_source import FILE_PATH, FILE_TIME, StreamSource
+from flare_assets.engine.batch.runner import run_job
+from flare_assets.engine.stream.checkpoints import batch_files, local_path, replayed_batch
+from flare_assets.engine.stream.context import StreamQuery
+from flare_assets.engine.stream.results import BatchResult
+from flare_assets.engine.stream.source import FILE_PATH, FILE_TIME, StreamSource
+from flare_assets.engine.tables import iceberg, quarantine, refs
 from flare_assets.spec.model import Job
 from flare_assets.spec.streams import stream_input
 
@@ -98,7 +98,7 @@ def process_batch(
     batch = _Batch(frame, props, first_attempt, BatchResult(batch_id=batch_id))
     result = batch.result
     for output in [] if first_attempt else ctx.job.outputs:
-        found = ctx.depots.is_iceberg(output.address) and iceberg.find_snapshot(
+        found = ctx.depots.is_iceberg(output.address) and refs.find_snapshot(
             frame.sparkSession, output.address.table, props, output.options.branch or "main", STREAM_BATCH
         )
         if found:  # an earlier attempt of this batch committed it
@@ -218,7 +218,7 @@ def _quarantine(query: StreamQuery, batch: _Batch, frame: DataFrame) -> None:
     spark, source, target = frame.sparkSession, query.source, query.q_target
     assert target is not None
     table = target.address.table
-    if batch.first_attempt or iceberg.find_snapshot(spark, table, batch.props, "main", STREAM_BATCH) is None:
+    if batch.first_attempt or refs.find_snapshot(spark, table, batch.props, "main", STREAM_BATCH) is None:
         assert source.schema is not None
         rejected = quarantine.reasons(
             frame.filter(F.col(quarantine.CORRUPT).isNotNull()), source.fmt, source.schema

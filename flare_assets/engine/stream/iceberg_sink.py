@@ -15,13 +15,13 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import DataStreamWriter, StreamingQuery
 
-from flare_assets.checkpoints import batch_files
-from flare_assets.engine import iceberg, io, quarantine
 from flare_assets.engine.errors import SPARK_ERRORS, JobFailed, short
-from flare_assets.engine.micro_batch import STREAM_BATCH, STREAM_ID, stream_id
-from flare_assets.engine.stream_context import StreamQuery
-from flare_assets.engine.stream_results import BatchResult
-from flare_assets.engine.stream_source import FILE_PATH, FILE_TIME
+from flare_assets.engine.stream.checkpoints import batch_files
+from flare_assets.engine.stream.context import StreamQuery
+from flare_assets.engine.stream.micro_batch import STREAM_BATCH, STREAM_ID, stream_id
+from flare_assets.engine.stream.results import BatchResult
+from flare_assets.engine.stream.source import FILE_PATH, FILE_TIME
+from flare_assets.engine.tables import iceberg, io, quarantine, refs
 from flare_assets.spec.model import Output, Streaming
 from flare_assets.spec.streams import stream_input, streaming
 
@@ -102,7 +102,7 @@ def _quarantine(target: Output, checkpoint: Path) -> Callable[[DataFrame, int], 
     def write(frame: DataFrame, batch_id: int) -> None:
         props = {STREAM_ID: stream_id(checkpoint / "quarantine"), STREAM_BATCH: str(batch_id)}
         spark = frame.sparkSession
-        if iceberg.find_snapshot(spark, target.address.table, props, ordered_by=STREAM_BATCH):
+        if refs.find_snapshot(spark, target.address.table, props, ordered_by=STREAM_BATCH):
             return
         rows = frame.withColumn("batch_id", F.lit(batch_id).cast("bigint")).persist()
         try:
@@ -141,12 +141,12 @@ def collect(
             committed_at=started + progress.get("durationMs", {}).get("triggerExecution", 0) / 1000,
         )
         marker = {QUERY_ID: str(main.id), EPOCH_ID: str(batch_id)}
-        found = iceberg.find_snapshot(spark, output.address.table, marker, ordered_by=EPOCH_ID)
+        found = refs.find_snapshot(spark, output.address.table, marker, ordered_by=EPOCH_ID)
         if found:
             batch.snapshot_ids[output.name] = found[0]
             batch.rows_written[output.name] = int(found[1].get("added-records", 0))
         if q_target is not None and len(queries) > 1:
             marker = {STREAM_ID: str(queries[1].id), STREAM_BATCH: str(batch_id)}
-            rejected = iceberg.find_snapshot(spark, q_target.address.table, marker, ordered_by=STREAM_BATCH)
+            rejected = refs.find_snapshot(spark, q_target.address.table, marker, ordered_by=STREAM_BATCH)
             batch.rows_quarantined = int(rejected[1].get("added-records", 0)) if rejected else 0
         done.put(batch)

@@ -5,8 +5,8 @@ Exactly-once: the checkpoint says which batches are done; a batch that was cut s
 restart with the same data and id. In forEachBatchMode every Iceberg commit of a batch carries the
 stream's id and the batch id in its snapshot summary, so a rerun batch skips the outputs that
 already have it where readers see it: in the output branch's head or its ancestors
-(engine/micro_batch.py). A merge stage branch a stopped run left is published or dropped before the
-first batch. The direct Iceberg sink does the same by query and epoch id (engine/iceberg_sink.py).
+(engine/stream/micro_batch.py). A merge stage branch a stopped run left is published or dropped before the
+first batch. The direct Iceberg sink does the same by query and epoch id (engine/stream/iceberg_sink.py).
 """
 
 from __future__ import annotations
@@ -23,13 +23,14 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import DataStreamWriter, StreamingQuery
 
-from flare_assets.checkpoints import landing, last_started
-from flare_assets.engine import iceberg, iceberg_sink, io, quarantine
 from flare_assets.engine.errors import SPARK_ERRORS, JobFailed, short
-from flare_assets.engine.micro_batch import batch_metrics, observed, process_batch, settle_stages
-from flare_assets.engine.stream_context import StreamQuery, StreamRun
-from flare_assets.engine.stream_results import BatchResult, StreamResult
-from flare_assets.engine.stream_source import read_stream
+from flare_assets.engine.stream import iceberg_sink
+from flare_assets.engine.stream.checkpoints import landing, last_started
+from flare_assets.engine.stream.context import StreamQuery, StreamRun
+from flare_assets.engine.stream.micro_batch import batch_metrics, observed, process_batch, settle_stages
+from flare_assets.engine.stream.results import BatchResult, StreamResult
+from flare_assets.engine.stream.source import read_stream
+from flare_assets.engine.tables import access, io, quarantine
 from flare_assets.spec.model import Job, Streaming
 from flare_assets.spec.streams import stream_file_options, stream_input, streaming, target_output
 
@@ -240,5 +241,5 @@ def _snapshot_time(spark: SparkSession, job: Job, snapshot_id: Any) -> float | N
     """When an upstream Iceberg snapshot was committed: the arrival time of a table stream's rows."""
     if snapshot_id is None:
         return None
-    snapshot = iceberg.java_table(spark, stream_input(job).address.table).snapshot(int(snapshot_id))
+    snapshot = access.java_table(spark, stream_input(job).address.table).snapshot(int(snapshot_id))
     return snapshot.timestampMillis() / 1000 if snapshot is not None else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from flare_assets.engine.assertions import AssertionResult
+from flare_assets.engine.batch.assertions import AssertionResult
 from flare_assets.engine.housekeeping import HousekeepingResult
 
 

@@ -1,0 +1,1 @@
+"""Table maintenance: Iceberg's procedures as Flare actions, and table health."""

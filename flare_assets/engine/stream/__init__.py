@@ -1,0 +1,1 @@
+"""Stream runs: Structured Streaming micro-batches and their checkpoints."""

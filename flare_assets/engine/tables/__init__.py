@@ -1,0 +1,1 @@
+"""Iceberg tables and file folders: reads, writes, commits, refs and layouts."""
