@@ -16,6 +16,7 @@ from dagster import (
     MultiPartitionKey,
     multi_asset,
 )
+from pyspark.sql import SparkSession
 
 from flare_assets.defs.config import config_fields, op_config
 from flare_assets.defs.metadata import (
@@ -34,7 +35,7 @@ from flare_assets.engine import run_job
 from flare_assets.engine.batch.context import RunContext
 from flare_assets.engine.batch.idempotence import run_properties
 from flare_assets.engine.batch.partitions import PartitionSlice
-from flare_assets.engine.batch.results import PartitionWritten
+from flare_assets.engine.batch.results import JobResult, PartitionWritten
 from flare_assets.engine.batch.state import StateRequest, request_problems
 from flare_assets.engine.batch.tuning import job_conf
 from flare_assets.engine.errors import JobFailed
@@ -134,12 +135,41 @@ def job_assets(
     its runs use `settings` (those the definitions were built with)."""
     settings = settings or Settings.from_env()
     job = lj.dag_job.job
+    by_key = {AssetKey(o.address.key): o.name for o in job.outputs}
+
+    @multi_asset(
+        name=lj.name,
+        specs=[output_spec(lj, o, depots, _deps(lj, workflow)) for o in job.outputs],
+        check_specs=_check_specs(job),
+        # outputs writing one view to several datasets (Flare's pre-sink example) are written together
+        can_subset=len(by_key) == len(set(by_key.values())),
+        description=lj.dag_job.title or lj.label,
+        pool=lj.dag_job.pool,
+        op_tags=static_conf_tag(lj.dag_job.spec.stack_spec.static_conf()),
+        partitions_def=partitions_definition(job.partitions),
+        backfill_policy=backfill_policy(job.partitions),
+        config_schema=config_fields(RunStateConfig),
+    )
+    def _compute(context: AssetExecutionContext, spark: SparkResource) -> Iterator[MaterializeResult]:
+        only = {by_key[k] for k in context.selected_asset_keys}
+        session, result = _run(context, spark, lj, depots, settings, only)
+        yield from _results(context, session, job, result)
+
+    return _compute
+
+
+def _deps(lj: LoadedJob, workflow: list[LoadedJob]) -> list[AssetKey]:
+    """What the job's outputs depend on: its inputs (but a table it also writes), and the outputs of
+    the jobs it `depends` on."""
+    job = lj.dag_job.job
     upstream = [d for d in workflow if d.dag_job.name in lj.dag_job.depends]
     own = {AssetKey(o.address.key) for o in job.outputs}  # a table the job reads and writes
     deps = [AssetKey(i.address.key) for i in job.inputs if AssetKey(i.address.key) not in own]
-    deps += [AssetKey(o.address.key) for up in upstream for o in up.dag_job.job.outputs]
-    specs = [output_spec(lj, o, depots, deps) for o in job.outputs]
-    checks = [
+    return deps + [AssetKey(o.address.key) for up in upstream for o in up.dag_job.job.outputs]
+
+
+def _check_specs(job: Job) -> list[AssetCheckSpec]:
+    return [
         AssetCheckSpec(
             name=a.check_name(i),
             asset=AssetKey(o.address.key),
@@ -149,86 +179,81 @@ def job_assets(
         for o in job.outputs
         for i, a in enumerate(job.assertions_for(o))
     ]
-    label = lj.label
 
-    by_key = {AssetKey(o.address.key): o.name for o in job.outputs}
 
-    @multi_asset(
-        name=lj.name,
-        specs=specs,
-        check_specs=checks,
-        # outputs writing one view to several datasets (Flare's pre-sink example) are written together
-        can_subset=len(by_key) == len(set(by_key.values())),
-        description=lj.dag_job.title or label,
-        pool=lj.dag_job.pool,
-        op_tags=static_conf_tag(lj.dag_job.spec.stack_spec.static_conf()),
-        partitions_def=partitions_definition(job.partitions),
-        backfill_policy=backfill_policy(job.partitions),
-        config_schema=config_fields(RunStateConfig),
-    )
-    def _compute(context: AssetExecutionContext, spark: SparkResource) -> Iterator[MaterializeResult]:
-        config = op_config(RunStateConfig, context)
-        only = {by_key[k] for k in context.selected_asset_keys}
-        # replay config and partition range are checked before the run starts Spark
-        request = StateRequest(reset=config.reset_state, values=dict(config.state))
-        problems = request_problems(job, request, only)
-        if problems:
-            raise JobFailed(f"{label}: replay config: {'; '.join(problems)}; nothing was run")
-        partition = run_slice(context, job.partitions) if job.partitions else None
-        stack = lj.dag_job.spec.stack_spec
-        session, ignored = spark.session_for(stack.static_conf(), run_static_confs(context), settings, depots)
-        runtime = {k: v for k, v in stack.conf().items() if k not in stack.static_conf()}
-        with job_conf(session, runtime) as static:
-            for key in ignored + static:
-                context.log.warning(
-                    f"{key} is a static Spark conf and the run's JVM was already started without it, so it "
-                    "does not apply to this job. Run the job alone, or set it in FLARE_SPARK_CONF."
-                )
-            partition = run_slice(context, job.partitions) if job.partitions else None
-            ctx = RunContext(
-                session,
-                job,
-                depots,
-                settings,
-                name=label,
-                only=frozenset(only),
-                run_id=context.run_id,
-                partition=partition,
-                request=request,
-                snapshot_properties=run_identity(context, label, partition),
+def _run(
+    context: AssetExecutionContext,
+    spark: SparkResource,
+    lj: LoadedJob,
+    depots: DepotMap,
+    settings: Settings,
+    only: set[str],
+) -> tuple[SparkSession, JobResult]:
+    """One run of the job (and its actions) for the selected outputs. The replay config and the
+    partition range are checked before the run starts Spark."""
+    job, label = lj.dag_job.job, lj.label
+    config = op_config(RunStateConfig, context)
+    request = StateRequest(reset=config.reset_state, values=dict(config.state))
+    problems = request_problems(job, request, only)
+    if problems:
+        raise JobFailed(f"{label}: replay config: {'; '.join(problems)}; nothing was run")
+    partition = run_slice(context, job.partitions) if job.partitions else None
+    stack = lj.dag_job.spec.stack_spec
+    session, ignored = spark.session_for(stack.static_conf(), run_static_confs(context), settings, depots)
+    runtime = {k: v for k, v in stack.conf().items() if k not in stack.static_conf()}
+    with job_conf(session, runtime) as static:
+        for key in ignored + static:
+            context.log.warning(
+                f"{key} is a static Spark conf and the run's JVM was already started without it, so it "
+                "does not apply to this job. Run the job alone, or set it in FLARE_SPARK_CONF."
             )
-            result = run_job(ctx)
-            for done in run_actions(session, job, depots, settings, name=label):
-                context.log.info(f"{done.action} on {done.table}: {done.counters or done.rows_matched}")
-        if result.skipped:
-            context.log.info(result.skipped)
-            for key in context.selected_asset_keys:
-                context.log_event(AssetObservation(asset_key=key, metadata=skipped_metadata(result)))
-            return
-        for out in result.outputs:
-            addr = next(o.address for o in job.outputs if o.dataset == out.dataset)
-            key = AssetKey(addr.key)
-            meta = {
-                **output_metadata(out, result),
-                **run_metadata(result),
-                "spark_app_id": session.sparkContext.applicationId,
-                "spark_master": session.sparkContext.master,
-                "spark_driver_memory": session.sparkContext.getConf().get("spark.driver.memory", "1g"),
-            }
-            for part in out.partitions:
-                context.add_asset_metadata(
-                    partition_metadata(part), asset_key=key, partition_key=partition_key_of(part, job)
-                )
-            empty = [partition_label(p) for p in out.partitions if not p.rows]
-            if empty:
-                context.log.warning(f"{out.name}: no rows for partition(s) {', '.join(empty)}")
-            selected = context.selected_asset_check_keys
-            check_results = [
-                check_result(key, c) for c in out.checks if AssetCheckKey(key, c.name) in selected
-            ]
-            yield MaterializeResult(asset_key=key, metadata=meta, check_results=check_results)
+        ctx = RunContext(
+            session,
+            job,
+            depots,
+            settings,
+            name=label,
+            only=frozenset(only),
+            run_id=context.run_id,
+            partition=partition,
+            request=request,
+            snapshot_properties=run_identity(context, label, partition),
+        )
+        result = run_job(ctx)
+        for done in run_actions(session, job, depots, settings, name=label):
+            context.log.info(f"{done.action} on {done.table}: {done.counters or done.rows_matched}")
+    return session, result
 
-    return _compute
+
+def _results(
+    context: AssetExecutionContext, session: SparkSession, job: Job, result: JobResult
+) -> Iterator[MaterializeResult]:
+    """Each written output's materialization, with its metadata, partitions and checks; a run that
+    found nothing new observes its assets instead."""
+    if result.skipped:
+        context.log.info(result.skipped)
+        for key in context.selected_asset_keys:
+            context.log_event(AssetObservation(asset_key=key, metadata=skipped_metadata(result)))
+        return
+    spark_meta = {
+        "spark_app_id": session.sparkContext.applicationId,
+        "spark_master": session.sparkContext.master,
+        "spark_driver_memory": session.sparkContext.getConf().get("spark.driver.memory", "1g"),
+    }
+    for out in result.outputs:
+        addr = next(o.address for o in job.outputs if o.dataset == out.dataset)
+        key = AssetKey(addr.key)
+        meta = {**output_metadata(out, result), **run_metadata(result), **spark_meta}
+        for part in out.partitions:
+            context.add_asset_metadata(
+                partition_metadata(part), asset_key=key, partition_key=partition_key_of(part, job)
+            )
+        empty = [partition_label(p) for p in out.partitions if not p.rows]
+        if empty:
+            context.log.warning(f"{out.name}: no rows for partition(s) {', '.join(empty)}")
+        selected = context.selected_asset_check_keys
+        check_results = [check_result(key, c) for c in out.checks if AssetCheckKey(key, c.name) in selected]
+        yield MaterializeResult(asset_key=key, metadata=meta, check_results=check_results)
 
 
 def partition_key_of(part: PartitionWritten, job: Job) -> str:

@@ -69,6 +69,7 @@ def termination_requested() -> Iterator[threading.Event]:
 
 
 def stream_assets(lj: LoadedJob, depots: DepotMap, settings: Settings | None = None) -> AssetsDefinition:
+    """The stream job's multi_asset; its runs use `settings` (those the definitions were built with)."""
     settings = settings or Settings.from_env()
     job = lj.dag_job.job
     mode = streaming(job)
@@ -79,50 +80,18 @@ def stream_assets(lj: LoadedJob, depots: DepotMap, settings: Settings | None = N
         .replace_attributes(skippable=True)
         for o in job.outputs
     ]
-    label = lj.label
     keys = {o.name: AssetKey(o.address.key) for o in job.outputs}
 
     @multi_asset(
         name=lj.name,
         specs=specs,
         can_subset=False,
-        description=(lj.dag_job.title or label) + f" (stream, {mode.trigger_mode})",
+        description=(lj.dag_job.title or lj.label) + f" (stream, {mode.trigger_mode})",
         pool=lj.dag_job.pool,
         config_schema=config_fields(StreamRunConfig),
     )
     def _stream(context: AssetExecutionContext, spark: SparkResource) -> Iterator[MaterializeResult]:
-        config = op_config(StreamRunConfig, context)
-        stack = lj.dag_job.spec.stack_spec
-        session, ignored = spark.session_for(stack.static_conf(), None, settings, depots)
-        runtime = {k: v for k, v in stack.conf().items() if k not in stack.static_conf()}
-        checkpoint = checkpoint_dir(job, lj.name, settings)
-        # the run says it processes the stream (the sensor waits for it) and where, so a sensor
-        # tick can tell when it died without ending
-        context.instance.add_run_tags(context.run_id, {STREAM_TAG: lj.name})
-        record_runner(checkpoint, context.run_id)
-
-        def report(stream: StreamResult, batch: BatchResult) -> None:
-            for output, key in keys.items():
-                context.log_event(
-                    AssetMaterialization(asset_key=key, metadata=stream_metadata(stream, [batch], output))
-                )
-
-        with job_conf(session, runtime) as static, termination_requested() as stop:
-            for key in ignored + static:
-                context.log.warning(f"{key} is a static Spark conf; the run's JVM was started without it")
-            run = StreamRun(
-                RunContext(session, job, depots, settings, name=label),
-                checkpoint,
-                on_batch=report if mode.continuous else None,
-                should_stop=stop.is_set,
-                max_batches=config.max_batches,
-                log=context.log.warning,
-            )
-            result = run_stream(run)
-        context.log.info(
-            f"{label}: {len(result.batches)} micro-batch(es), stopped: {result.stopped}; "
-            f"checkpoint {result.checkpoint}"
-        )
+        result = _run(context, spark, lj, depots, settings, keys)
         if result.stopped == "terminated":
             raise DagsterExecutionInterruptedError()
         if mode.continuous or not result.batches:
@@ -131,3 +100,48 @@ def stream_assets(lj: LoadedJob, depots: DepotMap, settings: Settings | None = N
             yield MaterializeResult(asset_key=key, metadata=stream_metadata(result, result.batches, output))
 
     return _stream
+
+
+def _run(
+    context: AssetExecutionContext,
+    spark: SparkResource,
+    lj: LoadedJob,
+    depots: DepotMap,
+    settings: Settings,
+    keys: dict[str, AssetKey],
+) -> StreamResult:
+    """One run of the stream; a continuous trigger reports each committed batch as it lands."""
+    job, mode = lj.dag_job.job, streaming(lj.dag_job.job)
+    config = op_config(StreamRunConfig, context)
+    stack = lj.dag_job.spec.stack_spec
+    session, ignored = spark.session_for(stack.static_conf(), None, settings, depots)
+    runtime = {k: v for k, v in stack.conf().items() if k not in stack.static_conf()}
+    checkpoint = checkpoint_dir(job, lj.name, settings)
+    # the run says it processes the stream (the sensor waits for it) and where, so a sensor tick can
+    # tell when it died without ending
+    context.instance.add_run_tags(context.run_id, {STREAM_TAG: lj.name})
+    record_runner(checkpoint, context.run_id)
+
+    def report(stream: StreamResult, batch: BatchResult) -> None:
+        for output, key in keys.items():
+            context.log_event(
+                AssetMaterialization(asset_key=key, metadata=stream_metadata(stream, [batch], output))
+            )
+
+    with job_conf(session, runtime) as static, termination_requested() as stop:
+        for key in ignored + static:
+            context.log.warning(f"{key} is a static Spark conf; the run's JVM was started without it")
+        run = StreamRun(
+            RunContext(session, job, depots, settings, name=lj.label),
+            checkpoint,
+            on_batch=report if mode.continuous else None,
+            should_stop=stop.is_set,
+            max_batches=config.max_batches,
+            log=context.log.warning,
+        )
+        result = run_stream(run)
+    context.log.info(
+        f"{lj.label}: {len(result.batches)} micro-batch(es), stopped: {result.stopped}; "
+        f"checkpoint {result.checkpoint}"
+    )
+    return result
