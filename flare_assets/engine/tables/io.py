@@ -58,7 +58,7 @@ def read_input(
     address = item.address
     options = dict(item.options)
     if depots.is_iceberg(address):
-        from flare_assets.engine.tables.iceberg import head, time_travel
+        from flare_assets.engine.tables.refs import head, time_travel
 
         chosen = time_travel(spark, address.table, options)
         if pin and not {"snapshot-id", "as-of-timestamp", "tag"} & set(chosen):

@@ -14,7 +14,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from flare_assets.engine.tables.iceberg import java_table
+from flare_assets.engine.tables.access import java_table
 from flare_assets.spec.housekeeping import RUN_ID
 from flare_assets.spec.model import Output
 

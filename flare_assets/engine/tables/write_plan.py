@@ -52,7 +52,7 @@ ADVISORY_PROPERTY = "write.spark.advisory-partition-size-bytes"
 
 def partitioned(spark: SparkSession, table: str) -> tuple[bool, dict[str, str]]:
     """Whether the table's current spec partitions it, and its properties (Iceberg's table object)."""
-    from flare_assets.engine.tables.iceberg import java_table
+    from flare_assets.engine.tables.access import java_table
 
     ice = java_table(spark, table)
     props = ice.properties()
