@@ -99,9 +99,36 @@ class Described(FlareTranslator):
         return spec.replace_attributes(description=f"orders of {asset.workflow} ({asset.job})")
 
 
-def test_a_translation_may_not_change_keys(flare_home: Path, tmp_path: Path) -> None:
-    attributes = {**_instance(tmp_path, "k", "lakehouse", "landing", 1), "translation": {"key_prefix": "x"}}
-    with pytest.raises(ManifestError, match="Flare asset keys are depot/collection/dataset"):
+def test_a_key_prefix_renames_the_assets_everywhere(flare_home: Path, tmp_path: Path) -> None:
+    attributes = {
+        **_instance(tmp_path, "k", "lakehouse", "landing", 3),
+        "translation": {"key_prefix": "sales"},
+    }
+    component = FlareWorkflows.resolve_from_dict(attributes)
+    defs = build_defs_for_component(component)
+    graph = defs.resolve_asset_graph()
+    table, source = (
+        AssetKey(["sales", "lakehouse", "shop", "orders"]),
+        AssetKey(["sales", "landing", "raw", "orders"]),
+    )
+    assert {table, source} <= set(graph.get_all_asset_keys())
+    assert AssetKey(["lakehouse", "shop", "orders"]) not in graph.get_all_asset_keys()
+    assert source in graph.get(table).parent_keys  # lineage follows the renamed keys
+    maintain = defs.get_job_def("maintain__lakehouse__shop__orders")  # its observations name the new key
+    assert maintain is not None
+    result = materialize(
+        [*(defs.assets or [])], resources={"spark": shared_spark()}, selection=[table], raise_on_error=False
+    )
+    assert result.success, failure_message(result)
+    (event,) = result.get_asset_materialization_events()
+    assert event.asset_key == table
+    assert table_rows(component.resolve_settings(tmp_path), "shop.orders") == [(1, 30), (2, 60)]
+
+
+def test_a_broken_manifests_asset_keeps_its_key(flare_home: Path, tmp_path: Path) -> None:
+    attributes = {**_instance(tmp_path, "b", "lakehouse", "landing", 1), "translation": {"key_prefix": "x"}}
+    (tmp_path / "b" / "pipelines" / "bad.yaml").write_text("version: v1\nname: bad\ntype: workflow\n")
+    with pytest.raises(ManifestError, match="only datasets' keys can be renamed"):
         build_defs_for_component(FlareWorkflows.resolve_from_dict(attributes))
 
 

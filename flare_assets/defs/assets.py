@@ -19,6 +19,7 @@ from dagster import (
 from pyspark.sql import SparkSession
 
 from flare_assets.defs.config import config_fields, op_config
+from flare_assets.defs.keys import DEFAULT_KEYS, AssetKeys
 from flare_assets.defs.metadata import (
     check_result,
     dagster_tags,
@@ -73,7 +74,9 @@ def _owners(owner: str | None) -> list[str]:
     ]
 
 
-def output_spec(lj: LoadedJob, output: Output, depots: DepotMap, deps: list[AssetKey]) -> AssetSpec:
+def output_spec(
+    lj: LoadedJob, output: Output, depots: DepotMap, deps: list[AssetKey], keys: AssetKeys = DEFAULT_KEYS
+) -> AssetSpec:
     iceberg = depots.is_iceberg(output.address)
     dag_job = lj.dag_job
     description = (
@@ -84,7 +87,7 @@ def output_spec(lj: LoadedJob, output: Output, depots: DepotMap, deps: list[Asse
         or lj.manifest.description
     )
     return AssetSpec(
-        key=AssetKey(output.address.key),
+        key=keys(output.address),
         skippable=bool(incremental_inputs(dag_job.job)),
         group_name=group_name(lj),
         description=description,
@@ -107,7 +110,7 @@ def _title(lj: LoadedJob, output: Output) -> str | None:
     return output.title or dag_job.title or dag_job.spec.title or manifest.workflow.title or manifest.title
 
 
-def source_specs(jobs: list[LoadedJob], depots: DepotMap) -> list[AssetSpec]:
+def source_specs(jobs: list[LoadedJob], depots: DepotMap, keys: AssetKeys = DEFAULT_KEYS) -> list[AssetSpec]:
     """Inputs that no manifest writes (landing folders, external tables) appear as external assets."""
     written = {str(o.address) for lj in jobs for o in lj.dag_job.job.outputs}
     seen: dict[str, AssetSpec] = {}
@@ -119,7 +122,7 @@ def source_specs(jobs: list[LoadedJob], depots: DepotMap) -> list[AssetSpec]:
             depot = depots.depots[addr.depot]
             kind = "iceberg" if depots.is_iceberg(addr) else (item.format or depot.format or "files")
             seen[str(addr)] = AssetSpec(
-                key=AssetKey(addr.key),
+                key=keys(addr),
                 group_name="sources",
                 kinds={kind},
                 description=f"{addr} ({depot.type} depot), read by flare jobs",
@@ -129,18 +132,22 @@ def source_specs(jobs: list[LoadedJob], depots: DepotMap) -> list[AssetSpec]:
 
 
 def job_assets(
-    lj: LoadedJob, workflow: list[LoadedJob], depots: DepotMap, settings: Settings | None = None
+    lj: LoadedJob,
+    workflow: list[LoadedJob],
+    depots: DepotMap,
+    settings: Settings | None = None,
+    keys: AssetKeys = DEFAULT_KEYS,
 ) -> AssetsDefinition:
     """The job's multi_asset; `workflow` holds the jobs of its manifest (those it `depends` on), and
     its runs use `settings` (those the definitions were built with)."""
     settings = settings or Settings.from_env()
     job = lj.dag_job.job
-    by_key = {AssetKey(o.address.key): o.name for o in job.outputs}
+    by_key = {keys(o.address): o.name for o in job.outputs}
 
     @multi_asset(
         name=lj.name,
-        specs=[output_spec(lj, o, depots, _deps(lj, workflow)) for o in job.outputs],
-        check_specs=_check_specs(job),
+        specs=[output_spec(lj, o, depots, _deps(lj, workflow, keys), keys) for o in job.outputs],
+        check_specs=_check_specs(job, keys),
         # outputs writing one view to several datasets (Flare's pre-sink example) are written together
         can_subset=len(by_key) == len(set(by_key.values())),
         description=lj.dag_job.title or lj.label,
@@ -153,26 +160,26 @@ def job_assets(
     def _compute(context: AssetExecutionContext, spark: SparkResource) -> Iterator[MaterializeResult]:
         only = {by_key[k] for k in context.selected_asset_keys}
         session, result = _run(context, spark, lj, depots, settings, only)
-        yield from _results(context, session, job, result)
+        yield from _results(context, session, job, result, keys)
 
     return _compute
 
 
-def _deps(lj: LoadedJob, workflow: list[LoadedJob]) -> list[AssetKey]:
+def _deps(lj: LoadedJob, workflow: list[LoadedJob], keys: AssetKeys) -> list[AssetKey]:
     """What the job's outputs depend on: its inputs (but a table it also writes), and the outputs of
     the jobs it `depends` on."""
     job = lj.dag_job.job
     upstream = [d for d in workflow if d.dag_job.name in lj.dag_job.depends]
-    own = {AssetKey(o.address.key) for o in job.outputs}  # a table the job reads and writes
-    deps = [AssetKey(i.address.key) for i in job.inputs if AssetKey(i.address.key) not in own]
-    return deps + [AssetKey(o.address.key) for up in upstream for o in up.dag_job.job.outputs]
+    own = {keys(o.address) for o in job.outputs}  # a table the job reads and writes
+    deps = [keys(i.address) for i in job.inputs if keys(i.address) not in own]
+    return deps + [keys(o.address) for up in upstream for o in up.dag_job.job.outputs]
 
 
-def _check_specs(job: Job) -> list[AssetCheckSpec]:
+def _check_specs(job: Job, keys: AssetKeys) -> list[AssetCheckSpec]:
     return [
         AssetCheckSpec(
             name=a.check_name(i),
-            asset=AssetKey(o.address.key),
+            asset=keys(o.address),
             blocking=a.blocking,
             description=a.description or "; ".join(a.tests) + (f" on {a.column}" if a.column else ""),
         )
@@ -226,7 +233,7 @@ def _run(
 
 
 def _results(
-    context: AssetExecutionContext, session: SparkSession, job: Job, result: JobResult
+    context: AssetExecutionContext, session: SparkSession, job: Job, result: JobResult, keys: AssetKeys
 ) -> Iterator[MaterializeResult]:
     """Each written output's materialization, with its metadata, partitions and checks; a run that
     found nothing new observes its assets instead."""
@@ -241,8 +248,7 @@ def _results(
         "spark_driver_memory": session.sparkContext.getConf().get("spark.driver.memory", "1g"),
     }
     for out in result.outputs:
-        addr = next(o.address for o in job.outputs if o.dataset == out.dataset)
-        key = AssetKey(addr.key)
+        key = keys(next(o.address for o in job.outputs if o.dataset == out.dataset))
         meta = {**output_metadata(out, result), **run_metadata(result), **spark_meta}
         for part in out.partitions:
             context.add_asset_metadata(

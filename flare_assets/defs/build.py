@@ -19,6 +19,7 @@ from flare_assets.defs.broken import broken_assets
 from flare_assets.defs.checks import is_quality_job, quality_checks, quality_jobs
 from flare_assets.defs.executor import flare_executor
 from flare_assets.defs.jobs import action_job, housekeeping_jobs, maintenance_job, partitioned_job
+from flare_assets.defs.keys import DEFAULT_KEYS, AssetKeys
 from flare_assets.defs.resources import SPARK
 from flare_assets.defs.schedules import action_schedules, maintenance_schedules, schedules
 from flare_assets.defs.sensors import dead_runs_sensor, health_sensor, stream_sensor
@@ -51,14 +52,17 @@ def no_cyclic_gc() -> Iterator[None]:
             gc.enable()
 
 
-def build_definitions(settings: Settings | None = None, pipelines: list[Path] | None = None) -> Definitions:
+def build_definitions(
+    settings: Settings | None = None, pipelines: list[Path] | None = None, keys: AssetKeys = DEFAULT_KEYS
+) -> Definitions:
     """Every valid manifest's definitions; a broken manifest is logged and shows as one failing asset
-    (FLARE_STRICT=true fails the whole load instead)."""
+    (FLARE_STRICT=true fails the whole load instead). `keys` names each dataset's asset (a
+    component's translation may rename them)."""
     with no_cyclic_gc():
-        return _build(settings, pipelines)
+        return _build(settings, pipelines, keys)
 
 
-def _build(settings: Settings | None, pipelines: list[Path] | None) -> Definitions:
+def _build(settings: Settings | None, pipelines: list[Path] | None, keys: AssetKeys) -> Definitions:
     settings = settings or Settings.from_env()
     depots = load_depots(settings.depots)
     roots = pipelines or [settings.pipelines]
@@ -70,10 +74,10 @@ def _build(settings: Settings | None, pipelines: list[Path] | None) -> Definitio
     for line in loaded.problems:
         log.error(line)
     jobs = loaded.jobs
-    maintenance = maintenance_definitions(jobs, depots, settings)
+    maintenance = maintenance_definitions(jobs, depots, settings, keys=keys)
     writers = [lj for lj in jobs if lj.dag_job.job.outputs]
     streams = [lj for lj in writers if is_stream_job(lj.dag_job.job)]
-    check_jobs, check_schedules = quality_jobs(jobs)
+    check_jobs, check_schedules = quality_jobs(jobs, keys)
     workflows: dict[str, list[LoadedJob]] = {}
     for lj in jobs:
         workflows.setdefault(lj.manifest.name, []).append(lj)
@@ -81,26 +85,26 @@ def _build(settings: Settings | None, pipelines: list[Path] | None) -> Definitio
     # definitions built with different settings coexist in one code location
     return Definitions(
         assets=[
-            *source_specs(jobs, depots),
+            *source_specs(jobs, depots, keys),
             *(
-                job_assets(lj, workflows[lj.manifest.name], depots, settings)
+                job_assets(lj, workflows[lj.manifest.name], depots, settings, keys)
                 for lj in writers
                 if lj not in streams
             ),
-            *(stream_assets(lj, depots, settings) for lj in streams),
+            *(stream_assets(lj, depots, settings, keys) for lj in streams),
             *broken_assets(loaded.broken, roots, loaded.workflows),
         ],
-        asset_checks=[quality_checks(lj, depots, settings) for lj in jobs if is_quality_job(lj)],
-        schedules=schedules(writers) + maintenance["schedules"] + check_schedules,
+        asset_checks=[quality_checks(lj, depots, settings, keys) for lj in jobs if is_quality_job(lj)],
+        schedules=schedules(writers, keys) + maintenance["schedules"] + check_schedules,
         jobs=[
-            *(partitioned_job(lj) for lj in writers if lj.dag_job.job.partitions),
-            *housekeeping_jobs(writers, depots, settings),
+            *(partitioned_job(lj, keys) for lj in writers if lj.dag_job.job.partitions),
+            *housekeeping_jobs(writers, depots, settings, keys),
             *maintenance["jobs"],
             *check_jobs,
         ],
         sensors=[
             *maintenance["sensors"],
-            *(stream_sensor(lj, depots, settings) for lj in streams),
+            *(stream_sensor(lj, depots, settings, keys) for lj in streams),
             dead_runs_sensor(),
         ],
         resources={"spark": SPARK},
@@ -115,14 +119,15 @@ def maintenance_definitions(
     depots: DepotMap,
     settings: Settings | None = None,
     health_sensor_name: str = "flare_table_health",
+    keys: AssetKeys = DEFAULT_KEYS,
 ) -> dict[str, list[Any]]:
     """Jobs, schedules and the health sensor, for build_definitions to add."""
     settings = settings or Settings.from_env()
-    tables = lakehouse_tables(jobs, depots)
+    tables = lakehouse_tables(jobs, depots, keys)
     table_jobs = [maintenance_job(t, settings, depots) for t in tables]
     schedules = [s for t, j in zip(tables, table_jobs, strict=True) for s in maintenance_schedules(t, j)]
     actions = [
-        (lj, action_job(lj, depots, settings))
+        (lj, action_job(lj, depots, settings, keys))
         for lj in jobs
         if lj.dag_job.job.actions and not lj.dag_job.job.outputs
     ]

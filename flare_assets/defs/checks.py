@@ -13,7 +13,6 @@ from dagster import (
     AssetCheckResult,
     AssetChecksDefinition,
     AssetCheckSpec,
-    AssetKey,
     AssetSelection,
     ScheduleDefinition,
     define_asset_job,
@@ -21,6 +20,7 @@ from dagster import (
 )
 
 from flare_assets.defs.jobs import AssetJob
+from flare_assets.defs.keys import DEFAULT_KEYS, AssetKeys
 from flare_assets.defs.metadata import check_result
 from flare_assets.defs.resources import SparkResource
 from flare_assets.defs.schedules import workflow_schedule
@@ -36,18 +36,18 @@ def is_quality_job(lj: LoadedJob) -> bool:
     return not job.outputs and bool(job.assertions)
 
 
-def _check_keys(lj: LoadedJob) -> dict[AssetCheckKey, tuple[str, str]]:
+def _check_keys(lj: LoadedJob, keys: AssetKeys) -> dict[AssetCheckKey, tuple[str, str]]:
     """Each check's key -> (input name, check name)."""
     job = lj.dag_job.job
     return {
-        AssetCheckKey(AssetKey(item.address.key), check): (item.name, check)
+        AssetCheckKey(keys(item.address), check): (item.name, check)
         for item in job.inputs
         for check, _ in named_assertions(job, item.name)
     }
 
 
 def quality_checks(
-    lj: LoadedJob, depots: DepotMap, settings: Settings | None = None
+    lj: LoadedJob, depots: DepotMap, settings: Settings | None = None, keys: AssetKeys = DEFAULT_KEYS
 ) -> AssetChecksDefinition:
     settings = settings or Settings.from_env()
     job = lj.dag_job.job
@@ -55,7 +55,7 @@ def quality_checks(
     specs = [
         AssetCheckSpec(
             name=check,
-            asset=AssetKey(item.address.key),
+            asset=keys(item.address),
             blocking=a.blocking,
             description=a.description or "; ".join(a.tests) + (f" on {a.column}" if a.column else ""),
             metadata={"manifest": str(lj.file), "job": lj.dag_job.name, "dataset": item.dataset},
@@ -63,8 +63,8 @@ def quality_checks(
         for item in job.inputs
         for check, a in named_assertions(job, item.name)
     ]
-    keys = _check_keys(lj)
-    by_input = {item.name: AssetKey(item.address.key) for item in job.inputs}
+    check_keys = _check_keys(lj, keys)
+    by_input = {item.name: keys(item.address) for item in job.inputs}
 
     @multi_asset_check(
         name=f"{lj.name}_checks",
@@ -77,7 +77,7 @@ def quality_checks(
         stack = lj.dag_job.spec.stack_spec
         session, ignored = spark.session_for(stack.static_conf(), None, settings, depots)
         runtime = {k: v for k, v in stack.conf().items() if k not in stack.static_conf()}
-        only = {keys[k] for k in context.selected_asset_check_keys}
+        only = {check_keys[k] for k in context.selected_asset_check_keys}
         with job_conf(session, runtime) as static:
             for key in ignored + static:
                 context.log.warning(f"{key} is a static Spark conf; the run's JVM was started without it")
@@ -90,14 +90,16 @@ def quality_checks(
 
 
 def quality_jobs(
-    jobs: list[LoadedJob],
+    jobs: list[LoadedJob], keys: AssetKeys = DEFAULT_KEYS
 ) -> tuple[list[AssetJob], list[ScheduleDefinition]]:
     """A job per workflow of its data-quality checks (`<workflow>_checks_job`), and a schedule of it
     on the workflow's cron schedule when it has one."""
     asset_jobs: list[AssetJob] = []
     out: list[ScheduleDefinition] = []
     for manifest in {lj.manifest.name: lj.manifest for lj in jobs}.values():
-        checks = [k for lj in jobs if lj.manifest is manifest and is_quality_job(lj) for k in _check_keys(lj)]
+        checks = [
+            k for lj in jobs if lj.manifest is manifest and is_quality_job(lj) for k in _check_keys(lj, keys)
+        ]
         if not checks:
             continue
         asset_job = define_asset_job(

@@ -7,7 +7,7 @@ dbt project (`dg scaffold defs`, `dg check defs`)."""
 import hashlib
 import importlib
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any
@@ -31,6 +31,7 @@ from dagster import (
 from dagster.components.utils.translation import TranslationFn, TranslationFnResolver
 
 from flare_assets.defs.build import build_definitions
+from flare_assets.defs.keys import AssetKeys
 from flare_assets.depots import DepotMap
 from flare_assets.settings import Settings
 from flare_assets.spec.errors import ManifestError
@@ -77,8 +78,9 @@ def _text(value: Any) -> str | None:
 
 
 class FlareTranslator:
-    """Subclass to change the AssetSpec of every Flare asset (group, owners, tags, kinds, description,
-    automation condition...). Keys stay `depot/collection/dataset`: lineage, jobs and checks name them."""
+    """Subclass to change the AssetSpec of every Flare asset: its key (default
+    `depot/collection/dataset`), group, owners, tags, kinds, description, automation condition...
+    A renamed key is the asset's everywhere: lineage, jobs, checks, sensors and run events."""
 
     def get_asset_spec(self, asset: FlareAsset, spec: AssetSpec) -> AssetSpec:
         return spec
@@ -156,10 +158,11 @@ class FlareWorkflows(Component, Resolvable):
     def build_defs(self, context: ComponentLoadContext) -> Definitions:
         base = Path(context.path)
         settings = self.resolve_settings(base)
-        defs = build_definitions(settings, self.manifest_paths(base) or None)
+        paths = self.manifest_paths(base) or None
+        defs = build_definitions(settings, paths)
         translator = self.get_translator()
         if self.translation is not None or type(translator) is not FlareTranslator:
-            defs = defs.map_asset_specs(func=lambda spec: self._translate(translator, spec))
+            defs = self._translated(defs, translator, lambda keys: build_definitions(settings, paths, keys))
         if self.name:
             defs = rename_sensor(defs, HEALTH_SENSOR, f"{self.name}_table_health")
         return defs
@@ -202,13 +205,31 @@ class FlareWorkflows(Component, Resolvable):
         out = translator.get_asset_spec(asset, spec)
         if self.translation is not None:
             out = self.translation(out, asset)
-        if out.key != spec.key:
+        if out.key != spec.key and asset.dataset is None:
             raise ManifestError(
-                f"translation changed the key of {spec.key.to_user_string()} to "
-                f"{out.key.to_user_string()}; Flare asset keys are depot/collection/dataset (name the "
-                "depot differently in the depot map to change them)"
+                f"translation changed the key of {spec.key.to_user_string()}, which stands for no "
+                "dataset (a broken manifest's asset); only datasets' keys can be renamed"
             )
         return out
+
+    def _translated(
+        self, defs: Definitions, translator: FlareTranslator, rebuild: Callable[[AssetKeys], Definitions]
+    ) -> Definitions:
+        """Every asset's spec as the translation makes it. A translation that renames keys (a
+        `key_prefix`, a translator's new key) rebuilds the definitions with those keys, so lineage,
+        jobs, checks, sensors and the observations runs log all use them."""
+        translated: dict[AssetKey, AssetSpec] = {}
+
+        def record(spec: AssetSpec) -> AssetSpec:
+            translated[spec.key] = self._translate(translator, spec)
+            return spec
+
+        defs.map_asset_specs(func=record)
+        keys = AssetKeys.of({old: out.key for old, out in translated.items()})
+        if keys.renamed:
+            defs = rebuild(keys)
+        by_key = {out.key: out for out in translated.values()}
+        return defs.map_asset_specs(func=lambda spec: by_key[spec.key].replace_attributes(deps=spec.deps))
 
 
 def inline_depot_file(depots: dict[str, dict[str, Any]], settings: Settings) -> Path:

@@ -9,7 +9,6 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from dagster import (
-    AssetKey,
     AssetObservation,
     Config,
     GraphDefinition,
@@ -23,6 +22,7 @@ from dagster import (
 from pydantic import Field
 
 from flare_assets.defs.config import config_schema, op_config
+from flare_assets.defs.keys import DEFAULT_KEYS, AssetKeys
 from flare_assets.defs.metadata import (
     housekeeping_metadata,
 )
@@ -57,13 +57,13 @@ AssetJob = Any
 
 
 @cache  # one definition per job, shared by its schedule and the Definitions' jobs
-def partitioned_job(lj: LoadedJob) -> AssetJob:
+def partitioned_job(lj: LoadedJob, keys: AssetKeys = DEFAULT_KEYS) -> AssetJob:
     """An asset job per partitioned Flare job: `dagster job backfill -j <name>_partitions` starts a
     backfill from the command line, as the UI's backfill dialog does."""
     job = lj.dag_job.job
     return define_asset_job(
         f"{lj.name}_partitions",
-        selection=[AssetKey(o.address.key) for o in job.outputs],
+        selection=[keys(o.address) for o in job.outputs],
         partitions_def=partitions_definition(job.partitions),
     )
 
@@ -79,12 +79,16 @@ def job_name(output: Output) -> str:
 
 
 def housekeeping_job(
-    lj: LoadedJob, output: Output, depots: DepotMap, settings: Settings | None = None
+    lj: LoadedJob,
+    output: Output,
+    depots: DepotMap,
+    settings: Settings | None = None,
+    keys: AssetKeys = DEFAULT_KEYS,
 ) -> JobDefinition:
     """One op on the run's Spark session: housekeeping of what the output holds now, observed on its
     asset. It shares the writing job's concurrency pool, so the two never overlap when one is set."""
     settings = settings or Settings.from_env()
-    key = AssetKey(output.address.key)
+    key = keys(output.address)
     stack = lj.dag_job.spec.stack_spec
 
     @op(
@@ -114,10 +118,10 @@ def housekeeping_job(
 
 
 def housekeeping_jobs(
-    jobs: list[LoadedJob], depots: DepotMap, settings: Settings | None = None
+    jobs: list[LoadedJob], depots: DepotMap, settings: Settings | None = None, keys: AssetKeys = DEFAULT_KEYS
 ) -> list[JobDefinition]:
     return [
-        housekeeping_job(lj, output, depots, settings)
+        housekeeping_job(lj, output, depots, settings, keys)
         for lj in jobs
         for output in lj.dag_job.job.outputs
         if output.housekeeping is not None
@@ -223,7 +227,9 @@ def maintenance_job(
     )
 
 
-def action_job(lj: LoadedJob, depots: DepotMap, settings: Settings | None = None) -> JobDefinition:
+def action_job(
+    lj: LoadedJob, depots: DepotMap, settings: Settings | None = None, keys: AssetKeys = DEFAULT_KEYS
+) -> JobDefinition:
     """A Flare job with actions and no outputs: one op running its actions, each action's counters
     observed on its table's asset."""
     settings = settings or Settings.from_env()
@@ -246,6 +252,6 @@ def action_job(lj: LoadedJob, depots: DepotMap, settings: Settings | None = None
             if done.files:
                 meta["orphan_files"] = MetadataValue.md("\n".join(f"- `{f}`" for f in done.files[:200]))
             context.log.info(f"{done.action} on {done.table}: {done.counters or done.rows_matched}")
-            yield AssetObservation(asset_key=AssetKey(inputs[action.input].address.key), metadata=meta)
+            yield AssetObservation(asset_key=keys(inputs[action.input].address), metadata=meta)
 
     return one_op_job(lj.name, run, lj.dag_job.title or label, {"flare/actions": ""})

@@ -5,7 +5,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from dagster import (
-    AssetKey,
     DefaultScheduleStatus,
     JobDefinition,
     RunRequest,
@@ -19,6 +18,7 @@ from dagster import (
 
 from flare_assets.defs.assets import _safe
 from flare_assets.defs.jobs import AssetJob, partitioned_job
+from flare_assets.defs.keys import DEFAULT_KEYS, AssetKeys
 from flare_assets.defs.runs import IN_FLIGHT
 from flare_assets.defs.tables import MaintainedTable
 from flare_assets.spec.loader import LoadedJob
@@ -29,27 +29,24 @@ if TYPE_CHECKING:  # pyiceberg loads only when health is read, not in every run 
     pass
 
 
-def schedules(jobs: list[LoadedJob]) -> list[ScheduleDefinition]:
+def schedules(jobs: list[LoadedJob], keys: AssetKeys = DEFAULT_KEYS) -> list[ScheduleDefinition]:
     """workflow.schedule.cron -> one schedule per workflow over its unpartitioned assets; a job with
     time-window partitions gets a schedule that runs each partition once it closes."""
     out: list[ScheduleDefinition] = []
     for manifest in {lj.manifest.name: lj.manifest for lj in jobs}.values():
         if manifest.workflow.schedule is None:
             continue
-        keys = [
-            AssetKey(o.address.key)
-            for d in manifest.workflow.dag
-            if not d.job.partitions
-            for o in d.job.outputs
+        selection = [
+            keys(o.address) for d in manifest.workflow.dag if not d.job.partitions for o in d.job.outputs
         ]
-        if not keys:
+        if not selection:
             continue
-        asset_job = define_asset_job(f"{_safe(manifest.name)}_job", selection=keys)
+        asset_job = define_asset_job(f"{_safe(manifest.name)}_job", selection=selection)
         out.append(workflow_schedule(manifest.workflow.schedule, asset_job))
     for lj in jobs:
         partitions = lj.dag_job.job.partitions
         if partitions and all(d.type in TIME_WINDOWS for d in partitions.dimensions):
-            out.append(build_schedule_from_partitioned_job(partitioned_job(lj)))
+            out.append(build_schedule_from_partitioned_job(partitioned_job(lj, keys)))
     return out
 
 

@@ -9,7 +9,6 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 from dagster import (
-    AssetKey,
     AssetObservation,
     DagsterRunStatus,
     DefaultSensorStatus,
@@ -32,6 +31,7 @@ from flare_assets.spec.maintenance import MAINTENANCE_KINDS
 if TYPE_CHECKING:  # pyiceberg loads only when health is read, not in every run process
     from pyiceberg.catalog import Catalog
 from flare_assets.defs.executor import WORKER_TAG, reap
+from flare_assets.defs.keys import DEFAULT_KEYS, AssetKeys
 from flare_assets.defs.runs import IN_FLIGHT
 from flare_assets.defs.stream_assets import BATCH_TAG, STREAM_TAG
 from flare_assets.defs.tables import MaintainedTable, health_metadata, table_health
@@ -133,17 +133,19 @@ def _unread(notes: list[str]) -> str:
     )
 
 
-def stream_sensor(lj: LoadedJob, depots: DepotMap, settings: Settings | None = None) -> SensorDefinition:
+def stream_sensor(
+    lj: LoadedJob, depots: DepotMap, settings: Settings | None = None, keys: AssetKeys = DEFAULT_KEYS
+) -> SensorDefinition:
     settings = settings or Settings.from_env()
     job = lj.dag_job.job
     mode = streaming(job)
-    keys = [AssetKey(o.address.key) for o in job.outputs]
+    selection = [keys(o.address) for o in job.outputs]
     what = "starts the long-running run when data arrives" if mode.continuous else "launches a run per batch"
 
     @sensor(
         name=f"{lj.name}_stream",
         minimum_interval_seconds=max(1, round(mode.interval_s)) if not mode.continuous else 30,
-        asset_selection=keys,
+        asset_selection=selection,
         description=f"{lj.label}: looks for new data and {what}",
     )
     def _tick(context: SensorEvaluationContext) -> RunRequest | SkipReason:
@@ -168,7 +170,7 @@ def stream_sensor(lj: LoadedJob, depots: DepotMap, settings: Settings | None = N
             run_key = f"{batch.key}:resumed:{run.run_id[:8]}"
         return RunRequest(
             run_key=run_key,
-            asset_selection=keys,
+            asset_selection=selection,
             tags={STREAM_TAG: lj.name, BATCH_TAG: batch.description[:200]},
         )
 

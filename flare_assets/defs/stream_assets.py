@@ -25,6 +25,7 @@ from pydantic import Field
 
 from flare_assets.defs.assets import output_spec
 from flare_assets.defs.config import config_fields, op_config
+from flare_assets.defs.keys import DEFAULT_KEYS, AssetKeys
 from flare_assets.defs.resources import SparkResource
 from flare_assets.defs.stream_metadata import stream_metadata
 from flare_assets.depots import DepotMap
@@ -68,19 +69,21 @@ def termination_requested() -> Iterator[threading.Event]:
             signal.signal(sig, handler)
 
 
-def stream_assets(lj: LoadedJob, depots: DepotMap, settings: Settings | None = None) -> AssetsDefinition:
+def stream_assets(
+    lj: LoadedJob, depots: DepotMap, settings: Settings | None = None, keys: AssetKeys = DEFAULT_KEYS
+) -> AssetsDefinition:
     """The stream job's multi_asset; its runs use `settings` (those the definitions were built with)."""
     settings = settings or Settings.from_env()
     job = lj.dag_job.job
     mode = streaming(job)
-    deps = [AssetKey(i.address.key) for i in job.inputs]
+    deps = [keys(i.address) for i in job.inputs]
     specs = [
-        output_spec(lj, o, depots, deps)
+        output_spec(lj, o, depots, deps, keys)
         .merge_attributes(metadata={"stream_trigger": mode.trigger_mode})
         .replace_attributes(skippable=True)
         for o in job.outputs
     ]
-    keys = {o.name: AssetKey(o.address.key) for o in job.outputs}
+    by_name = {o.name: keys(o.address) for o in job.outputs}
 
     @multi_asset(
         name=lj.name,
@@ -91,12 +94,12 @@ def stream_assets(lj: LoadedJob, depots: DepotMap, settings: Settings | None = N
         config_schema=config_fields(StreamRunConfig),
     )
     def _stream(context: AssetExecutionContext, spark: SparkResource) -> Iterator[MaterializeResult]:
-        result = _run(context, spark, lj, depots, settings, keys)
+        result = _run(context, spark, lj, depots, settings, by_name)
         if result.stopped == "terminated":
             raise DagsterExecutionInterruptedError()
         if mode.continuous or not result.batches:
             return
-        for output, key in keys.items():
+        for output, key in by_name.items():
             yield MaterializeResult(asset_key=key, metadata=stream_metadata(result, result.batches, output))
 
     return _stream

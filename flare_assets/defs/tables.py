@@ -9,6 +9,7 @@ from dagster import (
 )
 
 from flare_assets.catalog import load_catalog
+from flare_assets.defs.keys import DEFAULT_KEYS, AssetKeys
 from flare_assets.depots import DepotMap
 from flare_assets.engine.maintenance.health import TableHealth, read_health
 from flare_assets.settings import Settings
@@ -30,6 +31,7 @@ class MaintainedTable:
     address: Address
     settings: TableMaintenance
     pool: str
+    keys: AssetKeys = DEFAULT_KEYS
 
     @property
     def job_name(self) -> str:
@@ -37,14 +39,16 @@ class MaintainedTable:
 
     @property
     def asset_key(self) -> AssetKey:
-        return AssetKey(self.address.key)
+        return self.keys(self.address)
 
     @property
     def identifier(self) -> str:
         return self.address.identifier
 
 
-def lakehouse_tables(jobs: list[LoadedJob], depots: DepotMap) -> list[MaintainedTable]:
+def lakehouse_tables(
+    jobs: list[LoadedJob], depots: DepotMap, keys: AssetKeys = DEFAULT_KEYS
+) -> list[MaintainedTable]:
     """Every iceberg output, and every table an action names; a table written by a job with a pool
     is maintained in that pool (so a limit of 1 keeps maintenance and writer apart)."""
     found: dict[str, MaintainedTable] = {}
@@ -54,13 +58,13 @@ def lakehouse_tables(jobs: list[LoadedJob], depots: DepotMap) -> list[Maintained
             if depots.is_iceberg(out.address):
                 pool = lj.dag_job.pool or f"maintenance/{out.address.table}"
                 found[str(out.address)] = MaintainedTable(
-                    out.address, out.maintenance or TableMaintenance(), pool
+                    out.address, out.maintenance or TableMaintenance(), pool, keys
                 )
         inputs = {i.name: i for i in job_.inputs}
         for action in job_.actions:
             addr = inputs[action.input].address
             found.setdefault(
-                str(addr), MaintainedTable(addr, TableMaintenance(), f"maintenance/{addr.table}")
+                str(addr), MaintainedTable(addr, TableMaintenance(), f"maintenance/{addr.table}", keys)
             )
     return list(found.values())
 

@@ -1,0 +1,28 @@
+"""How a code location keys its datasets' assets: `depot/collection/dataset`, or what a component's
+translation makes of that key."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from dagster import AssetKey
+
+from flare_assets.spec.address import Address
+
+
+@dataclass(frozen=True)
+class AssetKeys:
+    """Each dataset's asset key: its default key (`depot/collection/dataset`), unless `renamed`
+    maps that to another. Frozen and hashable: definitions built once per key scheme are cached."""
+
+    renamed: tuple[tuple[AssetKey, AssetKey], ...] = field(default=())
+
+    @classmethod
+    def of(cls, renamed: Mapping[AssetKey, AssetKey]) -> "AssetKeys":
+        return cls(tuple(sorted(((k, v) for k, v in renamed.items() if k != v), key=str)))
+
+    def __call__(self, address: Address) -> AssetKey:
+        key = AssetKey(address.key)
+        return dict(self.renamed).get(key, key)
+
+
+DEFAULT_KEYS = AssetKeys()
