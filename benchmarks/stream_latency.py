@@ -60,8 +60,8 @@ def _rows(home: Path, table: str) -> int:
     return int(snapshot.summary["total-records"]) if snapshot and snapshot.summary else 0
 
 
-def _land_and_wait(home: Path, table: str, timeout: float = 300) -> float:
-    """Drops one file of ROWS events; returns the seconds until the table holds its rows."""
+def _land_and_wait(home: Path, table: str, timeout: float = 300) -> tuple[float, float]:
+    """Drops one file of ROWS events; returns when it landed and when the table held its rows."""
     from flare_assets.demo.events import drop_events
 
     before = _rows(home, table)
@@ -72,7 +72,38 @@ def _land_and_wait(home: Path, table: str, timeout: float = 300) -> float:
         if time.time() > deadline:
             raise RuntimeError(f"{path.name} never reached {table}")
         time.sleep(0.1)
-    return time.time() - landed
+    return landed, time.time()
+
+
+PHASES = ("sensor", "launch", "step_start", "jvm_and_query", "batch", "visible")
+
+
+def _phases(env: dict[str, str], landed: float, visible: float) -> dict[str, float]:
+    """Where one sample's seconds went, from the run the sensor launched for it: the sensor's wait
+    (landing -> run created), the launch (-> run started: the queue, the run process's start and
+    its code location load), the step's start, the JVM and the query's start (-> the batch began),
+    the batch's own read, write and commit (its job's duration), and the commit becoming visible to
+    pyiceberg."""
+    from dagster import DagsterEventType, DagsterInstance
+
+    with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        (record,) = instance.get_run_records(limit=1)
+        run_id = record.dagster_run.run_id
+        step = instance.all_logs(run_id, of_type=DagsterEventType.STEP_START)[0].timestamp
+        events = instance.all_logs(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION)
+    materialized = events[-1]
+    meta = materialized.asset_materialization.metadata if materialized.asset_materialization else {}
+    batch = float(getattr(meta.get("job_duration_s"), "value", 0.0) or 0.0)
+    created = record.create_timestamp.timestamp()
+    started = record.start_time or created
+    return {
+        "sensor": created - landed,
+        "launch": started - created,
+        "step_start": step - started,
+        "jvm_and_query": max(0.0, materialized.timestamp - step - batch),
+        "batch": batch,
+        "visible": max(0.0, visible - materialized.timestamp),
+    }
 
 
 def _idle(env: dict[str, str]) -> None:
@@ -90,7 +121,7 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
-def _sensor_mode(env: dict[str, str], home: Path) -> list[float]:
+def _sensor_mode(env: dict[str, str], home: Path) -> tuple[list[float], list[dict[str, float]]]:
     shutil.copy(ROOT / "dagster.yaml", Path(env["DAGSTER_HOME"]) / "dagster.yaml")
     started = subprocess.run(
         ["dagster", "sensor", "start", "-w", "workspace.yaml", "web__events_stream"],
@@ -111,11 +142,14 @@ def _sensor_mode(env: dict[str, str], home: Path) -> list[float]:
     )
     try:
         _land_and_wait(home, "web.events")  # warm-up: the first run creates the table
-        samples = []
+        samples, phases = [], []
         for _ in range(SENSOR_SAMPLES):
             _idle(env)
-            samples.append(_land_and_wait(home, "web.events"))
-        return samples
+            landed, visible = _land_and_wait(home, "web.events")
+            samples.append(visible - landed)
+            _idle(env)
+            phases.append(_phases(env, landed, visible))
+        return samples, phases
     finally:
         daemon.send_signal(signal.SIGINT)
         try:
@@ -144,7 +178,8 @@ def _continuous_mode(env: dict[str, str], home: Path) -> list[float]:
         _land_and_wait(home, "web.events_live")  # warm-up: the query is up once it committed
         samples = []
         for _ in range(CONTINUOUS_SAMPLES):
-            samples.append(_land_and_wait(home, "web.events_live"))
+            landed, visible = _land_and_wait(home, "web.events_live")
+            samples.append(visible - landed)
             time.sleep(0.5)
         return samples
     finally:
@@ -221,7 +256,7 @@ def measure() -> tuple[dict[str, float], dict[str, object]]:
         home = Path(tmp)
         env = demo_env(home, FLARE_SPARK_MASTER="local[2]")
         env["FLARE_PIPELINES"] = str(_pipelines(home))
-        sensor = _sensor_mode(env, home)
+        sensor, phases = _sensor_mode(env, home)
         continuous = _continuous_mode(env, home)
         ours, plain = _throughput(home)
     rows = THROUGHPUT_FILES * THROUGHPUT_ROWS
@@ -235,8 +270,14 @@ def measure() -> tuple[dict[str, float], dict[str, object]]:
         "stream_plain_rows_per_s": round(plain_rate),
         "stream_throughput_ratio": round(ours_rate / plain_rate, 3),
     }
+    breakdown = {p: round(statistics.median(x[p] for x in phases), 2) for p in PHASES}
+    print(
+        "sensor-mode latency, median seconds by phase: " + ", ".join(f"{k} {v}" for k, v in breakdown.items())
+    )
     details = {
         "sensor_s": sensor,
+        "sensor_phases_p50_s": breakdown,
+        "sensor_phases_s": phases,
         "continuous_s": continuous,
         "throughput_rows": rows,
         "ours_s": ours,
