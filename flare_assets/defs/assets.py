@@ -19,7 +19,7 @@ from dagster import (
 from pyspark.sql import SparkSession
 
 from flare_assets.defs.config import config_fields, op_config
-from flare_assets.defs.keys import DEFAULT_KEYS, AssetKeys
+from flare_assets.defs.keys import DEFAULT_KEYS, AssetKeys, dagster_name
 from flare_assets.defs.metadata import (
     check_result,
     dagster_tags,
@@ -58,12 +58,8 @@ def incremental_inputs(job: Job) -> list[str]:
     return [i.name for i in job.inputs if i.incremental or i.incremental_read]
 
 
-def _safe(name: str) -> str:
-    return re.sub(r"\W", "_", name)
-
-
 def group_name(lj: LoadedJob) -> str:
-    return _safe(lj.manifest.name)
+    return dagster_name(lj.manifest.name)
 
 
 def _owners(owner: str | None) -> list[str]:

@@ -3,16 +3,13 @@ materializing it fails with them. Every valid manifest beside it loads as usual.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from dagster import AssetKey, AssetsDefinition, Failure, MetadataValue, asset
 
+from flare_assets.defs.keys import dagster_name
+
 ERRORS_PREFIX = "manifest_errors"
-
-
-def _safe(name: str) -> str:
-    return re.sub(r"\W", "_", name)
 
 
 def relative_name(file: Path, roots: list[Path]) -> str:
@@ -33,8 +30,8 @@ def broken_manifest_asset(
     text = "\n".join(f"- {p}" for p in problems)
 
     @asset(
-        key=AssetKey([ERRORS_PREFIX, _safe(stem)]),
-        group_name=_safe(workflow or Path(name).stem),
+        key=AssetKey([ERRORS_PREFIX, dagster_name(stem)]),
+        group_name=dagster_name(workflow or Path(name).stem),
         description=f"Manifest {name} did not load; fix it and reload the code location:\n\n{text}",
         metadata={"manifest": MetadataValue.path(str(file)), "problems": MetadataValue.md(text)},
         tags={"flare/manifest": "broken"},

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dagster import (
     Definitions,
@@ -30,9 +30,6 @@ from flare_assets.settings import Settings
 from flare_assets.spec.errors import ManifestError
 from flare_assets.spec.loader import LoadedJob, load_manifests
 from flare_assets.spec.streams import is_stream_job
-
-if TYPE_CHECKING:  # pyiceberg loads only when health is read, not in every run process
-    pass
 
 log = logging.getLogger("flare_assets")
 

@@ -4,7 +4,6 @@ A job with inputs and assertions and no outputs becomes one multi_asset_check: e
 check on the asset of the input it names (the asset that writes the dataset, or the dataset's
 external source asset). A workflow with a cron schedule gets a job of its checks on that schedule."""
 
-import re
 from collections.abc import Iterator
 
 from dagster import (
@@ -20,7 +19,7 @@ from dagster import (
 )
 
 from flare_assets.defs.jobs import AssetJob
-from flare_assets.defs.keys import DEFAULT_KEYS, AssetKeys
+from flare_assets.defs.keys import DEFAULT_KEYS, AssetKeys, dagster_name
 from flare_assets.defs.metadata import check_result
 from flare_assets.defs.resources import SparkResource
 from flare_assets.defs.schedules import workflow_schedule
@@ -103,7 +102,7 @@ def quality_jobs(
         if not checks:
             continue
         asset_job = define_asset_job(
-            re.sub(r"\W", "_", manifest.name) + "_checks_job",
+            dagster_name(manifest.name) + "_checks_job",
             selection=AssetSelection.checks(*checks),
         )
         asset_jobs.append(asset_job)

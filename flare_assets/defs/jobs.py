@@ -2,11 +2,10 @@
 maintenance and action-only manifests. Single-op jobs are built straight from their graph: the same
 JobDefinition `@job` gives, without tracing a composition function for each of a thousand tables."""
 
-import re
 import time
 from collections.abc import Iterator, Mapping
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dagster import (
     AssetObservation,
@@ -22,7 +21,7 @@ from dagster import (
 from pydantic import Field
 
 from flare_assets.defs.config import config_schema, op_config
-from flare_assets.defs.keys import DEFAULT_KEYS, AssetKeys
+from flare_assets.defs.keys import DEFAULT_KEYS, AssetKeys, dagster_name
 from flare_assets.defs.metadata import (
     housekeeping_metadata,
 )
@@ -40,9 +39,6 @@ from flare_assets.spec.actions import Action
 from flare_assets.spec.loader import LoadedJob
 from flare_assets.spec.maintenance import MAINTENANCE_KINDS
 from flare_assets.spec.model import Output
-
-if TYPE_CHECKING:  # pyiceberg loads only when health is read, not in every run process
-    pass
 
 
 def one_op_job(
@@ -75,7 +71,7 @@ class HousekeepingConfig(Config):
 
 
 def job_name(output: Output) -> str:
-    return "housekeeping__" + re.sub(r"\W", "_", "__".join(output.address.key))
+    return "housekeeping__" + dagster_name("__".join(output.address.key))
 
 
 def housekeeping_job(

@@ -1,12 +1,18 @@
 """How a code location keys its datasets' assets: `depot/collection/dataset`, or what a component's
 translation makes of that key."""
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from dagster import AssetKey
 
 from flare_assets.spec.address import Address
+
+
+def dagster_name(text: str) -> str:
+    """A name Dagster accepts for a job, a group or a key part: every non-word character as `_`."""
+    return re.sub(r"\W", "_", text)
 
 
 @dataclass(frozen=True)

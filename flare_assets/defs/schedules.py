@@ -2,7 +2,6 @@
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from dagster import (
     DefaultScheduleStatus,
@@ -16,17 +15,13 @@ from dagster import (
     define_asset_job,
 )
 
-from flare_assets.defs.assets import _safe
 from flare_assets.defs.jobs import AssetJob, partitioned_job
-from flare_assets.defs.keys import DEFAULT_KEYS, AssetKeys
+from flare_assets.defs.keys import DEFAULT_KEYS, AssetKeys, dagster_name
 from flare_assets.defs.runs import IN_FLIGHT
 from flare_assets.defs.tables import MaintainedTable
 from flare_assets.spec.loader import LoadedJob
 from flare_assets.spec.maintenance import MAINTENANCE_KINDS
 from flare_assets.spec.model import TIME_WINDOWS, Schedule
-
-if TYPE_CHECKING:  # pyiceberg loads only when health is read, not in every run process
-    pass
 
 
 def schedules(jobs: list[LoadedJob], keys: AssetKeys = DEFAULT_KEYS) -> list[ScheduleDefinition]:
@@ -41,7 +36,7 @@ def schedules(jobs: list[LoadedJob], keys: AssetKeys = DEFAULT_KEYS) -> list[Sch
         ]
         if not selection:
             continue
-        asset_job = define_asset_job(f"{_safe(manifest.name)}_job", selection=selection)
+        asset_job = define_asset_job(f"{dagster_name(manifest.name)}_job", selection=selection)
         out.append(workflow_schedule(manifest.workflow.schedule, asset_job))
     for lj in jobs:
         partitions = lj.dag_job.job.partitions

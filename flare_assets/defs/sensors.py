@@ -22,21 +22,21 @@ from dagster import (
     sensor,
 )
 
-from flare_assets.depots import DepotMap
-from flare_assets.engine.maintenance.health import needed
-from flare_assets.settings import Settings
-from flare_assets.spec.loader import LoadedJob
-from flare_assets.spec.maintenance import MAINTENANCE_KINDS
-
-if TYPE_CHECKING:  # pyiceberg loads only when health is read, not in every run process
-    from pyiceberg.catalog import Catalog
 from flare_assets.defs.executor import WORKER_TAG, reap
 from flare_assets.defs.keys import DEFAULT_KEYS, AssetKeys
 from flare_assets.defs.runs import IN_FLIGHT
 from flare_assets.defs.stream_assets import BATCH_TAG, STREAM_TAG
 from flare_assets.defs.tables import MaintainedTable, health_metadata, table_health
+from flare_assets.depots import DepotMap
+from flare_assets.engine.maintenance.health import needed
 from flare_assets.engine.stream.checkpoints import checkpoint_dir, runner_gone, stream_news
+from flare_assets.settings import Settings
+from flare_assets.spec.loader import LoadedJob
+from flare_assets.spec.maintenance import MAINTENANCE_KINDS
 from flare_assets.spec.streams import streaming
+
+if TYPE_CHECKING:  # pyiceberg loads only when health is read, not in every run process
+    from pyiceberg.catalog import Catalog
 
 
 @cache  # one object for every Definitions built here: merged definitions keep one sensor
