@@ -42,7 +42,7 @@ def measure(rounds: int = 3) -> tuple[dict[str, float], dict[str, object]]:
         from flare_assets.engine import RunContext, run_job
         from flare_assets.settings import Settings
         from flare_assets.spark import get_session
-        from flare_assets.spec.loader import load_jobs
+        from flare_assets.spec.loader import LoadedJob, load_jobs
 
         settings = Settings.from_env()
         spark = get_session(settings)
@@ -57,6 +57,11 @@ def measure(rounds: int = 3) -> tuple[dict[str, float], dict[str, object]]:
             ).writeTo(f"lakehouse.bench.{source}").append()
             next_id[source] += rows
 
+        def run(lj: LoadedJob) -> float:
+            start = time.perf_counter()
+            run_job(RunContext(spark, lj.dag_job.job, depots, settings, lj.name))
+            return time.perf_counter() - start
+
         jobs = {}
         for source, factor in (("h1", 1), ("h10", 10)):
             spark.sql(
@@ -69,18 +74,14 @@ def measure(rounds: int = 3) -> tuple[dict[str, float], dict[str, object]]:
                 write(folder, _manifest(f"{mode}-{source}", source, mode == "inc"), "m")
                 (lj,) = load_jobs([folder], depots)
                 jobs[(mode, source)] = lj
-                # first run: all history
-                run_job(RunContext(spark, lj.dag_job.job, depots, settings, lj.name))
+                run(lj)  # first run: all history
 
         times: dict[str, list[float]] = {f"{m}_{s}": [] for m in ("inc", "full") for s in ("h1", "h10")}
         for n in range(rounds):
             for source in ("h1", "h10") if n % 2 == 0 else ("h10", "h1"):  # alternate who goes first
                 append(source, BATCH_ROWS)
                 for mode in ("inc", "full"):
-                    lj = jobs[(mode, source)]
-                    start = time.perf_counter()
-                    run_job(RunContext(spark, lj.dag_job.job, depots, settings, lj.name))
-                    times[f"{mode}_{source}"].append(time.perf_counter() - start)
+                    times[f"{mode}_{source}"].append(run(jobs[(mode, source)]))
         med = {k: statistics.median(v) for k, v in times.items()}
         flat = med["inc_h10"] / med["inc_h1"]
         full = med["full_h10"] / med["full_h1"]

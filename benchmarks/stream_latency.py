@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -190,6 +191,29 @@ def _continuous_mode(env: dict[str, str], home: Path) -> list[float]:
             run.kill()
 
 
+def _plain_stream(spark: Any, schema: str | None, landing: Path, checkpoint: Path) -> float:
+    """Seconds for a plain PySpark readStream -> writeStream into Iceberg doing the job's SQL."""
+    spark.sql("DROP TABLE IF EXISTS lakehouse.web.plain PURGE")
+    spark.sql("CREATE NAMESPACE IF NOT EXISTS lakehouse.web")
+    spark.sql(
+        "CREATE TABLE lakehouse.web.plain (event_id STRING, user_id BIGINT, event_type STRING, "
+        "amount DECIMAL(10,2), event_ts TIMESTAMP, event_date DATE) USING iceberg "
+        "PARTITIONED BY (days(event_ts))"
+    )
+    start = time.perf_counter()
+    spark.readStream.schema(schema).json(str(landing)).createOrReplaceTempView("events")
+    query = (
+        spark.sql(STEP_SQL)
+        .writeStream.format("iceberg")
+        .option("checkpointLocation", str(checkpoint))
+        .option("fanout-enabled", "true")
+        .trigger(availableNow=True)
+        .toTable("lakehouse.web.plain")
+    )
+    query.awaitTermination()
+    return time.perf_counter() - start
+
+
 def _throughput(home: Path) -> tuple[list[float], list[float]]:
     """Seconds to stream the same files through the engine and through a plain PySpark script."""
     os.environ["FLARE_HOME"] = str(home / "throughput")
@@ -222,25 +246,7 @@ def _throughput(home: Path) -> tuple[list[float], list[float]]:
         return time.perf_counter() - start
 
     def script(r: int) -> float:
-        spark.sql("DROP TABLE IF EXISTS lakehouse.web.plain PURGE")
-        spark.sql("CREATE NAMESPACE IF NOT EXISTS lakehouse.web")
-        spark.sql(
-            "CREATE TABLE lakehouse.web.plain (event_id STRING, user_id BIGINT, event_type STRING, "
-            "amount DECIMAL(10,2), event_ts TIMESTAMP, event_date DATE) USING iceberg "
-            "PARTITIONED BY (days(event_ts))"
-        )
-        start = time.perf_counter()
-        spark.readStream.schema(schema).json(str(landing)).createOrReplaceTempView("events")
-        query = (
-            spark.sql(STEP_SQL)
-            .writeStream.format("iceberg")
-            .option("checkpointLocation", str(settings.resolve(f"checkpoints/plain_{r}")))
-            .option("fanout-enabled", "true")
-            .trigger(availableNow=True)
-            .toTable("lakehouse.web.plain")
-        )
-        query.awaitTermination()
-        return time.perf_counter() - start
+        return _plain_stream(spark, schema, landing, settings.resolve(f"checkpoints/plain_{r}"))
 
     engine(-1), script(-1)  # warm-up: the JVM's first streaming queries are slow for both
     for r in range(ROUNDS):  # interleaved, alternating which goes first

@@ -17,6 +17,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from benchmarks.demo_runs import ROOT, demo_env
 from flare_assets_tests.manifests import job, output, workflow, write
@@ -117,6 +118,17 @@ def _run(cmd: list[str], env: dict[str, str]) -> tuple[float, tuple[int, int]]:
     return elapsed, (peak[0], peak[1])
 
 
+def _tables(catalog: Any) -> tuple[int, Any, int, int, int]:
+    """Rows, partitions and files of the table written through Dagster; partitions and rows of the
+    plain script's, read back with pyiceberg."""
+    table = catalog.load_table(TABLE)
+    partitions = table.inspect.partitions()
+    written = sum(partitions.column("record_count").to_pylist())
+    plain = catalog.load_table(TABLE + "_plain").inspect.partitions()
+    plain_rows = sum(plain.column("record_count").to_pylist())
+    return written, partitions, len(table.inspect.files()), len(plain), plain_rows
+
+
 def measure(rows: int = ROWS) -> tuple[dict[str, float], dict[str, object]]:
     from flare_assets.catalog import ensure_catalog, load_catalog
     from flare_assets.settings import Settings
@@ -143,14 +155,9 @@ def measure(rows: int = ROWS) -> tuple[dict[str, float], dict[str, object]]:
                 "lakehouse/sample/bucket_large_data",
             ]
             dagster_s, dagster_kb = _run(dagster_cmd, env)
-            catalog = load_catalog(settings=settings)
-            table = catalog.load_table(TABLE)
-            partitions = table.inspect.partitions()
-            written = sum(partitions.column("record_count").to_pylist())
-            files = len(table.inspect.files())
-            plain = catalog.load_table(TABLE + "_plain")
-            plain_partitions = len(plain.inspect.partitions())
-            plain_rows = sum(plain.inspect.partitions().column("record_count").to_pylist())
+            written, partitions, files, plain_partitions, plain_rows = _tables(
+                load_catalog(settings=settings)
+            )
         finally:
             for key, value in old.items():
                 if value is None:

@@ -20,6 +20,7 @@ from pyspark.sql import SparkSession
 
 from flare_assets.defs.config import config_fields, op_config
 from flare_assets.defs.keys import DEFAULT_KEYS, AssetKeys, dagster_name
+from flare_assets.defs.location import Location
 from flare_assets.defs.metadata import (
     check_result,
     dagster_tags,
@@ -155,7 +156,7 @@ def job_assets(
     )
     def _compute(context: AssetExecutionContext, spark: SparkResource) -> Iterator[MaterializeResult]:
         only = {by_key[k] for k in context.selected_asset_keys}
-        session, result = _run(context, spark, lj, depots, settings, only)
+        session, result = _run(context, spark, lj, Location(depots, settings, keys), only)
         yield from _results(context, session, job, result, keys)
 
     return _compute
@@ -185,16 +186,12 @@ def _check_specs(job: Job, keys: AssetKeys) -> list[AssetCheckSpec]:
 
 
 def _run(
-    context: AssetExecutionContext,
-    spark: SparkResource,
-    lj: LoadedJob,
-    depots: DepotMap,
-    settings: Settings,
-    only: set[str],
+    context: AssetExecutionContext, spark: SparkResource, lj: LoadedJob, location: Location, only: set[str]
 ) -> tuple[SparkSession, JobResult]:
     """One run of the job (and its actions) for the selected outputs. The replay config and the
     partition range are checked before the run starts Spark."""
     job, label = lj.dag_job.job, lj.label
+    depots, settings = location.depots, location.settings
     config = op_config(RunStateConfig, context)
     request = StateRequest(reset=config.reset_state, values=dict(config.state))
     problems = request_problems(job, request, only)

@@ -208,7 +208,7 @@ def maintenance_job(
         engine.check_all(session, [(name, a) for a in actions], now_ms, f"{name}: ", "no maintenance ran")
         meta: dict[str, Any] = {}
         for action in actions:
-            done = engine.run_checked(session, name, action, now_ms, "", dry_run=config.dry_run)
+            done = engine.run_checked(session, (name, action), now_ms, "", dry_run=config.dry_run)
             meta.update(_action_metadata(context, action, done))
         after = table_health(table, None, settings)
         meta.update(

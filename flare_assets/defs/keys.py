@@ -4,6 +4,7 @@ translation makes of that key."""
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from dagster import AssetKey
 
@@ -26,9 +27,13 @@ class AssetKeys:
     def of(cls, renamed: Mapping[AssetKey, AssetKey]) -> "AssetKeys":
         return cls(tuple(sorted(((k, v) for k, v in renamed.items() if k != v), key=str)))
 
+    @cached_property
+    def _lookup(self) -> dict[AssetKey, AssetKey]:
+        return dict(self.renamed)
+
     def __call__(self, address: Address) -> AssetKey:
         key = AssetKey(address.key)
-        return dict(self.renamed).get(key, key)
+        return self._lookup.get(key, key)
 
 
 DEFAULT_KEYS = AssetKeys()

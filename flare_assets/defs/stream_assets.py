@@ -26,6 +26,7 @@ from pydantic import Field
 from flare_assets.defs.assets import output_spec
 from flare_assets.defs.config import config_fields, op_config
 from flare_assets.defs.keys import DEFAULT_KEYS, AssetKeys
+from flare_assets.defs.location import Location
 from flare_assets.defs.resources import SparkResource
 from flare_assets.defs.stream_metadata import stream_metadata
 from flare_assets.depots import DepotMap
@@ -94,7 +95,7 @@ def stream_assets(
         config_schema=config_fields(StreamRunConfig),
     )
     def _stream(context: AssetExecutionContext, spark: SparkResource) -> Iterator[MaterializeResult]:
-        result = _run(context, spark, lj, depots, settings, by_name)
+        result = _run(context, spark, lj, Location(depots, settings, keys), by_name)
         if result.stopped == "terminated":
             raise DagsterExecutionInterruptedError()
         if mode.continuous or not result.batches:
@@ -109,11 +110,11 @@ def _run(
     context: AssetExecutionContext,
     spark: SparkResource,
     lj: LoadedJob,
-    depots: DepotMap,
-    settings: Settings,
+    location: Location,
     keys: dict[str, AssetKey],
 ) -> StreamResult:
     """One run of the stream; a continuous trigger reports each committed batch as it lands."""
+    depots, settings = location.depots, location.settings
     job, mode = lj.dag_job.job, streaming(lj.dag_job.job)
     config = op_config(StreamRunConfig, context)
     stack = lj.dag_job.spec.stack_spec

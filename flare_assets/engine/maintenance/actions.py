@@ -254,7 +254,7 @@ def run_actions(
     for item in job.inputs:
         if item.name not in targets and not spark.catalog.tableExists(item.name):
             io.read_input(spark, item, depots, settings).createOrReplaceTempView(item.name)
-    return [run_checked(spark, table, action, now_ms, f"{name}: ") for table, action in planned]
+    return [run_checked(spark, p, now_ms, f"{name}: ") for p in planned]
 
 
 def check_all(
@@ -269,9 +269,10 @@ def check_all(
 
 
 def run_checked(
-    spark: SparkSession, table: str, action: Action, now_ms: int, prefix: str, dry_run: bool = False
+    spark: SparkSession, planned: tuple[str, Action], now_ms: int, prefix: str, dry_run: bool = False
 ) -> ActionResult:
-    """One checked action; a Spark failure names the action and its table."""
+    """One checked action on its table; a Spark failure names the action and the table."""
+    table, action = planned
     try:
         return run_action(spark, table, action, dry_run=dry_run, now_ms=now_ms)
     except SPARK_ERRORS as exc:

@@ -178,10 +178,17 @@ def _drive(
 ) -> None:
     """Hands on committed batches until the query ends or the run is asked to stop between batches."""
     waiting: dict[int, BatchResult] = {}
+
+    def report(final: bool) -> None:
+        while not done.empty():
+            batch = done.get()
+            waiting[batch.batch_id] = batch
+        _report(run, queries[0], waiting, result, final)
+
     while True:
         active = any(q.isActive for q in queries)
         collect()
-        _report(run, queries[0], done, waiting, result, final=not active)
+        report(final=not active)
         if not active:
             return
         if run.should_stop is not None and run.should_stop():
@@ -194,7 +201,7 @@ def _drive(
         for q in queries:
             _stop_between_batches(q)
         collect()
-        _report(run, queries[0], done, waiting, result, final=True)
+        report(final=True)
         return
 
 
@@ -209,15 +216,12 @@ def _stop_between_batches(query: StreamingQuery) -> None:
 def _report(
     run: StreamRun,
     query: StreamingQuery,
-    done: queue.Queue[BatchResult],
     waiting: dict[int, BatchResult],
     result: StreamResult,
     final: bool,
 ) -> None:
-    """Hands on batches whose checkpoint commit is recorded (their progress is posted), with offsets."""
-    while not done.empty():
-        batch = done.get()
-        waiting[batch.batch_id] = batch
+    """Hands on the waiting batches whose checkpoint commit is recorded (their progress is posted),
+    with offsets."""
     if not waiting:
         return
     progress = {p["batchId"]: p for p in query.recentProgress}
