@@ -52,11 +52,6 @@ def avro_to_spark(schema: str | dict[str, Any]) -> dict[str, Any]:
     return spark_type
 
 
-def avro_to_spark_json(schema: str | dict[str, Any]) -> str:
-    """`avro_to_spark` as JSON text."""
-    return json.dumps(avro_to_spark(schema))
-
-
 class _Converter:
     def __init__(self) -> None:
         self.named: dict[str, Any] = {}  # full name -> Avro definition

@@ -230,10 +230,6 @@ class PendingBatch:
     snapshot_id: int | None = None
 
 
-def pending_batch(job: Job, name: str, depots: DepotMap, settings: Settings) -> PendingBatch | None:
-    return stream_news(job, name, depots, settings)[0]
-
-
 def file_landing(job: Job, name: str, depots: DepotMap, settings: Settings) -> Landing:
     """`landing()` of a file stream's folder and checkpoint, with the options the stream reads with."""
     from flare_assets.engine.tables.io import folder as depot_folder
