@@ -11,6 +11,7 @@ import os
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from flare_assets_tests.manifests import job, workflow, write
@@ -33,6 +34,20 @@ def _manifest(name: str, source: str, incremental: bool) -> dict:
     return workflow(
         name, job([item], [{"name": "result", "sql": sql}], [output], showPreviewLines=0), dag="copy"
     )
+
+
+def _rounds(
+    rounds: int, append: Callable[[str, int], None], run: Callable[[str, str], float]
+) -> dict[str, list[float]]:
+    """Each round appends a batch to both sources, then runs the incremental and the full job on
+    each; the sources alternate which goes first."""
+    times: dict[str, list[float]] = {f"{m}_{s}": [] for m in ("inc", "full") for s in ("h1", "h10")}
+    for n in range(rounds):
+        for source in ("h1", "h10") if n % 2 == 0 else ("h10", "h1"):
+            append(source, BATCH_ROWS)
+            for mode in ("inc", "full"):
+                times[f"{mode}_{source}"].append(run(mode, source))
+    return times
 
 
 def measure(rounds: int = 3) -> tuple[dict[str, float], dict[str, object]]:
@@ -76,12 +91,7 @@ def measure(rounds: int = 3) -> tuple[dict[str, float], dict[str, object]]:
                 jobs[(mode, source)] = lj
                 run(lj)  # first run: all history
 
-        times: dict[str, list[float]] = {f"{m}_{s}": [] for m in ("inc", "full") for s in ("h1", "h10")}
-        for n in range(rounds):
-            for source in ("h1", "h10") if n % 2 == 0 else ("h10", "h1"):  # alternate who goes first
-                append(source, BATCH_ROWS)
-                for mode in ("inc", "full"):
-                    times[f"{mode}_{source}"].append(run(jobs[(mode, source)]))
+        times = _rounds(rounds, append, lambda mode, source: run(jobs[(mode, source)]))
         med = {k: statistics.median(v) for k, v in times.items()}
         flat = med["inc_h10"] / med["inc_h1"]
         full = med["full_h10"] / med["full_h1"]
