@@ -51,7 +51,7 @@ def _table(name: str) -> Any:
     from flare_assets.spec.address import Address
     from flare_assets.spec.maintenance import TableMaintenance
 
-    return MaintainedTable(Address("lakehouse", "bench", name), TableMaintenance(), f"maintenance/{name}")
+    return MaintainedTable(Address("lakehouse", "bench", name), TableMaintenance())
 
 
 def health_tick(catalog: Any) -> tuple[dict[str, float], dict[str, Any]]:

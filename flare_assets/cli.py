@@ -197,6 +197,7 @@ def dagster_env(settings: Settings) -> dict[str, str]:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from flare_assets.defs.build import build_definitions
+    from flare_assets.defs.tables import maintenance_run_config
     from flare_assets.demo import progress, summary
     from flare_assets.depots import load_depots
 
@@ -226,14 +227,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print("flare demo: the Dagster run failed (see above)", file=sys.stderr)
             return code
     # table maintenance on the table the audited job commits to month by month
-    job = "maintain__lakehouse__retail__daily_sales"
+    table = "lakehouse.retail.daily_sales"
+    job = "flare_maintenance__lakehouse_retail_daily_sales"  # in its writer's pool
     if any(j.name == job for j in defs.jobs or []):
         config = settings.home / "dagster" / "demo-maintenance.json"
         config.parent.mkdir(parents=True, exist_ok=True)
         kinds = ["compaction", "manifests", "expiry"]
-        config.write_text(json.dumps({"ops": {f"{job}_op": {"config": {"kinds": kinds}}}}))
+        config.write_text(json.dumps(maintenance_run_config(job, tables=[table], kinds=kinds)))
         cmd = ["dagster", "job", "execute", "-m", "flare_assets.definitions", "-j", job, "-c", str(config)]
-        print(f"running {job} ({', '.join(kinds)}) through Dagster ...", flush=True)
+        print(f"running {job} on {table} ({', '.join(kinds)}) through Dagster ...", flush=True)
         code, tail = progress.run(cmd, env, verbose=args.verbose)
         if code != 0:
             print(tail[-4000:], file=sys.stderr)

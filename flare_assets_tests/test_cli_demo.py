@@ -63,6 +63,7 @@ def test_flare_demo_materializes_through_dagster(settings: Settings) -> None:
         (backfill,) = [r for r in runs if r.tags.get("dagster/asset_partition_range_start")]
         assert backfill.tags["dagster/asset_partition_range_end"] == "2024-01-07"
         # and one table had its maintenance run
-        assert [r.job_name for r in runs if r.job_name.startswith("maintain__")] == [
-            "maintain__lakehouse__retail__daily_sales"
-        ]
+        maintained = [r for r in runs if r.job_name.startswith("flare_maintenance")]
+        assert [
+            (r.job_name, r.run_config["ops"][f"{r.job_name}_op"]["config"]["tables"]) for r in maintained
+        ] == [("flare_maintenance__lakehouse_retail_daily_sales", ["lakehouse.retail.daily_sales"])]

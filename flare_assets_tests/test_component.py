@@ -64,6 +64,9 @@ def test_two_instances_in_one_code_location(flare_home: Path, tmp_path: Path) ->
     defs = Definitions.merge(build_defs_for_component(a), build_defs_for_component(b))
     repo = defs.get_repository_def()
     assert {s.name for s in repo.sensor_defs} >= {"flare_table_health", "b_table_health", "flare_dead_runs"}
+    assert {"flare_maintenance", "b_maintenance", "b_maintenance__compaction"} <= {
+        j.name for j in repo.get_all_jobs()
+    } | {s.name for s in repo.schedule_defs}
     keys = [AssetKey(["lakehouse", "shop", "orders"]), AssetKey(["vault", "shop", "orders"])]
     result = materialize(
         [*(defs.assets or [])], resources={"spark": shared_spark()}, selection=keys, raise_on_error=False
@@ -114,8 +117,8 @@ def test_a_key_prefix_renames_the_assets_everywhere(flare_home: Path, tmp_path: 
     assert {table, source} <= set(graph.get_all_asset_keys())
     assert AssetKey(["lakehouse", "shop", "orders"]) not in graph.get_all_asset_keys()
     assert source in graph.get(table).parent_keys  # lineage follows the renamed keys
-    maintain = defs.get_job_def("maintain__lakehouse__shop__orders")  # its observations name the new key
-    assert maintain is not None
+    (maintained,) = defs.get_sensor_def("flare_table_health").jobs
+    assert maintained.name == "flare_maintenance"  # its tables' observations name the new key
     result = materialize(
         [*(defs.assets or [])], resources={"spark": shared_spark()}, selection=[table], raise_on_error=False
     )

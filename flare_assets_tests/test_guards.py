@@ -13,6 +13,7 @@ import pytest
 
 from flare_assets.catalog import load_catalog
 from flare_assets.defs.build import build_definitions
+from flare_assets.defs.tables import maintenance_run_config
 from flare_assets.depots import load_depots
 from flare_assets.settings import Settings
 from flare_assets.spark import get_session
@@ -80,13 +81,13 @@ def test_delete_action_matching_every_row_is_refused(
 def test_delete_from_maintenance_job_counts_and_dry_run_reports(settings: Settings, tmp_path: Path) -> None:
     make_people(settings)
     folder = tidy_folder(tmp_path, [{"name": "rewrite_manifest", "input": "people"}])
-    job = build_definitions(settings, [folder]).get_job_def("maintain__lakehouse__guard__people")
+    job = build_definitions(settings, [folder]).get_job_def("flare_maintenance")
 
     def run(**config: Any):  # noqa: ANN202
         return job.execute_in_process(
-            run_config={
-                "ops": {"maintain__lakehouse__guard__people_op": {"config": {"kinds": [], **config}}}
-            },
+            run_config=maintenance_run_config(
+                job.name, tables=["lakehouse.guard.people"], kinds=[], **config
+            ),
             resources={"spark": shared_spark()},
             raise_on_error=False,
         )

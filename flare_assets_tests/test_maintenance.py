@@ -1,5 +1,5 @@
-"""Table maintenance on real tables: Flare actions through Iceberg's procedures, the per-table
-maintenance job, the health sensor, and the safety rules. Micro-batches are appended with pyiceberg
+"""Table maintenance on real tables: Flare actions through Iceberg's procedures, the maintenance
+jobs and schedules, the health sensor, and the safety rules. Micro-batches are appended with pyiceberg
 (no JVM, each a real Iceberg commit); maintenance runs on Spark through Dagster."""
 
 from __future__ import annotations
@@ -13,11 +13,12 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from dagster import SensorResult, build_sensor_context
+from dagster import SensorResult, build_schedule_context, build_sensor_context
 
 from flare_assets.catalog import load_catalog
 from flare_assets.cli import main
 from flare_assets.defs.build import build_definitions
+from flare_assets.defs.tables import maintenance_run_config
 from flare_assets.engine.maintenance.actions import run_action
 from flare_assets.engine.maintenance.health import read_health
 from flare_assets.settings import Settings
@@ -240,12 +241,13 @@ def test_health_sensor_observes_and_launches_only_needed_maintenance(
     make_table(settings, "sales", batches=5)
     write(tmp_path / "pipelines", WRITER)
     defs = build_definitions(settings, [tmp_path / "pipelines"])
-    names = {s.name for s in defs.schedules}
-    assert {
-        "maintain__lakehouse__shop__sales__compaction",
-        "maintain__lakehouse__shop__sales__expiry",
-    } <= names
-    assert "maintain__lakehouse__shop__sales__orphans" not in names
+    schedules = {s.name: s for s in defs.schedules}
+    assert {"flare_maintenance__compaction", "flare_maintenance__expiry"} <= set(schedules)
+    assert "flare_maintenance__orphans" not in schedules  # turned off for the table's only writer
+    (scheduled,) = schedules["flare_maintenance__expiry"].evaluate_tick(build_schedule_context()).run_requests
+    assert scheduled.run_config == maintenance_run_config(
+        "flare_maintenance", kinds=["expiry"], tables=["lakehouse.shop.sales"]
+    )
     sensor = defs.get_sensor_def("flare_table_health")
     tick = sensor(build_sensor_context())
     assert isinstance(tick, SensorResult)
@@ -255,9 +257,9 @@ def test_health_sensor_observes_and_launches_only_needed_maintenance(
     assert figures["small_file_ratio"] == 1.0 and figures["avg_file_size"] > 0
     assert figures["needs"] == "compaction (small-file ratio 1.00 >= 0.5 (10 small files))"
     (run,) = tick.run_requests
-    assert run.job_name == "maintain__lakehouse__shop__sales"
-    op_config = run.run_config["ops"]["maintain__lakehouse__shop__sales_op"]["config"]
-    assert op_config == {"kinds": ["compaction"], "targeted": True}
+    assert (run.job_name, run.tags["flare/table"]) == ("flare_maintenance", "lakehouse.shop.sales")
+    op_config = run.run_config["ops"]["flare_maintenance_op"]["config"]
+    assert op_config == {"tables": ["lakehouse.shop.sales"], "kinds": ["compaction"], "targeted": True}
     result = defs.get_job_def(run.job_name).execute_in_process(
         run_config=run.run_config, resources={"spark": shared_spark()}
     )
@@ -277,20 +279,72 @@ def test_health_sensor_observes_and_launches_only_needed_maintenance(
     assert capsys.readouterr().err.startswith("flare health: ")
 
 
+def test_one_job_and_a_schedule_per_cron_maintain_many_tables(settings: Settings, tmp_path: Path) -> None:
+    """Tables share the maintenance job of their pool and a schedule per cron; a run over every table
+    maintains those written and skips those not written yet."""
+    make_table(settings, "sales", batches=5)
+    stock = {
+        **SALES,
+        "dataset": "dataos://lakehouse:shop/stock",
+        "maintenance": {"schedules": {"expiry": "0 5 * * *"}},
+    }
+    raw = [{"name": "raw", "dataset": "dataos://landing:shop/raw", "format": "json"}]
+    write(tmp_path / "pipelines", WRITER)
+    write(tmp_path / "pipelines", workflow("stock", job(raw, outputs=[stock])))
+    defs = build_definitions(settings, [tmp_path / "pipelines"])
+    schedules = {s.name: s for s in defs.schedules if s.name.startswith("flare_maintenance")}
+    assert sorted(schedules) == [
+        "flare_maintenance__compaction",
+        "flare_maintenance__expiry__0_3_x_x_x",
+        "flare_maintenance__expiry__0_5_x_x_x",
+        "flare_maintenance__manifests",
+        "flare_maintenance__orphans",  # stock's alone: sales turns it off
+    ]
+    (scheduled,) = (
+        schedules["flare_maintenance__compaction"].evaluate_tick(build_schedule_context()).run_requests
+    )
+    tables = scheduled.run_config["ops"]["flare_maintenance_op"]["config"]["tables"]
+    assert tables == ["lakehouse.shop.sales", "lakehouse.shop.stock"]
+    maintain = defs.get_job_def("flare_maintenance")
+    result = maintain.execute_in_process(
+        run_config=maintenance_run_config(maintain.name, kinds=["compaction"], targeted=True),
+        resources={"spark": shared_spark()},
+    )
+    (sales,) = observations(result)  # stock is not written yet: skipped, not failed
+    assert (sales["data_files_before"], sales["data_files_after"]) == (10, 2)
+    result = maintain.execute_in_process(
+        run_config=maintenance_run_config(
+            maintain.name, kinds=["expiry"], tables=["dataos://lakehouse:shop/stock"]
+        ),
+        resources={"spark": shared_spark()},
+        raise_on_error=False,
+    )
+    assert "table lakehouse.shop.stock does not exist; no maintenance ran" in failure_message(result)
+
+
 def test_delete_from_the_ui_counts_first_and_refuses_always_true(settings: Settings, tmp_path: Path) -> None:
     make_table(settings, "sales", batches=2)
     write(tmp_path / "pipelines", WRITER)
-    job = build_definitions(settings, [tmp_path / "pipelines"]).get_job_def(
-        "maintain__lakehouse__shop__sales"
-    )
+    job = build_definitions(settings, [tmp_path / "pipelines"]).get_job_def("flare_maintenance")
 
     def run(**config: Any):  # noqa: ANN202
-        cfg = {"kinds": [], **config}
         return job.execute_in_process(
-            run_config={"ops": {"maintain__lakehouse__shop__sales_op": {"config": cfg}}},
+            run_config=maintenance_run_config(
+                job.name, **{"tables": ["lakehouse.shop.sales"], "kinds": [], **config}
+            ),
             resources={"spark": shared_spark()},
             raise_on_error=False,
         )
+
+    result = run(tables=[], delete_where="id < 10")
+    assert "delete_from_dataset needs `tables`: the tables to delete from; no maintenance ran" in (
+        failure_message(result)
+    )
+    result = run(tables=["lakehouse.shop.nope"], kinds=["compress"])
+    assert (
+        "unknown maintenance compress; allowed: compaction, manifests, expiry, orphans; this job maintains "
+        "no table lakehouse.shop.nope; its tables: lakehouse.shop.sales; no maintenance ran"
+    ) in failure_message(result)
 
     result = run(delete_where="1 = 1")
     assert "delete_from_dataset needs a deleteWhere that does not match every row (got '1 = 1')" in (

@@ -8,7 +8,8 @@ from dagster import Config, OpExecutionContext, job, op
 
 from flare_assets.defs.assets import RunStateConfig
 from flare_assets.defs.config import config_fields, config_schema, op_config
-from flare_assets.defs.jobs import HousekeepingConfig, MaintenanceConfig
+from flare_assets.defs.jobs import HousekeepingConfig
+from flare_assets.defs.maintenance import MaintenanceConfig
 from flare_assets.defs.stream_assets import StreamRunConfig
 
 CASES = [
@@ -16,6 +17,7 @@ CASES = [
     (RunStateConfig, {"reset_state": True, "state": {"orders.id": "7"}}),
     (MaintenanceConfig, {}),
     (MaintenanceConfig, {"kinds": ["expiry"], "delete_where": "id < 3", "dry_run": True}),
+    (MaintenanceConfig, {"tables": ["lakehouse.shop.a", "dataos://lakehouse:shop/b"], "targeted": True}),
     (HousekeepingConfig, {}),
     (StreamRunConfig, {}),
 ]

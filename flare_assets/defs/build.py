@@ -7,7 +7,6 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from dagster import (
     Definitions,
@@ -18,14 +17,14 @@ from flare_assets.defs.assets import job_assets, source_specs
 from flare_assets.defs.broken import broken_assets
 from flare_assets.defs.checks import is_quality_job, quality_checks, quality_jobs
 from flare_assets.defs.executor import flare_executor
-from flare_assets.defs.jobs import action_job, housekeeping_jobs, maintenance_job, partitioned_job
+from flare_assets.defs.jobs import housekeeping_jobs, partitioned_job
 from flare_assets.defs.keys import DEFAULT_KEYS, AssetKeys
+from flare_assets.defs.maintenance import maintenance_definitions
 from flare_assets.defs.resources import SPARK
-from flare_assets.defs.schedules import action_schedules, maintenance_schedules, schedules
-from flare_assets.defs.sensors import dead_runs_sensor, health_sensor, stream_sensor
+from flare_assets.defs.schedules import schedules
+from flare_assets.defs.sensors import dead_runs_sensor, stream_sensor
 from flare_assets.defs.stream_assets import stream_assets
-from flare_assets.defs.tables import lakehouse_tables
-from flare_assets.depots import DepotMap, load_depots
+from flare_assets.depots import load_depots
 from flare_assets.settings import Settings
 from flare_assets.spec.errors import ManifestError
 from flare_assets.spec.loader import LoadedJob, load_manifests
@@ -50,16 +49,22 @@ def no_cyclic_gc() -> Iterator[None]:
 
 
 def build_definitions(
-    settings: Settings | None = None, pipelines: list[Path] | None = None, keys: AssetKeys = DEFAULT_KEYS
+    settings: Settings | None = None,
+    pipelines: list[Path] | None = None,
+    keys: AssetKeys = DEFAULT_KEYS,
+    prefix: str = "flare",
 ) -> Definitions:
     """Every valid manifest's definitions; a broken manifest is logged and shows as one failing asset
     (FLARE_STRICT=true fails the whole load instead). `keys` names each dataset's asset (a
-    component's translation may rename them)."""
+    component's translation may rename them); `prefix` names the maintenance jobs and health sensor,
+    so several component instances share a code location."""
     with no_cyclic_gc():
-        return _build(settings, pipelines, keys)
+        return _build(settings, pipelines, keys, prefix)
 
 
-def _build(settings: Settings | None, pipelines: list[Path] | None, keys: AssetKeys) -> Definitions:
+def _build(
+    settings: Settings | None, pipelines: list[Path] | None, keys: AssetKeys, prefix: str
+) -> Definitions:
     settings = settings or Settings.from_env()
     depots = load_depots(settings.depots)
     roots = pipelines or [settings.pipelines]
@@ -71,7 +76,7 @@ def _build(settings: Settings | None, pipelines: list[Path] | None, keys: AssetK
     for line in loaded.problems:
         log.error(line)
     jobs = loaded.jobs
-    maintenance = maintenance_definitions(jobs, depots, settings, keys=keys)
+    maintenance = maintenance_definitions(jobs, depots, settings, prefix, keys)
     writers = [lj for lj in jobs if lj.dag_job.job.outputs]
     streams = [lj for lj in writers if is_stream_job(lj.dag_job.job)]
     check_jobs, check_schedules = quality_jobs(jobs, keys)
@@ -109,25 +114,3 @@ def _build(settings: Settings | None, pipelines: list[Path] | None, keys: AssetK
         # The executor also reports pool waits and frees slots held by dead runs (defs/executor.py).
         executor=flare_executor,
     )
-
-
-def maintenance_definitions(
-    jobs: list[LoadedJob],
-    depots: DepotMap,
-    settings: Settings | None = None,
-    health_sensor_name: str = "flare_table_health",
-    keys: AssetKeys = DEFAULT_KEYS,
-) -> dict[str, list[Any]]:
-    """Jobs, schedules and the health sensor, for build_definitions to add."""
-    settings = settings or Settings.from_env()
-    tables = lakehouse_tables(jobs, depots, keys)
-    table_jobs = [maintenance_job(t, settings, depots) for t in tables]
-    schedules = [s for t, j in zip(tables, table_jobs, strict=True) for s in maintenance_schedules(t, j)]
-    actions = [
-        (lj, action_job(lj, depots, settings, keys))
-        for lj in jobs
-        if lj.dag_job.job.actions and not lj.dag_job.job.outputs
-    ]
-    schedules += [s for lj, j in actions for s in action_schedules(lj, j)]
-    sensors = [health_sensor(tables, table_jobs, settings, health_sensor_name)] if tables else []
-    return {"jobs": table_jobs + [j for _, j in actions], "schedules": schedules, "sensors": sensors}

@@ -23,10 +23,8 @@ from dagster import (
     Resolvable,
     Scaffolder,
     ScaffoldRequest,
-    SensorDefinition,
     scaffold_component,
     scaffold_with,
-    sensor,
 )
 from dagster.components.utils.translation import TranslationFn, TranslationFnResolver
 
@@ -35,8 +33,6 @@ from flare_assets.defs.keys import AssetKeys
 from flare_assets.depots import DepotMap
 from flare_assets.settings import Settings
 from flare_assets.spec.errors import ManifestError
-
-HEALTH_SENSOR = "flare_table_health"
 
 SCAFFOLD_DEPOTS = """\
 # Where each depot of your manifests' dataos:// addresses lives (README "Bring your own manifests").
@@ -152,19 +148,20 @@ class FlareWorkflows(Component, Resolvable):
     ) = None
     # import path of a FlareTranslator subclass
     translator: str | None = None
-    # set when several instances share a code location: their health sensors become <name>_table_health
+    # set when several instances share a code location: their maintenance jobs become
+    # <name>_maintenance and their health sensors <name>_table_health
     name: str | None = None
 
     def build_defs(self, context: ComponentLoadContext) -> Definitions:
         base = Path(context.path)
         settings = self.resolve_settings(base)
         paths = self.manifest_paths(base) or None
-        defs = build_definitions(settings, paths)
+        prefix = self.name or "flare"
+        defs = build_definitions(settings, paths, prefix=prefix)
         translator = self.get_translator()
         if self.translation is not None or type(translator) is not FlareTranslator:
-            defs = self._translated(defs, translator, lambda keys: build_definitions(settings, paths, keys))
-        if self.name:
-            defs = rename_sensor(defs, HEALTH_SENSOR, f"{self.name}_table_health")
+            rebuild = lambda keys: build_definitions(settings, paths, keys, prefix)  # noqa: E731
+            defs = self._translated(defs, translator, rebuild)
         return defs
 
     def resolve_settings(self, base: Path) -> Settings:
@@ -242,34 +239,3 @@ def inline_depot_file(depots: dict[str, dict[str, Any]], settings: Settings) -> 
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     return path
-
-
-def rename_sensor(defs: Definitions, old: str, new: str) -> Definitions:
-    """`defs` with the sensor `old` named `new` (it evaluates the same), so two instances' sensors
-    do not collide in one code location."""
-    sensors = [_renamed(s, new) if s.name == old else s for s in defs.sensors or []]
-    return Definitions(
-        assets=defs.assets,
-        asset_checks=defs.asset_checks,
-        jobs=defs.jobs,
-        schedules=defs.schedules,
-        sensors=sensors,
-        resources=defs.resources,
-        executor=defs.executor,
-        loggers=defs.loggers,
-        metadata=defs.metadata,
-    )
-
-
-def _renamed(original: SensorDefinition, name: str) -> SensorDefinition:
-    @sensor(
-        name=name,
-        jobs=original.jobs if original.has_jobs else None,
-        minimum_interval_seconds=original.minimum_interval_seconds,
-        default_status=original.default_status,
-        description=original.description,
-    )
-    def _sensor(context):  # noqa: ANN001, ANN202
-        return original(context)
-
-    return _sensor

@@ -1,8 +1,8 @@
-"""Jobs beside the assets' own: partition backfills, and single-op jobs for housekeeping, table
-maintenance and action-only manifests. Single-op jobs are built straight from their graph: the same
-JobDefinition `@job` gives, without tracing a composition function for each of a thousand tables."""
+"""Jobs beside the assets' own: partition backfills, and single-op jobs for housekeeping and
+action-only manifests (table maintenance is in defs/maintenance.py). Single-op jobs are built
+straight from their graph: the same JobDefinition `@job` gives, without tracing a composition
+function for each."""
 
-import time
 from collections.abc import Iterator, Mapping
 from functools import cache
 from typing import Any
@@ -27,17 +27,13 @@ from flare_assets.defs.metadata import (
 )
 from flare_assets.defs.partitions import partitions_definition
 from flare_assets.defs.resources import SparkResource
-from flare_assets.defs.tables import MaintainedTable, health_figures, health_metadata, table_health
 from flare_assets.depots import DepotMap
 from flare_assets.engine import housekeeping
 from flare_assets.engine.batch import state
 from flare_assets.engine.batch.context import RunContext
-from flare_assets.engine.errors import JobFailed
 from flare_assets.engine.maintenance import actions as engine
 from flare_assets.settings import Settings
-from flare_assets.spec.actions import Action
 from flare_assets.spec.loader import LoadedJob
-from flare_assets.spec.maintenance import MAINTENANCE_KINDS
 from flare_assets.spec.model import Output
 
 
@@ -122,105 +118,6 @@ def housekeeping_jobs(
         for output in lj.dag_job.job.outputs
         if output.housekeeping is not None
     ]
-
-
-class MaintenanceConfig(Config):
-    """What one maintenance run does; the defaults are what a scheduled run of every kind does."""
-
-    kinds: list[str] = Field(
-        default_factory=lambda: list(MAINTENANCE_KINDS),
-        description="some of: compaction, manifests, expiry, orphans",
-    )
-    targeted: bool = Field(default=False, description="health-driven: compact only the small files")
-    delete_where: str | None = Field(default=None, description="delete_from_dataset: the rows to delete")
-    all: bool = Field(
-        default=False, description="delete every row (needed for an empty or always-true where)"
-    )
-    dry_run: bool = Field(default=False, description="count the rows deleteWhere matches, delete nothing")
-
-
-def _delete_action(cfg: MaintenanceConfig) -> Action:
-    try:
-        return Action(name="delete_from_dataset", input="t", delete_where=cfg.delete_where, all=cfg.all)
-    except ValueError as exc:
-        raise JobFailed(f"delete_from_dataset: {exc}; nothing was deleted") from exc
-
-
-def _action_metadata(
-    context: OpExecutionContext, action: Action, done: engine.ActionResult
-) -> dict[str, Any]:
-    """What one action did, logged and as the table's observation metadata."""
-    context.log.info(f"{action.name}: {done.statement} -> {done.counters or done.rows_matched}")
-    meta: dict[str, Any] = {f"{action.name}.{k}": MetadataValue.int(v) for k, v in done.counters.items()}
-    if action.name == "remove_orphans":
-        meta["orphans_found"] = MetadataValue.int(len(done.files))
-        meta["orphans_removed"] = MetadataValue.int(0 if done.dry_run else len(done.files))
-    if done.rows_matched is None:
-        return meta
-    context.log.info(
-        f"delete_from_dataset: {done.rows_matched} of {done.rows_total} rows match "
-        f"{action.delete_where!r}" + (" (dry run: nothing deleted)" if done.dry_run else "")
-    )
-    meta["rows_matched"] = MetadataValue.int(done.rows_matched)
-    meta["rows_total"] = MetadataValue.int(done.rows_total or 0)
-    if done.dry_run and not action.all and done.rows_matched == done.rows_total:
-        context.log.warning(
-            "delete_from_dataset: the predicate matches every row; without all: true the "
-            "delete would be refused"
-        )
-    meta["rows_deleted"] = MetadataValue.int(0 if done.dry_run else done.rows_matched)
-    return meta
-
-
-def maintenance_job(
-    table: MaintainedTable, settings: Settings | None = None, depots: DepotMap | None = None
-) -> JobDefinition:
-    """One job per table: the chosen kinds in order, before and after figures on the table's asset;
-    runs use `settings` and `depots`, those the definitions were built with."""
-
-    @op(
-        name=f"{table.job_name}_op",
-        pool=table.pool,
-        description=f"Maintenance of {table.address.table} through Iceberg's Spark procedures",
-        out={},
-        config_schema=config_schema(MaintenanceConfig),
-    )
-    def maintain(context: OpExecutionContext, spark: SparkResource) -> Iterator[Any]:
-        config = op_config(MaintenanceConfig, context)
-        unknown = [k for k in config.kinds if k not in MAINTENANCE_KINDS]
-        if unknown:
-            raise JobFailed(
-                f"unknown maintenance {', '.join(unknown)}; allowed: {', '.join(MAINTENANCE_KINDS)}"
-            )
-        delete = _delete_action(config) if config.delete_where is not None or config.all else None
-        session, _ = spark.session_for({}, None, settings, depots)
-        name = table.address.table
-        start = time.perf_counter()
-        from pyiceberg.exceptions import NoSuchTableError
-
-        try:
-            before = table_health(table, None, settings)
-        except NoSuchTableError as exc:
-            raise JobFailed(f"table {name} does not exist; no maintenance ran") from exc
-        now_ms = int(time.time() * 1000)
-        actions = [engine.plan(k, table.settings, before, now_ms, config.targeted) for k in config.kinds]
-        actions += [delete] if delete else []
-        engine.check_all(session, [(name, a) for a in actions], now_ms, f"{name}: ", "no maintenance ran")
-        meta: dict[str, Any] = {}
-        for action in actions:
-            done = engine.run_checked(session, (name, action), now_ms, "", dry_run=config.dry_run)
-            meta.update(_action_metadata(context, action, done))
-        after = table_health(table, None, settings)
-        meta.update(
-            health_figures("before", before) | health_figures("after", after) | health_metadata(after)
-        )
-        meta["maintenance"] = ", ".join(config.kinds + (["delete_from_dataset"] if delete else []))
-        meta["duration_s"] = MetadataValue.float(round(time.perf_counter() - start, 3))
-        yield AssetObservation(asset_key=table.asset_key, metadata=meta)
-
-    return one_op_job(
-        table.job_name, maintain, f"Maintenance of {table.address.table}", {"flare/maintenance": ""}
-    )
 
 
 def action_job(

@@ -4,7 +4,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from dagster import (
-    DefaultScheduleStatus,
     JobDefinition,
     RunRequest,
     RunsFilter,
@@ -18,9 +17,7 @@ from dagster import (
 from flare_assets.defs.jobs import AssetJob, partitioned_job
 from flare_assets.defs.keys import DEFAULT_KEYS, AssetKeys, dagster_name
 from flare_assets.defs.runs import IN_FLIGHT
-from flare_assets.defs.tables import MaintainedTable
 from flare_assets.spec.loader import LoadedJob
-from flare_assets.spec.maintenance import MAINTENANCE_KINDS
 from flare_assets.spec.model import TIME_WINDOWS, Schedule
 
 
@@ -77,28 +74,6 @@ def schedule_tick(
         return RunRequest()
 
     return evaluate
-
-
-def maintenance_schedules(table: MaintainedTable, job_def: JobDefinition) -> list[ScheduleDefinition]:
-    status = (
-        DefaultScheduleStatus.RUNNING if table.settings.schedules_running else DefaultScheduleStatus.STOPPED
-    )
-    out = []
-    for kind in MAINTENANCE_KINDS:
-        cron = getattr(table.settings.schedules, kind)
-        if cron is None:
-            continue
-        out.append(
-            ScheduleDefinition(
-                name=f"{table.job_name}__{kind}",
-                job=job_def,
-                cron_schedule=cron,
-                run_config={"ops": {f"{table.job_name}_op": {"config": {"kinds": [kind]}}}},
-                default_status=status,
-                execution_timezone="UTC",
-            )
-        )
-    return out
 
 
 def action_schedules(lj: LoadedJob, job_def: JobDefinition) -> list[ScheduleDefinition]:

@@ -26,7 +26,7 @@ from flare_assets.defs.executor import WORKER_TAG, reap
 from flare_assets.defs.keys import DEFAULT_KEYS, AssetKeys
 from flare_assets.defs.runs import IN_FLIGHT
 from flare_assets.defs.stream_assets import BATCH_TAG, STREAM_TAG
-from flare_assets.defs.tables import MaintainedTable, health_metadata, table_health
+from flare_assets.defs.tables import MaintainedTable, health_metadata, maintenance_run_config, table_health
 from flare_assets.depots import DepotMap
 from flare_assets.engine.maintenance.health import needed
 from flare_assets.engine.stream.checkpoints import checkpoint_dir, runner_gone, stream_news
@@ -91,10 +91,10 @@ def health_tick(
                 RunRequest(
                     run_key=f"{table.address.table}:{health.snapshot_id}:{','.join(kinds)}",
                     job_name=table.job_name,
-                    run_config={
-                        "ops": {f"{table.job_name}_op": {"config": {"kinds": kinds, "targeted": True}}}
-                    },
-                    tags={"flare/health": ",".join(kinds)},
+                    run_config=maintenance_run_config(
+                        table.job_name, tables=[table.address.table], kinds=kinds, targeted=True
+                    ),
+                    tags={"flare/health": ",".join(kinds), "flare/table": table.address.table},
                 )
             )
     return observations, runs

@@ -9,7 +9,7 @@ from dagster import (
 )
 
 from flare_assets.catalog import load_catalog
-from flare_assets.defs.keys import DEFAULT_KEYS, AssetKeys
+from flare_assets.defs.keys import DEFAULT_KEYS, AssetKeys, dagster_name
 from flare_assets.depots import DepotMap
 from flare_assets.engine.maintenance.health import TableHealth, read_health
 from flare_assets.settings import Settings
@@ -24,18 +24,37 @@ if TYPE_CHECKING:  # pyiceberg loads only when health is read, not in every run 
 HEALTH_FIGURES = ("data_files", "small_files", "data_bytes", "manifests", "snapshots", "delete_files")
 
 
+DEFAULT_POOL = "flare/maintenance"
+
+
+def maintenance_job_name(prefix: str, pool: str) -> str:
+    """`<prefix>_maintenance` for the default pool, `<prefix>_maintenance__<pool>` for a writer's."""
+    base = f"{prefix}_maintenance"
+    return base if pool == DEFAULT_POOL else f"{base}__{dagster_name(pool)}"
+
+
+def maintenance_op_name(job: str) -> str:
+    return f"{job}_op"
+
+
+def maintenance_run_config(job: str, **config: object) -> dict[str, object]:
+    """A maintenance job's run config: `tables`, `kinds` and the other MaintenanceConfig fields."""
+    return {"ops": {maintenance_op_name(job): {"config": config}}}
+
+
 @dataclass(frozen=True)
 class MaintainedTable:
-    """A lakehouse table the code location knows, with its maintenance settings and pool."""
+    """A lakehouse table the code location knows, with its maintenance settings, pool and job."""
 
     address: Address
     settings: TableMaintenance
-    pool: str
+    pool: str = DEFAULT_POOL
+    prefix: str = "flare"
     keys: AssetKeys = DEFAULT_KEYS
 
     @property
     def job_name(self) -> str:
-        return "maintain__" + "__".join(self.address.key)
+        return maintenance_job_name(self.prefix, self.pool)
 
     @property
     def asset_key(self) -> AssetKey:
@@ -47,25 +66,27 @@ class MaintainedTable:
 
 
 def lakehouse_tables(
-    jobs: list[LoadedJob], depots: DepotMap, keys: AssetKeys = DEFAULT_KEYS
+    jobs: list[LoadedJob], depots: DepotMap, keys: AssetKeys = DEFAULT_KEYS, prefix: str = "flare"
 ) -> list[MaintainedTable]:
     """Every iceberg output, and every table an action names; a table written by a job with a pool
-    is maintained in that pool (so a limit of 1 keeps maintenance and writer apart)."""
+    is maintained in that pool (so a limit of 1 keeps maintenance and writer apart), the others in
+    DEFAULT_POOL."""
     found: dict[str, MaintainedTable] = {}
     for lj in jobs:
         job_ = lj.dag_job.job
         for out in job_.outputs:
             if depots.is_iceberg(out.address):
-                pool = lj.dag_job.pool or f"maintenance/{out.address.table}"
                 found[str(out.address)] = MaintainedTable(
-                    out.address, out.maintenance or TableMaintenance(), pool, keys
+                    out.address,
+                    out.maintenance or TableMaintenance(),
+                    lj.dag_job.pool or DEFAULT_POOL,
+                    prefix,
+                    keys,
                 )
         inputs = {i.name: i for i in job_.inputs}
         for action in job_.actions:
             addr = inputs[action.input].address
-            found.setdefault(
-                str(addr), MaintainedTable(addr, TableMaintenance(), f"maintenance/{addr.table}", keys)
-            )
+            found.setdefault(str(addr), MaintainedTable(addr, TableMaintenance(), DEFAULT_POOL, prefix, keys))
     return list(found.values())
 
 
