@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from flare_assets import jvm_archive
 from flare_assets.settings import Settings
-from flare_assets.spark import static_conf
+from flare_assets.spark import quick_jit, static_conf
 
 # Starts a driver that must map the archive (-Xshare:on makes an unusable archive a start-up error).
 START = """
@@ -79,3 +80,17 @@ def test_a_failed_build_is_not_retried_by_every_run(settings: Settings, tmp_path
     assert builder is not None and builder.wait(timeout=300) != 0
     assert path.with_suffix(".lock").read_text() == jvm_archive.FAILED
     assert jvm_archive.start_build(path, conf) is None and not path.exists()
+
+
+def test_a_quick_run_starts_its_driver_on_the_client_compiler(settings: Settings) -> None:
+    """A small micro-batch's run (the sensor tags it flare/jvm: quick): C1 only, Java options added to
+    the library path rather than replacing it."""
+    own = replace(settings, spark_conf={jvm_archive.DRIVER_OPTIONS: "-Dflare.check=1"})
+    options = static_conf(own)[jvm_archive.DRIVER_OPTIONS]
+    assert options.startswith(static_conf(settings)[jvm_archive.DRIVER_OPTIONS]) and options.endswith(
+        " -Dflare.check=1"
+    )
+    started = _start(quick_jit(static_conf(settings)))
+    assert started.returncode == 0, started.stderr[-2000:]
+    assert "emulated-client" in started.stdout
+    assert "emulated-client" not in _start(static_conf(settings)).stdout

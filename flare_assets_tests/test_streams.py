@@ -28,7 +28,7 @@ from dagster import (
 
 from flare_assets import spark as sparklib
 from flare_assets.catalog import load_catalog
-from flare_assets.defs.stream_assets import STREAM_TAG
+from flare_assets.defs.stream_assets import JVM_TAG, QUICK_JVM, STREAM_TAG
 from flare_assets.depots import load_depots
 from flare_assets.engine.stream.checkpoints import landing
 from flare_assets.settings import Settings
@@ -193,6 +193,7 @@ def test_sensor_runs_each_batch_once_and_quarantines_malformed_records(
         assert (
             first.run_key.startswith("sensed__ingest:files:1:") and first.tags[STREAM_TAG] == "sensed__ingest"
         )
+        assert first.tags[JVM_TAG] == QUICK_JVM  # a small batch: its run's JVM starts quick
 
         # while that batch's run is in flight, no tick launches another, even with more data landed
         in_flight = DagsterRun(

@@ -25,7 +25,7 @@ from dagster import (
 from flare_assets.defs.executor import WORKER_TAG, reap
 from flare_assets.defs.keys import DEFAULT_KEYS, AssetKeys
 from flare_assets.defs.runs import IN_FLIGHT
-from flare_assets.defs.stream_assets import BATCH_TAG, STREAM_TAG
+from flare_assets.defs.stream_assets import BATCH_TAG, JVM_TAG, QUICK_BATCH_BYTES, QUICK_JVM, STREAM_TAG
 from flare_assets.defs.tables import MaintainedTable, health_metadata, maintenance_run_config, table_health
 from flare_assets.depots import DepotMap
 from flare_assets.engine.maintenance.health import needed
@@ -168,10 +168,9 @@ def stream_sensor(
             context.instance.report_run_failed(run, f"{lj.name}: run {run.run_id} died: {gone}")
             context.log.warning(f"run {run.run_id} died ({gone}); marked failed, the stream resumes")
             run_key = f"{batch.key}:resumed:{run.run_id[:8]}"
-        return RunRequest(
-            run_key=run_key,
-            asset_selection=selection,
-            tags={STREAM_TAG: lj.name, BATCH_TAG: batch.description[:200]},
-        )
+        tags = {STREAM_TAG: lj.name, BATCH_TAG: batch.description[:200]}
+        if batch.bytes is not None and batch.bytes <= QUICK_BATCH_BYTES:
+            tags[JVM_TAG] = QUICK_JVM
+        return RunRequest(run_key=run_key, asset_selection=selection, tags=tags)
 
     return _tick

@@ -35,6 +35,7 @@ from flare_assets.engine.batch.tuning import job_conf
 from flare_assets.engine.stream.checkpoints import checkpoint_dir, record_runner
 from flare_assets.engine.stream.runner import BatchResult, StreamResult, StreamRun, run_stream
 from flare_assets.settings import Settings
+from flare_assets.spark import quick_jit
 from flare_assets.spec.loader import LoadedJob
 from flare_assets.spec.streams import streaming
 
@@ -42,6 +43,10 @@ STREAM_TAG = "flare/stream"
 
 
 BATCH_TAG = "flare/batch"
+# The sensor tags a run whose batch is small (QUICK_BATCH_BYTES at most) `flare/jvm: quick`: its
+# JVM lives for seconds and starts on the client compiler alone (spark.quick_jit).
+JVM_TAG, QUICK_JVM = "flare/jvm", "quick"
+QUICK_BATCH_BYTES = 64 * 1024 * 1024
 
 
 class StreamRunConfig(Config):
@@ -118,8 +123,10 @@ def _run(
     job, mode = lj.dag_job.job, streaming(lj.dag_job.job)
     config = op_config(StreamRunConfig, context)
     stack = lj.dag_job.spec.stack_spec
-    session, ignored = spark.session_for(stack.static_conf(), None, settings, depots)
-    runtime = {k: v for k, v in stack.conf().items() if k not in stack.static_conf()}
+    static = stack.static_conf()
+    quick = context.run.tags.get(JVM_TAG) == QUICK_JVM and not mode.continuous
+    session, ignored = spark.session_for(quick_jit(static) if quick else static, None, settings, depots)
+    runtime = {k: v for k, v in stack.conf().items() if k not in static}
     checkpoint = checkpoint_dir(job, lj.name, settings)
     # the run says it processes the stream (the sensor waits for it) and where, so a sensor tick can
     # tell when it died without ending

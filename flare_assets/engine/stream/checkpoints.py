@@ -228,6 +228,15 @@ class PendingBatch:
     description: str
     files: list[str] = field(default_factory=list)
     snapshot_id: int | None = None
+    bytes: int | None = None  # the files' total size; None when not known
+
+
+def files_bytes(files: list[str]) -> int | None:
+    """The total size of landed files, None when one is not a local file (any more)."""
+    try:
+        return sum(os.stat(local_path(f)).st_size for f in files)
+    except OSError:
+        return None
 
 
 def file_landing(job: Job, name: str, depots: DepotMap, settings: Settings) -> Landing:
@@ -269,5 +278,6 @@ def stream_news(
         description=f"{len(new)} new file(s): {', '.join(Path(p).name for p in new[:5])}"
         + (" ..." if len(new) > 5 else ""),
         files=new,
+        bytes=files_bytes(new),
     )
     return batch, found.notes()
