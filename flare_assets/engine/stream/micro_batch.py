@@ -43,10 +43,9 @@ def settle_stages(spark: SparkSession, job: Job, depots: DepotMap, checkpoint: P
     """Before a run's first batch: merge stage branches an earlier run of this stream left on its
     outputs are published (exactly the batch about to be replayed, on top of the output's branch) or
     dropped (the batch runs again). Returns what was done."""
-    replay = replayed_batch(checkpoint) if (checkpoint / "metadata").exists() else None
-    if replay is None:  # every batch so far committed: each merge published and dropped its stage
+    if not (checkpoint / "metadata").exists():
         return []
-    stream = stream_id(checkpoint)
+    stream, replay = stream_id(checkpoint), replayed_batch(checkpoint)
     notes = []
     for output in job.outputs:
         if depots.is_iceberg(output.address):
