@@ -1,7 +1,9 @@
 """One multi_asset per Flare job: its outputs are the assets, computed by one Spark run of the job."""
 
+import inspect
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 from dagster import (
     AssetCheckKey,
@@ -128,6 +130,27 @@ def source_specs(jobs: list[LoadedJob], depots: DepotMap, keys: AssetKeys = DEFA
     return list(seen.values())
 
 
+F = TypeVar("F", bound=Callable[..., object])
+
+
+def _compute_template(context: AssetExecutionContext, spark: SparkResource) -> Iterator[MaterializeResult]:
+    yield from ()
+
+
+COMPUTE_SIGNATURE = inspect.signature(_compute_template)
+
+
+def known_signature(signature: inspect.Signature) -> Callable[[F], F]:
+    """Gives a function its signature up front: Dagster inspects a compute function a dozen times
+    while it builds the op, and every job's closure has the same one."""
+
+    def apply(fn: F) -> F:
+        fn.__signature__ = signature  # type: ignore[attr-defined]
+        return fn
+
+    return apply
+
+
 def job_assets(
     lj: LoadedJob,
     workflow: list[LoadedJob],
@@ -154,6 +177,7 @@ def job_assets(
         backfill_policy=backfill_policy(job.partitions),
         config_schema=config_fields(RunStateConfig),
     )
+    @known_signature(COMPUTE_SIGNATURE)
     def _compute(context: AssetExecutionContext, spark: SparkResource) -> Iterator[MaterializeResult]:
         only = {by_key[k] for k in context.selected_asset_keys}
         session, result = _run(context, spark, lj, Location(depots, settings, keys), only)
