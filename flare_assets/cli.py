@@ -197,7 +197,7 @@ def dagster_env(settings: Settings) -> dict[str, str]:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from flare_assets.defs.build import build_definitions
-    from flare_assets.defs.tables import maintenance_run_config
+    from flare_assets.defs.tables import maintenance_job_name, maintenance_run_config
     from flare_assets.demo import progress, summary
     from flare_assets.depots import load_depots
 
@@ -228,7 +228,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             return code
     # table maintenance on the table the audited job commits to month by month
     table = "lakehouse.retail.daily_sales"
-    job = "flare_maintenance__lakehouse_retail_daily_sales"  # in its writer's pool
+    job = maintenance_job_name("flare", "lakehouse/retail/daily_sales")  # its writer's pool (audited.yaml)
     if any(j.name == job for j in defs.jobs or []):
         config = settings.home / "dagster" / "demo-maintenance.json"
         config.parent.mkdir(parents=True, exist_ok=True)

@@ -68,6 +68,10 @@ class MaintenanceConfig(Config):
     )
     dry_run: bool = Field(default=False, description="count the rows deleteWhere matches, delete nothing")
 
+    @property
+    def deletes(self) -> bool:
+        return self.delete_where is not None or self.all
+
 
 def _delete_action(cfg: MaintenanceConfig) -> Action:
     try:
@@ -78,15 +82,16 @@ def _delete_action(cfg: MaintenanceConfig) -> Action:
 
 def _chosen(config: MaintenanceConfig, tables: dict[str, MaintainedTable]) -> list[MaintainedTable]:
     """The run's tables, checked with its kinds before Spark starts."""
-    problems = [f"unknown maintenance {k}" for k in config.kinds if k not in MAINTENANCE_KINDS]
-    if problems:
-        problems[-1] += f"; allowed: {', '.join(MAINTENANCE_KINDS)}"
+    problems = []
+    kinds = [k for k in config.kinds if k not in MAINTENANCE_KINDS]
+    if kinds:
+        problems.append(f"unknown maintenance {', '.join(kinds)}; allowed: {', '.join(MAINTENANCE_KINDS)}")
     by_name = tables | {str(t.address): t for t in tables.values()}
     unknown = [n for n in config.tables if n not in by_name]
     if unknown:
         shown = ", ".join(list(tables)[:10]) + (" ..." if len(tables) > 10 else "")
         problems.append(f"this job maintains no table {', '.join(unknown)}; its tables: {shown}")
-    if (config.delete_where is not None or config.all) and not config.tables:
+    if config.deletes and not config.tables:
         problems.append("delete_from_dataset needs `tables`: the tables to delete from")
     if problems:
         raise JobFailed("; ".join(problems) + "; no maintenance ran")
@@ -141,7 +146,7 @@ def _maintain(
         return None
     now_ms = int(time.time() * 1000)
     actions = [engine.plan(k, table.settings, before, now_ms, config.targeted) for k in config.kinds]
-    actions += [_delete_action(config)] if config.delete_where is not None or config.all else []
+    actions += [_delete_action(config)] if config.deletes else []
     engine.check_all(session, [(name, a) for a in actions], now_ms, f"{name}: ", "no maintenance ran")
     meta: dict[str, Any] = {}
     for action in actions:

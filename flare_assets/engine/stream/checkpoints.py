@@ -150,9 +150,14 @@ class Landing:
 
     pending: list[str] = field(default_factory=list)
     unread: dict[str, str] = field(default_factory=dict)
+    pending_bytes: int = 0
 
     def notes(self) -> list[str]:
         return [f"{path}: {why}" for path, why in sorted(self.unread.items())]
+
+    def add(self, path: str, size: int) -> None:
+        self.pending.append(path)
+        self.pending_bytes += size
 
 
 def landing(folder: Path, checkpoint: Path, options: dict[str, str]) -> Landing:
@@ -171,7 +176,8 @@ def landing(folder: Path, checkpoint: Path, options: dict[str, str]) -> Landing:
     max_age = options.get("maxfileage")
     oldest = max(listed.values()) - duration_ms(max_age) if max_age and listed else None
     for path in sorted(landed):
-        millis = os.stat(path).st_mtime_ns // 1_000_000  # as Java's File.lastModified, which Spark logs
+        info = os.stat(path)
+        millis = info.st_mtime_ns // 1_000_000  # as Java's File.lastModified, which Spark logs
         if path in listed:
             if listed[path] != millis:
                 result.unread[path] = (
@@ -179,7 +185,7 @@ def landing(folder: Path, checkpoint: Path, options: dict[str, str]) -> Landing:
                     "time changed); it is not read again: land new data under a new name"
                 )
             elif path not in done:
-                result.pending.append(path)
+                result.add(path, info.st_size)
             continue
         parts = Path(path).relative_to(folder).parts[:-1]
         if parts and not recursive and not all("=" in p for p in parts):
@@ -193,7 +199,7 @@ def landing(folder: Path, checkpoint: Path, options: dict[str, str]) -> Landing:
                 "raise or remove maxFileAge to read it"
             )
         else:
-            result.pending.append(path)
+            result.add(path, info.st_size)
     return result
 
 
@@ -228,15 +234,7 @@ class PendingBatch:
     description: str
     files: list[str] = field(default_factory=list)
     snapshot_id: int | None = None
-    bytes: int | None = None  # the files' total size; None when not known
-
-
-def files_bytes(files: list[str]) -> int | None:
-    """The total size of landed files, None when one is not a local file (any more)."""
-    try:
-        return sum(os.stat(local_path(f)).st_size for f in files)
-    except OSError:
-        return None
+    bytes: int | None = None  # the files' total size; None for a table's snapshot
 
 
 def file_landing(job: Job, name: str, depots: DepotMap, settings: Settings) -> Landing:
@@ -278,6 +276,6 @@ def stream_news(
         description=f"{len(new)} new file(s): {', '.join(Path(p).name for p in new[:5])}"
         + (" ..." if len(new) > 5 else ""),
         files=new,
-        bytes=files_bytes(new),
+        bytes=found.pending_bytes,
     )
     return batch, found.notes()
