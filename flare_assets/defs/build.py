@@ -24,10 +24,10 @@ from flare_assets.defs.resources import SPARK
 from flare_assets.defs.schedules import schedules
 from flare_assets.defs.sensors import dead_runs_sensor, stream_sensor
 from flare_assets.defs.stream_assets import stream_assets
-from flare_assets.depots import load_depots
+from flare_assets.depots import DepotMap, load_depots
 from flare_assets.settings import Settings
 from flare_assets.spec.errors import ManifestError
-from flare_assets.spec.loader import LoadedJob, load_manifests
+from flare_assets.spec.loader import Loaded, LoadedJob, load_manifests
 from flare_assets.spec.streams import is_stream_job
 
 log = logging.getLogger("flare_assets")
@@ -62,12 +62,9 @@ def build_definitions(
         return _build(settings, pipelines, keys, prefix)
 
 
-def _build(
-    settings: Settings | None, pipelines: list[Path] | None, keys: AssetKeys, prefix: str
-) -> Definitions:
-    settings = settings or Settings.from_env()
-    depots = load_depots(settings.depots)
-    roots = pipelines or [settings.pipelines]
+def _load(roots: list[Path], depots: DepotMap, settings: Settings) -> Loaded:
+    """The manifests under `roots`; what they ignore is logged as warnings, their problems as errors
+    (FLARE_STRICT=true raises them instead)."""
     loaded = load_manifests(roots, depots, lambda t: table_exists(t, settings), settings.manifest_cache)
     for line in loaded.ignored:
         log.warning(line)
@@ -75,6 +72,16 @@ def _build(
         raise ManifestError(loaded.problems)
     for line in loaded.problems:
         log.error(line)
+    return loaded
+
+
+def _build(
+    settings: Settings | None, pipelines: list[Path] | None, keys: AssetKeys, prefix: str
+) -> Definitions:
+    settings = settings or Settings.from_env()
+    depots = load_depots(settings.depots)
+    roots = pipelines or [settings.pipelines]
+    loaded = _load(roots, depots, settings)
     jobs = loaded.jobs
     maintenance = maintenance_definitions(jobs, depots, settings, prefix, keys)
     writers = [lj for lj in jobs if lj.dag_job.job.outputs]
