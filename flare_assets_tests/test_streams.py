@@ -269,6 +269,28 @@ def test_batch_counts_and_quarantine_whatever_the_steps_read(
     assert quarantined["record"].to_pylist() == ["{broken"]
 
 
+@pytest.mark.parametrize(
+    ("name", "properties", "files"),
+    [("unshuffled", {}, 4), ("hashed", {"write.distribution-mode": "hash"}, 2)],
+)
+def test_small_micro_batch_is_written_by_the_tasks_that_read_it(
+    settings: Settings, tmp_path: Path, name: str, properties: dict[str, str], files: int
+) -> None:
+    """Two files, each read by its own task and holding rows of both partitions: without a shuffle
+    each task writes a file per partition. A table's own distribution mode still wins."""
+    doc = yaml.safe_load(manifest(name, sql="SELECT id, payload, amount, id % 2 AS half FROM events"))
+    output = doc["workflow"]["dag"][0]["spec"]["stackSpec"]["job"]["outputs"][0]
+    spec = [{"type": "identity", "column": "half"}]
+    output["options"]["iceberg"] = {"partitionSpec": spec, "properties": properties}
+    write_manifest(tmp_path / name, name, yaml.safe_dump(doc, sort_keys=False))
+    folder = settings.resolve("landing") / name / "events"
+    land(folder, "a.json", range(1, 11))
+    land(folder, "b.json", range(11, 21))
+    assert run_stream(build_definitions(settings, [tmp_path / name]), name).success
+    assert sorted(table_rows(settings, f"{name}.clean")) == expected(range(1, 21))
+    assert len(load_catalog(settings=settings).load_table(f"{name}.clean").inspect.files()) == files
+
+
 # --- every landed file is read, or said not to be -----------------------------------------------
 
 

@@ -17,13 +17,16 @@ def test_runtime_conf_scoped_to_the_job_and_static_conf_reported(settings: Setti
         "spark.sql.shuffle.partitions": "3",
         "spark.executor.memory": "2g",
         "spark.sql.adaptive.enabled": "false",
+        "spark.sql.iceberg.vectorization.enabled": "false",  # Iceberg's: read by each query
     }
     with job_conf(spark, conf) as static:
         assert static == ["spark.executor.memory"]
         assert spark.conf.get("spark.sql.shuffle.partitions") == "3"
+        assert spark.conf.get("spark.sql.iceberg.vectorization.enabled") == "false"
         assert spark.sql("SELECT * FROM range(10) DISTRIBUTE BY id").rdd.getNumPartitions() == 3
     assert spark.conf.get("spark.sql.shuffle.partitions") == before
     assert spark.conf.get("spark.sql.adaptive.enabled") == "true"
+    assert spark.conf.get("spark.sql.iceberg.vectorization.enabled", None) is None
 
 
 def test_job_sizing_becomes_static_conf_of_the_run_session() -> None:

@@ -9,10 +9,14 @@ from contextlib import contextmanager
 from pyspark.sql import SparkSession
 
 
+# Iceberg's session confs: each query reads them, though Spark, not knowing them, calls them static.
+ICEBERG_SESSION_CONF = "spark.sql.iceberg."
+
+
 @contextmanager
 def job_conf(spark: SparkSession, conf: dict[str, str]) -> Iterator[list[str]]:
     """Sets the runtime confs for the block and restores them after; yields the static keys it skipped."""
-    static = [k for k in conf if not spark.conf.isModifiable(k)]
+    static = [k for k in conf if not (k.startswith(ICEBERG_SESSION_CONF) or spark.conf.isModifiable(k))]
     previous: dict[str, str | None] = {}
     for key, value in conf.items():
         if key in static:
