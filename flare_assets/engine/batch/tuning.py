@@ -8,7 +8,6 @@ from contextlib import contextmanager
 
 from pyspark.sql import SparkSession
 
-
 # Iceberg's session confs: each query reads them, though Spark, not knowing them, calls them static.
 ICEBERG_SESSION_CONF = "spark.sql.iceberg."
 
