@@ -5,6 +5,7 @@ use a SparkSession, and the guard in `pytest_runtest_setup` fails them if they d
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -114,6 +115,15 @@ def table_rows(settings: Settings, table: str) -> list[tuple]:
     return sorted(tuple(r.values()) for r in data)
 
 
+def materialize_command(select: str) -> list[str]:
+    """The Dagster CLI materializing `select` from the project's code location in a process of its
+    own, as a launched run does."""
+    return [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "flare_assets.definitions"] + [
+        "--select",
+        select,
+    ]
+
+
 def write_manifest(folder: Path, name: str, text: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.yaml"
@@ -126,6 +136,7 @@ __all__ = [
     "build_definitions",
     "failure_message",
     "materialize_all",
+    "materialize_command",
     "shared_spark",
     "table_rows",
     "write_manifest",

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from flare_assets.catalog import load_catalog
 from flare_assets.settings import Settings
+from flare_assets_tests.conftest import materialize_command
 from flare_assets_tests.manifests import job, workflow, write
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,15 +39,7 @@ def env(settings: Settings, folder: Path) -> dict[str, str]:
 
 
 def materialize(settings: Settings, folder: Path) -> subprocess.CompletedProcess[str]:
-    cmd = [
-        "dagster",
-        "asset",
-        "materialize",
-        "-m",
-        "flare_assets.definitions",
-        "--select",
-        "lakehouse/lost/events",
-    ]
+    cmd = materialize_command("lakehouse/lost/events")
     return subprocess.run(cmd, capture_output=True, text=True, env=env(settings, folder), cwd=ROOT)
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from flare_assets.settings import HomeError, Settings
+from flare_assets_tests.conftest import materialize_command
 
 ROOT = Path(__file__).resolve().parent.parent
 READ_ONLY = 'mount --bind "$1" "$1" && mount -o remount,ro,bind "$1" && shift && exec "$@"'
@@ -78,8 +79,7 @@ def test_dagster_run_in_read_only_home_names_it(tmp_path: Path) -> None:
     home, dagster_home = tmp_path / "home", tmp_path / "dagster"
     home.mkdir()
     dagster_home.mkdir()
-    cmd = ["dagster", "asset", "materialize", "-m", "flare_assets.definitions"]
-    cmd += ["--select", "lakehouse/retail/orders_enriched"]
+    cmd = materialize_command("lakehouse/retail/orders_enriched")
     out = run(cmd, home, read_only=True, DAGSTER_HOME=str(dagster_home))
     assert out.returncode != 0
     assert f"FLARE_HOME {home} is read-only" in out.stdout + out.stderr

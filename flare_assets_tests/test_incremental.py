@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from flare_assets_tests.conftest import (
     DEMO_DEPOTS,
     build_definitions,
     failure_message,
+    materialize_command,
     shared_spark,
     table_rows,
 )
@@ -244,17 +244,7 @@ def test_run_killed_before_commit_moves_no_state(settings: Settings, tmp_path: P
     }
     env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "dagster",
-            "asset",
-            "materialize",
-            "-m",
-            "flare_assets.definitions",
-            "--select",
-            "*",
-        ],
+        materialize_command("*"),
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

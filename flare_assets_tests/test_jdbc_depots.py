@@ -17,6 +17,7 @@ from flare_assets.jars import Jars, MissingDependency, depot_drivers
 from flare_assets.settings import Settings
 from flare_assets.spec.errors import ManifestError, validate
 from flare_assets.spec.loader import load_jobs
+from flare_assets_tests.conftest import materialize_command
 from flare_assets_tests.manifests import job, job_of, workflow, write
 from flare_assets_tests.servers import mariadb, mariadb_available, postgres, postgres_available
 
@@ -357,8 +358,7 @@ def test_postgres_tables_read_and_written_through_dagster(
             "FLARE_TEST_PG_PASSWORD": PASSWORD,
         }
         (tmp_path / "dagster").mkdir()
-        select = "lakehouse/pgcopy/orders,pg/sales/big_orders,pg/none/order_log"
-        cmd = ["dagster", "asset", "materialize", "-m", "flare_assets.definitions", "--select", select]
+        cmd = materialize_command("lakehouse/pgcopy/orders,pg/sales/big_orders,pg/none/order_log")
         for _ in range(2):  # the second run replaces big_orders and appends to order_log again
             done = subprocess.run(cmd, env=env, capture_output=True, text=True)
             assert done.returncode == 0, done.stderr[-3000:]
@@ -446,15 +446,7 @@ def test_mysql_depot_with_mariadbs_driver(settings: Settings, flare_home: Path, 
             "FLARE_TEST_MYSQL_USER": "flare",
             "FLARE_TEST_MYSQL_PASSWORD": PASSWORD,
         }
-        cmd = [
-            "dagster",
-            "asset",
-            "materialize",
-            "-m",
-            "flare_assets.definitions",
-            "--select",
-            "mysqldb/shop/alabama",
-        ]
+        cmd = materialize_command("mysqldb/shop/alabama")
         done = subprocess.run(cmd, env=env, capture_output=True, text=True)
         assert done.returncode == 0, done.stderr[-3000:]
         assert PASSWORD not in done.stdout + done.stderr

@@ -23,6 +23,7 @@ from flare_assets.defs.executor import WORKER_TAG
 from flare_assets.defs.sensors import dead_runs_sensor
 from flare_assets.settings import Settings
 from flare_assets.workers import worker_alive, worker_identity
+from flare_assets_tests.conftest import materialize_command
 from flare_assets_tests.manifests import job, output, workflow, write
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,8 +109,7 @@ def _env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-MATERIALIZE = ["dagster", "asset", "materialize", "-m", "flare_assets.definitions"]
-MATERIALIZE += ["--select", "lakehouse/pool/things"]
+MATERIALIZE = materialize_command("lakehouse/pool/things")
 
 
 @pytest.mark.slow

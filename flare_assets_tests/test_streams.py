@@ -34,7 +34,13 @@ from flare_assets.engine.stream.checkpoints import landing
 from flare_assets.settings import Settings
 from flare_assets.spec.errors import ManifestError
 from flare_assets.spec.loader import load_jobs
-from flare_assets_tests.conftest import DEMO_DEPOTS, build_definitions, shared_spark, write_manifest
+from flare_assets_tests.conftest import (
+    DEMO_DEPOTS,
+    build_definitions,
+    materialize_command,
+    shared_spark,
+    write_manifest,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = "id BIGINT, payload STRING, amount DOUBLE"
@@ -454,15 +460,7 @@ def test_run_killed_mid_batch_then_rerun_gives_every_row_once(settings: Settings
     }
     (tmp_path / "dagster").mkdir()
     proc = subprocess.Popen(
-        [
-            "dagster",
-            "asset",
-            "materialize",
-            "-m",
-            "flare_assets.definitions",
-            "--select",
-            "lakehouse/killed/clean",
-        ],
+        materialize_command("lakehouse/killed/clean"),
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -604,10 +602,13 @@ def _run_until_stage_committed(tmp_path: Path, name: str, settings: Settings) ->
         "FLARE_SPARK_MASTER": "local[1]",
         "FLARE_FAULT": "stage-committed:hang",
     }
-    select = f"lakehouse/{name}/clean"
-    command = ["dagster", "asset", "materialize", "-m", "flare_assets.definitions", "--select", select]
     proc = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+        materialize_command(f"lakehouse/{name}/clean"),
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 180
@@ -702,15 +703,7 @@ def test_terminated_continuous_run_stops_cleanly_and_resumes_from_its_checkpoint
     }
     land(folder, "a.json", range(1, 11))
     proc = subprocess.Popen(
-        [
-            "dagster",
-            "asset",
-            "materialize",
-            "-m",
-            "flare_assets.definitions",
-            "--select",
-            "lakehouse/ended/clean",
-        ],
+        materialize_command("lakehouse/ended/clean"),
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

@@ -7,6 +7,7 @@ from pathlib import Path
 from flare_assets.engine.batch.tuning import job_conf
 from flare_assets.settings import Settings
 from flare_assets.spark import get_session
+from flare_assets_tests.conftest import materialize_command
 from flare_assets_tests.manifests import job, workflow, write
 
 
@@ -113,7 +114,6 @@ def test_a_run_starts_its_jvm_with_the_largest_sizing_of_its_jobs(settings: Sett
     """The second job of the run asks for the bigger driver: the run's one JVM has it from the start."""
     import os
     import subprocess
-    import sys
 
     from dagster import AssetKey, DagsterInstance
     from dagster._core.instance.ref import InstanceRef
@@ -123,8 +123,7 @@ def test_a_run_starts_its_jvm_with_the_largest_sizing_of_its_jobs(settings: Sett
     home.mkdir()
     env = {**os.environ, "FLARE_PIPELINES": str(tmp_path / "pipelines"), "DAGSTER_HOME": str(home)}
     done = subprocess.run(
-        [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "flare_assets.definitions"]
-        + ["--select", "lakehouse/sizing/light,lakehouse/sizing/heavy"],
+        materialize_command("lakehouse/sizing/light,lakehouse/sizing/heavy"),
         env=env,
         capture_output=True,
         text=True,
