@@ -21,7 +21,7 @@ from dagster import (
 from pyspark.sql import SparkSession
 
 from flare_assets.defs.config import config_fields, op_config
-from flare_assets.defs.keys import DEFAULT_KEYS, AssetKeys, dagster_name
+from flare_assets.defs.keys import AssetKeys, dagster_name
 from flare_assets.defs.location import Location
 from flare_assets.defs.metadata import (
     check_result,
@@ -34,7 +34,6 @@ from flare_assets.defs.metadata import (
 )
 from flare_assets.defs.partitions import backfill_policy, partitions_definition, run_slice
 from flare_assets.defs.resources import SparkResource, run_static_confs, static_conf_tag
-from flare_assets.depots import DepotMap
 from flare_assets.engine import run_job
 from flare_assets.engine.batch.context import RunContext
 from flare_assets.engine.batch.idempotence import run_properties
@@ -44,7 +43,6 @@ from flare_assets.engine.batch.state import StateRequest, request_problems
 from flare_assets.engine.batch.tuning import job_conf
 from flare_assets.engine.errors import JobFailed
 from flare_assets.engine.maintenance.actions import run_actions
-from flare_assets.settings import Settings
 from flare_assets.spec.loader import LoadedJob
 from flare_assets.spec.model import Job, Output
 
@@ -73,10 +71,8 @@ def _owners(owner: str | None) -> list[str]:
     ]
 
 
-def output_spec(
-    lj: LoadedJob, output: Output, depots: DepotMap, deps: list[AssetKey], keys: AssetKeys = DEFAULT_KEYS
-) -> AssetSpec:
-    iceberg = depots.is_iceberg(output.address)
+def output_spec(lj: LoadedJob, output: Output, location: Location, deps: list[AssetKey]) -> AssetSpec:
+    iceberg = location.depots.is_iceberg(output.address)
     dag_job = lj.dag_job
     description = (
         output.description
@@ -86,7 +82,7 @@ def output_spec(
         or lj.manifest.description
     )
     return AssetSpec(
-        key=keys(output.address),
+        key=location.keys(output.address),
         skippable=bool(incremental_inputs(dag_job.job)),
         group_name=group_name(lj),
         description=description,
@@ -109,8 +105,9 @@ def _title(lj: LoadedJob, output: Output) -> str | None:
     return output.title or dag_job.title or dag_job.spec.title or manifest.workflow.title or manifest.title
 
 
-def source_specs(jobs: list[LoadedJob], depots: DepotMap, keys: AssetKeys = DEFAULT_KEYS) -> list[AssetSpec]:
+def source_specs(jobs: list[LoadedJob], location: Location) -> list[AssetSpec]:
     """Inputs that no manifest writes (landing folders, external tables) appear as external assets."""
+    depots, keys = location.depots, location.keys
     written = {str(o.address) for lj in jobs for o in lj.dag_job.job.outputs}
     seen: dict[str, AssetSpec] = {}
     for lj in jobs:
@@ -151,22 +148,15 @@ def known_signature(signature: inspect.Signature) -> Callable[[F], F]:
     return apply
 
 
-def job_assets(
-    lj: LoadedJob,
-    workflow: list[LoadedJob],
-    depots: DepotMap,
-    settings: Settings | None = None,
-    keys: AssetKeys = DEFAULT_KEYS,
-) -> AssetsDefinition:
+def job_assets(lj: LoadedJob, workflow: list[LoadedJob], location: Location) -> AssetsDefinition:
     """The job's multi_asset; `workflow` holds the jobs of its manifest (those it `depends` on), and
-    its runs use `settings` (those the definitions were built with)."""
-    settings = settings or Settings.from_env()
-    job = lj.dag_job.job
+    its runs use `location` (what the definitions were built with)."""
+    job, keys = lj.dag_job.job, location.keys
     by_key = {keys(o.address): o.name for o in job.outputs}
 
     @multi_asset(
         name=lj.name,
-        specs=[output_spec(lj, o, depots, _deps(lj, workflow, keys), keys) for o in job.outputs],
+        specs=[output_spec(lj, o, location, _deps(lj, workflow, keys)) for o in job.outputs],
         check_specs=_check_specs(job, keys),
         # outputs writing one view to several datasets (Flare's pre-sink example) are written together
         can_subset=len(by_key) == len(set(by_key.values())),
@@ -180,7 +170,7 @@ def job_assets(
     @known_signature(COMPUTE_SIGNATURE)
     def _compute(context: AssetExecutionContext, spark: SparkResource) -> Iterator[MaterializeResult]:
         only = {by_key[k] for k in context.selected_asset_keys}
-        session, result = _run(context, spark, lj, Location(depots, settings, keys), only)
+        session, result = _run(context, spark, lj, location, only)
         yield from _results(context, session, job, result, keys)
 
     return _compute

@@ -19,6 +19,7 @@ from flare_assets.defs.checks import is_quality_job, quality_checks, quality_job
 from flare_assets.defs.executor import flare_executor
 from flare_assets.defs.jobs import housekeeping_jobs, partitioned_job
 from flare_assets.defs.keys import DEFAULT_KEYS, AssetKeys
+from flare_assets.defs.location import Location
 from flare_assets.defs.maintenance import maintenance_definitions
 from flare_assets.defs.resources import SPARK
 from flare_assets.defs.schedules import schedules
@@ -83,7 +84,8 @@ def _build(
     roots = pipelines or [settings.pipelines]
     loaded = _load(roots, depots, settings)
     jobs = loaded.jobs
-    maintenance = maintenance_definitions(jobs, depots, settings, prefix, keys)
+    location = Location(depots, settings, keys)
+    maintenance = maintenance_definitions(jobs, location, prefix)
     writers = [lj for lj in jobs if lj.dag_job.job.outputs]
     streams = [lj for lj in writers if is_stream_job(lj.dag_job.job)]
     check_jobs, check_schedules = quality_jobs(jobs, keys)
@@ -94,26 +96,22 @@ def _build(
     # definitions built with different settings coexist in one code location
     return Definitions(
         assets=[
-            *source_specs(jobs, depots, keys),
-            *(
-                job_assets(lj, workflows[lj.manifest.name], depots, settings, keys)
-                for lj in writers
-                if lj not in streams
-            ),
-            *(stream_assets(lj, depots, settings, keys) for lj in streams),
+            *source_specs(jobs, location),
+            *(job_assets(lj, workflows[lj.manifest.name], location) for lj in writers if lj not in streams),
+            *(stream_assets(lj, location) for lj in streams),
             *broken_assets(loaded.broken, roots, loaded.workflows),
         ],
-        asset_checks=[quality_checks(lj, depots, settings, keys) for lj in jobs if is_quality_job(lj)],
+        asset_checks=[quality_checks(lj, location) for lj in jobs if is_quality_job(lj)],
         schedules=schedules(writers, keys) + maintenance["schedules"] + check_schedules,
         jobs=[
             *(partitioned_job(lj, keys) for lj in writers if lj.dag_job.job.partitions),
-            *housekeeping_jobs(writers, depots, settings, keys),
+            *housekeeping_jobs(writers, location),
             *maintenance["jobs"],
             *check_jobs,
         ],
         sensors=[
             *maintenance["sensors"],
-            *(stream_sensor(lj, depots, settings, keys) for lj in streams),
+            *(stream_sensor(lj, location) for lj in streams),
             dead_runs_sensor(),
         ],
         resources={"spark": SPARK},

@@ -20,13 +20,12 @@ from dagster import (
 
 from flare_assets.defs.jobs import AssetJob
 from flare_assets.defs.keys import DEFAULT_KEYS, AssetKeys, dagster_name
+from flare_assets.defs.location import Location
 from flare_assets.defs.metadata import check_result
 from flare_assets.defs.resources import SparkResource
 from flare_assets.defs.schedules import workflow_schedule
-from flare_assets.depots import DepotMap
 from flare_assets.engine.batch.quality import named_assertions, run_checks
 from flare_assets.engine.batch.tuning import job_conf
-from flare_assets.settings import Settings
 from flare_assets.spec.loader import LoadedJob
 
 
@@ -45,10 +44,8 @@ def _check_keys(lj: LoadedJob, keys: AssetKeys) -> dict[AssetCheckKey, tuple[str
     }
 
 
-def quality_checks(
-    lj: LoadedJob, depots: DepotMap, settings: Settings | None = None, keys: AssetKeys = DEFAULT_KEYS
-) -> AssetChecksDefinition:
-    settings = settings or Settings.from_env()
+def quality_checks(lj: LoadedJob, location: Location) -> AssetChecksDefinition:
+    depots, settings, keys = location.depots, location.settings, location.keys
     job = lj.dag_job.job
     label = lj.label
     specs = [

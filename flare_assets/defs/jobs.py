@@ -22,17 +22,16 @@ from pydantic import Field
 
 from flare_assets.defs.config import config_schema, op_config
 from flare_assets.defs.keys import DEFAULT_KEYS, AssetKeys, dagster_name
+from flare_assets.defs.location import Location
 from flare_assets.defs.metadata import (
     housekeeping_metadata,
 )
 from flare_assets.defs.partitions import partitions_definition
 from flare_assets.defs.resources import SparkResource
-from flare_assets.depots import DepotMap
 from flare_assets.engine import housekeeping
 from flare_assets.engine.batch import state
 from flare_assets.engine.batch.context import RunContext
 from flare_assets.engine.maintenance import actions as engine
-from flare_assets.settings import Settings
 from flare_assets.spec.loader import LoadedJob
 from flare_assets.spec.model import Output
 
@@ -70,17 +69,11 @@ def job_name(output: Output) -> str:
     return "housekeeping__" + dagster_name("__".join(output.address.key))
 
 
-def housekeeping_job(
-    lj: LoadedJob,
-    output: Output,
-    depots: DepotMap,
-    settings: Settings | None = None,
-    keys: AssetKeys = DEFAULT_KEYS,
-) -> JobDefinition:
+def housekeeping_job(lj: LoadedJob, output: Output, location: Location) -> JobDefinition:
     """One op on the run's Spark session: housekeeping of what the output holds now, observed on its
     asset. It shares the writing job's concurrency pool, so the two never overlap when one is set."""
-    settings = settings or Settings.from_env()
-    key = keys(output.address)
+    depots, settings = location.depots, location.settings
+    key = location.keys(output.address)
     stack = lj.dag_job.spec.stack_spec
 
     @op(
@@ -109,23 +102,19 @@ def housekeeping_job(
     return one_op_job(job_name(output), _housekeep, f"Housekeeping of {output.dataset} ({lj.file.name})")
 
 
-def housekeeping_jobs(
-    jobs: list[LoadedJob], depots: DepotMap, settings: Settings | None = None, keys: AssetKeys = DEFAULT_KEYS
-) -> list[JobDefinition]:
+def housekeeping_jobs(jobs: list[LoadedJob], location: Location) -> list[JobDefinition]:
     return [
-        housekeeping_job(lj, output, depots, settings, keys)
+        housekeeping_job(lj, output, location)
         for lj in jobs
         for output in lj.dag_job.job.outputs
         if output.housekeeping is not None
     ]
 
 
-def action_job(
-    lj: LoadedJob, depots: DepotMap, settings: Settings | None = None, keys: AssetKeys = DEFAULT_KEYS
-) -> JobDefinition:
+def action_job(lj: LoadedJob, location: Location) -> JobDefinition:
     """A Flare job with actions and no outputs: one op running its actions, each action's counters
     observed on its table's asset."""
-    settings = settings or Settings.from_env()
+    depots, settings, keys = location.depots, location.settings, location.keys
     job_ = lj.dag_job.job
     inputs = {i.name: i for i in job_.inputs}
     label = lj.label

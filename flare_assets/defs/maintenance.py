@@ -22,7 +22,8 @@ from pydantic import Field
 
 from flare_assets.defs.config import config_schema, op_config
 from flare_assets.defs.jobs import action_job, one_op_job
-from flare_assets.defs.keys import DEFAULT_KEYS, AssetKeys, dagster_name
+from flare_assets.defs.keys import dagster_name
+from flare_assets.defs.location import Location
 from flare_assets.defs.resources import SparkResource
 from flare_assets.defs.schedules import action_schedules
 from flare_assets.defs.sensors import health_sensor
@@ -35,7 +36,6 @@ from flare_assets.defs.tables import (
     maintenance_run_config,
     table_health,
 )
-from flare_assets.depots import DepotMap
 from flare_assets.engine.errors import JobFailed
 from flare_assets.engine.maintenance import actions as engine
 from flare_assets.settings import Settings
@@ -159,11 +159,10 @@ def _maintain(
     return AssetObservation(asset_key=table.asset_key, metadata=meta)
 
 
-def maintenance_job(
-    name: str, tables: list[MaintainedTable], settings: Settings, depots: DepotMap
-) -> JobDefinition:
+def maintenance_job(name: str, tables: list[MaintainedTable], location: Location) -> JobDefinition:
     """One job for the tables of one pool; a run maintains the tables its config names (all by
     default), and a table that fails does not stop the others."""
+    depots, settings = location.depots, location.settings
     by_name = {t.address.table: t for t in tables}
 
     @op(
@@ -232,25 +231,21 @@ def maintenance_schedules(job_def: JobDefinition, tables: list[MaintainedTable])
 
 
 def maintenance_definitions(
-    jobs: list[LoadedJob],
-    depots: DepotMap,
-    settings: Settings,
-    prefix: str = "flare",
-    keys: AssetKeys = DEFAULT_KEYS,
+    jobs: list[LoadedJob], location: Location, prefix: str = "flare"
 ) -> dict[str, list[Any]]:
     """Jobs, schedules and the health sensor, for build_definitions to add; `prefix` names them, so
     several component instances share a code location."""
-    tables = lakehouse_tables(jobs, depots, keys, prefix)
+    tables = lakehouse_tables(jobs, location, prefix)
     by_job: dict[str, list[MaintainedTable]] = {}
     for table in tables:
         by_job.setdefault(table.job_name, []).append(table)
-    table_jobs = [maintenance_job(name, group, settings, depots) for name, group in by_job.items()]
+    table_jobs = [maintenance_job(name, group, location) for name, group in by_job.items()]
     schedules = [s for j in table_jobs for s in maintenance_schedules(j, by_job[j.name])]
     actions = [
-        (lj, action_job(lj, depots, settings, keys))
-        for lj in jobs
-        if lj.dag_job.job.actions and not lj.dag_job.job.outputs
+        (lj, action_job(lj, location)) for lj in jobs if lj.dag_job.job.actions and not lj.dag_job.job.outputs
     ]
     schedules += [s for lj, j in actions for s in action_schedules(lj, j)]
-    sensors = [health_sensor(tables, table_jobs, settings, f"{prefix}_table_health")] if tables else []
+    sensors = (
+        [health_sensor(tables, table_jobs, location.settings, f"{prefix}_table_health")] if tables else []
+    )
     return {"jobs": table_jobs + [j for _, j in actions], "schedules": schedules, "sensors": sensors}

@@ -23,11 +23,10 @@ from dagster import (
 )
 
 from flare_assets.defs.executor import WORKER_TAG, reap
-from flare_assets.defs.keys import DEFAULT_KEYS, AssetKeys
+from flare_assets.defs.location import Location
 from flare_assets.defs.runs import IN_FLIGHT
 from flare_assets.defs.stream_assets import BATCH_TAG, JVM_TAG, QUICK_BATCH_BYTES, QUICK_JVM, STREAM_TAG
 from flare_assets.defs.tables import MaintainedTable, health_metadata, maintenance_run_config, table_health
-from flare_assets.depots import DepotMap
 from flare_assets.engine.maintenance.health import needed
 from flare_assets.engine.stream.checkpoints import checkpoint_dir, runner_gone, stream_news
 from flare_assets.settings import Settings
@@ -133,10 +132,8 @@ def _unread(notes: list[str]) -> str:
     )
 
 
-def stream_sensor(
-    lj: LoadedJob, depots: DepotMap, settings: Settings | None = None, keys: AssetKeys = DEFAULT_KEYS
-) -> SensorDefinition:
-    settings = settings or Settings.from_env()
+def stream_sensor(lj: LoadedJob, location: Location) -> SensorDefinition:
+    depots, settings, keys = location.depots, location.settings, location.keys
     job = lj.dag_job.job
     mode = streaming(job)
     selection = [keys(o.address) for o in job.outputs]

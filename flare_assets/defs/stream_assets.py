@@ -25,16 +25,13 @@ from pydantic import Field
 
 from flare_assets.defs.assets import output_spec
 from flare_assets.defs.config import config_fields, op_config
-from flare_assets.defs.keys import DEFAULT_KEYS, AssetKeys
 from flare_assets.defs.location import Location
 from flare_assets.defs.resources import SparkResource
 from flare_assets.defs.stream_metadata import stream_metadata
-from flare_assets.depots import DepotMap
 from flare_assets.engine.batch.context import RunContext
 from flare_assets.engine.batch.tuning import job_conf
 from flare_assets.engine.stream.checkpoints import checkpoint_dir, record_runner
 from flare_assets.engine.stream.runner import BatchResult, StreamResult, StreamRun, run_stream
-from flare_assets.settings import Settings
 from flare_assets.spark import quick_jit
 from flare_assets.spec.loader import LoadedJob
 from flare_assets.spec.streams import streaming
@@ -75,16 +72,13 @@ def termination_requested() -> Iterator[threading.Event]:
             signal.signal(sig, handler)
 
 
-def stream_assets(
-    lj: LoadedJob, depots: DepotMap, settings: Settings | None = None, keys: AssetKeys = DEFAULT_KEYS
-) -> AssetsDefinition:
-    """The stream job's multi_asset; its runs use `settings` (those the definitions were built with)."""
-    settings = settings or Settings.from_env()
-    job = lj.dag_job.job
+def stream_assets(lj: LoadedJob, location: Location) -> AssetsDefinition:
+    """The stream job's multi_asset; its runs use `location` (what the definitions were built with)."""
+    job, keys = lj.dag_job.job, location.keys
     mode = streaming(job)
     deps = [keys(i.address) for i in job.inputs]
     specs = [
-        output_spec(lj, o, depots, deps, keys)
+        output_spec(lj, o, location, deps)
         .merge_attributes(metadata={"stream_trigger": mode.trigger_mode})
         .replace_attributes(skippable=True)
         for o in job.outputs
@@ -100,7 +94,7 @@ def stream_assets(
         config_schema=config_fields(StreamRunConfig),
     )
     def _stream(context: AssetExecutionContext, spark: SparkResource) -> Iterator[MaterializeResult]:
-        result = _run(context, spark, lj, Location(depots, settings, keys), by_name)
+        result = _run(context, spark, lj, location, by_name)
         if result.stopped == "terminated":
             raise DagsterExecutionInterruptedError()
         if mode.continuous or not result.batches:

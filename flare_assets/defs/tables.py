@@ -10,7 +10,7 @@ from dagster import (
 
 from flare_assets.catalog import load_catalog
 from flare_assets.defs.keys import DEFAULT_KEYS, AssetKeys, dagster_name
-from flare_assets.depots import DepotMap
+from flare_assets.defs.location import Location
 from flare_assets.engine.maintenance.health import TableHealth, read_health
 from flare_assets.settings import Settings
 from flare_assets.spec.address import Address
@@ -66,11 +66,12 @@ class MaintainedTable:
 
 
 def lakehouse_tables(
-    jobs: list[LoadedJob], depots: DepotMap, keys: AssetKeys = DEFAULT_KEYS, prefix: str = "flare"
+    jobs: list[LoadedJob], location: Location, prefix: str = "flare"
 ) -> list[MaintainedTable]:
     """Every iceberg output, and every table an action names; a table written by a job with a pool
     is maintained in that pool (so a limit of 1 keeps maintenance and writer apart), the others in
     DEFAULT_POOL."""
+    depots, keys = location.depots, location.keys
     found: dict[str, MaintainedTable] = {}
     for lj in jobs:
         job_ = lj.dag_job.job
