@@ -22,12 +22,11 @@ from pyspark.sql.streaming import StreamingQuery
 
 from flare_assets.depots import DepotMap
 from flare_assets.engine.batch.runner import run_job
-from flare_assets.engine.batch.tuning import job_conf
 from flare_assets.engine.stream.checkpoints import batch_files, local_path, replayed_batch
 from flare_assets.engine.stream.context import StreamQuery
 from flare_assets.engine.stream.results import BatchResult
 from flare_assets.engine.stream.source import FILE_PATH, FILE_TIME, StreamSource
-from flare_assets.engine.tables import iceberg, quarantine, refs, write_plan
+from flare_assets.engine.tables import iceberg, quarantine, refs
 from flare_assets.spec.model import Job
 from flare_assets.spec.streams import stream_input
 
@@ -208,8 +207,7 @@ def _run(query: StreamQuery, batch: _Batch, good: DataFrame, only: set[str] | No
         inputs_read={stream_input(query.ctx.job).name: good},
         snapshot_properties=batch.props,
     )
-    with job_conf(ctx.spark, write_plan.micro_batch_conf(batch.frame)):
-        batch.result.job = run_job(ctx)
+    batch.result.job = run_job(ctx)
     for out in batch.result.job.outputs:
         batch.result.rows_written[out.name] = out.rows_written
         batch.result.snapshot_ids[out.name] = out.snapshot_id

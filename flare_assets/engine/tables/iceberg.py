@@ -273,7 +273,7 @@ def _commit(
             marker = {**properties, MERGE_SNAPSHOT: str(merged)} if merged != before else properties
             _writer(df.limit(0), target, marker).append()
         return
-    with bounded_writers(spark, output.address.table) as layout:  # see engine/tables/write_plan.py
+    with bounded_writers(spark, output.address.table, df) as layout:  # see engine/tables/write_plan.py
         writer = _writer(df, target, properties).options(**layout)
         if slice_condition is not None:
             writer.overwrite(slice_condition)

@@ -31,14 +31,15 @@ day(ts), about 6,000 partitions; 2 cores, 2000m driver):
   sorted tasks) 548 s. The sort costs no more than the extra writers it saves, and unlike them it
   stays bounded as partitions grow.
 - Unpartitioned tables are left to Spark and Iceberg's defaults: a small result stays one file.
-- A stream's micro-batch read in no more tasks than the session has cores is written by the tasks
-  that read it (Iceberg's session distribution mode `none`; each task still sorts its rows by
-  partition, so one file is open at a time). The shuffle that gathers a partition's rows into one
-  task was most of a small batch's write: 200,000 JSON events in 20 files, 2 cores, streamed into a
-  day-partitioned table took 1.75-2.0 s with it and 0.95-1.1 s without, where a plain Structured
-  Streaming query (Iceberg's sink, which never shuffles) took 1.25-1.3 s. A partition gets at most one
-  file per reading task, so at most as many files per partition as the session has cores; larger
-  batches keep the shuffle.
+- Rows that come straight from a stream's micro-batch (row-by-row operations over the RDD the
+  stream read, no join, aggregate or other shuffle), read in no more tasks than the session has
+  cores, are written by the tasks that read them (distribution mode `none`; each task still sorts its
+  rows by partition, so one file is open at a time). The shuffle that gathers a partition's rows
+  into one task was most of a small batch's write: 200,000 JSON events in 20 files, 2 cores,
+  streamed into a day-partitioned table took 1.75-2.0 s with it and 0.95-1.1 s without, where a
+  plain Structured Streaming query (Iceberg's sink, which never shuffles) took 1.25-1.3 s. A
+  partition gets at most one file per reading task, so at most as many files per partition as the
+  session has cores; larger batches keep the shuffle.
 - Table properties the manifest set (`write.spark.fanout.enabled`,
   `write.spark.advisory-partition-size-bytes`, `write.distribution-mode`) win over the rule.
 
@@ -57,7 +58,8 @@ from flare_assets.engine.batch.tuning import job_conf
 FANOUT_PROPERTY = "write.spark.fanout.enabled"
 ADVISORY_PROPERTY = "write.spark.advisory-partition-size-bytes"
 DISTRIBUTION_PROPERTY = "write.distribution-mode"
-DISTRIBUTION_CONF = "spark.sql.iceberg.distribution-mode"  # Iceberg's: a write option > this > the table's
+# Plan nodes that keep each row in the task that read it.
+ROW_BY_ROW = {"Project", "Filter", "SubqueryAlias", "View", "CollectMetrics", "Generate"}
 
 
 def partitioned(spark: SparkSession, table: str) -> tuple[bool, dict[str, str]]:
@@ -85,27 +87,27 @@ def advisory_bytes(spark: SparkSession) -> int:
     return int(jvm.org.apache.spark.network.util.JavaUtils.byteStringAsBytes(text))
 
 
-def micro_batch_conf(batch: DataFrame) -> dict[str, str]:
-    """Runtime confs for writing a stream's micro-batch (the DataFrame foreachBatch hands over, the
-    RDD its source read): no shuffle when it was read in no more tasks than the session has cores."""
-    plan = batch._jdf.queryExecution().analyzed()
-    if plan.nodeName() != "LogicalRDD":
-        return {}
-    tasks = plan.rdd().getNumPartitions()
-    return {DISTRIBUTION_CONF: "none"} if tasks <= batch.sparkSession.sparkContext.defaultParallelism else {}
+def reading_tasks(df: DataFrame) -> int | None:
+    """The tasks that read `df`'s rows when it is row-by-row operations over an RDD (a stream's
+    micro-batch, which foreachBatch hands over as the RDD its source read); None for any other plan."""
+    node = df._jdf.queryExecution().analyzed()
+    while node.nodeName() in ROW_BY_ROW and node.children().size() == 1:
+        node = node.children().apply(0)
+    return node.rdd().getNumPartitions() if node.nodeName() == "LogicalRDD" else None
 
 
 @contextmanager
-def bounded_writers(spark: SparkSession, table: str) -> Iterator[dict[str, str]]:
-    """Applies the rule for a write into `table`; yields the DataFrameWriterV2 options to add."""
+def bounded_writers(spark: SparkSession, table: str, df: DataFrame) -> Iterator[dict[str, str]]:
+    """Applies the rule for writing `df` into `table`; yields the DataFrameWriterV2 options to add."""
     is_partitioned, props = partitioned(spark, table)
-    # the table's own distribution mode, as an option, so a session's (a micro-batch's) does not win
-    own = {"distribution-mode": props[DISTRIBUTION_PROPERTY]} if DISTRIBUTION_PROPERTY in props else {}
     if not is_partitioned:
-        yield own
+        yield {}
         return
-    options = own if FANOUT_PROPERTY in props else {**own, "fanout-enabled": "false"}
+    options = {} if FANOUT_PROPERTY in props else {"fanout-enabled": "false"}
     if ADVISORY_PROPERTY not in props:
         options["advisory-partition-size"] = str(advisory_bytes(spark))
+    tasks = reading_tasks(df) if DISTRIBUTION_PROPERTY not in props else None
+    if tasks is not None and tasks <= spark.sparkContext.defaultParallelism:
+        options["distribution-mode"] = "none"
     with job_conf(spark, write_conf(spark)):
         yield options
