@@ -275,16 +275,25 @@ def test_batch_counts_and_quarantine_whatever_the_steps_read(
     assert quarantined["record"].to_pylist() == ["{broken"]
 
 
+ROW_BY_ROW = "SELECT id, payload, amount, id % 2 AS half FROM events"
+GROUPED = ROW_BY_ROW + " GROUP BY id, payload, amount"
+
+
 @pytest.mark.parametrize(
-    ("name", "properties", "files"),
-    [("unshuffled", {}, 4), ("hashed", {"write.distribution-mode": "hash"}, 2)],
+    ("name", "sql", "properties", "files"),
+    [
+        ("unshuffled", ROW_BY_ROW, {}, 4),
+        ("hashed", ROW_BY_ROW, {"write.distribution-mode": "hash"}, 2),
+        ("grouped", GROUPED, {}, 2),
+    ],
 )
 def test_small_micro_batch_is_written_by_the_tasks_that_read_it(
-    settings: Settings, tmp_path: Path, name: str, properties: dict[str, str], files: int
+    settings: Settings, tmp_path: Path, name: str, sql: str, properties: dict[str, str], files: int
 ) -> None:
     """Two files, each read by its own task and holding rows of both partitions: without a shuffle
-    each task writes a file per partition. A table's own distribution mode still wins."""
-    doc = yaml.safe_load(manifest(name, sql="SELECT id, payload, amount, id % 2 AS half FROM events"))
+    each task writes a file per partition. A table's own distribution mode still wins, and steps
+    that shuffle (an aggregate) keep the distribution by partition."""
+    doc = yaml.safe_load(manifest(name, sql=sql))
     output = doc["workflow"]["dag"][0]["spec"]["stackSpec"]["job"]["outputs"][0]
     spec = [{"type": "identity", "column": "half"}]
     output["options"]["iceberg"] = {"partitionSpec": spec, "properties": properties}
