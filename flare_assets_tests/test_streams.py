@@ -277,6 +277,7 @@ def test_batch_counts_and_quarantine_whatever_the_steps_read(
 
 ROW_BY_ROW = "SELECT id, payload, amount, id % 2 AS half FROM events"
 GROUPED = ROW_BY_ROW + " GROUP BY id, payload, amount"
+SEMI_JOINED = ROW_BY_ROW + " WHERE id IN (SELECT id FROM events WHERE amount >= 0)"
 
 
 @pytest.mark.parametrize(
@@ -285,6 +286,7 @@ GROUPED = ROW_BY_ROW + " GROUP BY id, payload, amount"
         ("unshuffled", ROW_BY_ROW, {}, 4),
         ("hashed", ROW_BY_ROW, {"write.distribution-mode": "hash"}, 2),
         ("grouped", GROUPED, {}, 2),
+        ("semijoined", SEMI_JOINED, {}, 2),
     ],
 )
 def test_small_micro_batch_is_written_by_the_tasks_that_read_it(
@@ -292,7 +294,7 @@ def test_small_micro_batch_is_written_by_the_tasks_that_read_it(
 ) -> None:
     """Two files, each read by its own task and holding rows of both partitions: without a shuffle
     each task writes a file per partition. A table's own distribution mode still wins, and steps
-    that shuffle (an aggregate) keep the distribution by partition."""
+    that aggregate or join (a subquery becomes a join) keep the distribution by partition."""
     doc = yaml.safe_load(manifest(name, sql=sql))
     output = doc["workflow"]["dag"][0]["spec"]["stackSpec"]["job"]["outputs"][0]
     spec = [{"type": "identity", "column": "half"}]

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 
@@ -87,13 +88,24 @@ def advisory_bytes(spark: SparkSession) -> int:
     return int(jvm.org.apache.spark.network.util.JavaUtils.byteStringAsBytes(text))
 
 
-def reading_tasks(df: DataFrame) -> int | None:
-    """The tasks that read `df`'s rows when it is row-by-row operations over an RDD (a stream's
-    micro-batch, which foreachBatch hands over as the RDD its source read); None for any other plan."""
-    node = df._jdf.queryExecution().analyzed()
+def _rdd_under(plan: Any) -> Any | None:
+    """The RDD node under row-by-row operations, if the plan is nothing else."""
+    node = plan
     while node.nodeName() in ROW_BY_ROW and node.children().size() == 1:
         node = node.children().apply(0)
-    return node.rdd().getNumPartitions() if node.nodeName() == "LogicalRDD" else None
+    return node if node.nodeName() == "LogicalRDD" else None
+
+
+def reading_tasks(df: DataFrame) -> int | None:
+    """The tasks that read `df`'s rows when it is row-by-row operations over an RDD (a stream's
+    micro-batch, which foreachBatch hands over as the RDD its source read); None for any other plan.
+    The analyzed plan settles most writes at once; the optimized one shows what a subquery becomes
+    (a join)."""
+    execution = df._jdf.queryExecution()
+    if _rdd_under(execution.analyzed()) is None:
+        return None
+    node = _rdd_under(execution.optimizedPlan())
+    return node.rdd().getNumPartitions() if node is not None else None
 
 
 @contextmanager
