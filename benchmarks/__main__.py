@@ -32,7 +32,12 @@ BENCHMARKS = {
         "stream_throughput_ratio",
     ],
     "concurrent_commits": ["concurrent_commits_lost"],
-    "code_location": ["code_location_load_ratio", "run_overhead_500_manifests_ratio"],
+    "code_location": [
+        "code_location_load_ratio",
+        "run_overhead_500_manifests_ratio",
+        "dagster_floor_load_ratio",
+        "dagster_floor_run_ratio",
+    ],
     "wide_write": ["wide_write_rows", "wide_write_vs_plain_ratio", "wide_write_peak_rss_mb"],
 }
 

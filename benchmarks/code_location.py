@@ -10,7 +10,12 @@ difference measured.
 
 Both folders' first copy is the same manifest writing the same table, and the manifest cache under
 FLARE_HOME is warmed by an untimed load of each folder first, as any earlier load of the location
-warms it (the details show the first, cold load too)."""
+warms it (the details show the first, cold load too).
+
+Beside them, the same two measures of a bare Dagster project of the same shape (dagster_floor.py):
+dagster_floor_load_ratio is its load with 500 copies / with 1, and dagster_floor_run_ratio is the
+run ratio above had Flare's run paid only what Dagster's own 500 copies add to a run (our run with 1
+manifest plus that difference, over our run with 1)."""
 
 from __future__ import annotations
 
@@ -27,6 +32,7 @@ from typing import Any
 
 import yaml
 
+from benchmarks import dagster_floor
 from benchmarks.demo_runs import ROOT, demo_env, generate_data
 from flare_assets.settings import DEMO_DIR
 
@@ -103,6 +109,7 @@ def measure() -> tuple[dict[str, float], dict[str, Any]]:
         run_seconds(one, home)  # creates the table and the class archive; every timed run overwrites
         run_seconds(many, home)
         run_small, run_large = alternating(RUN_ROUNDS, run_seconds, one, many, home)
+        floor = floor_measures(root / "floor", run_small)
     ratio = statistics.median(large) / statistics.median(small)
     run_ratios = [round(m / o, 3) for m, o in zip(run_large, run_small, strict=True)]
     run_ratio = statistics.median(run_ratios)
@@ -118,8 +125,36 @@ def measure() -> tuple[dict[str, float], dict[str, Any]]:
         f"run_{COPIES}_s": run_large,
         "run_ratio_per_round": run_ratios,
         "run_asset": ONE_ASSET,
+        "run_extra_s": round(statistics.median(run_large) - statistics.median(run_small), 2),
+        **floor[1],
     }
     return {
         "code_location_load_ratio": round(ratio, 2),
         "run_overhead_500_manifests_ratio": round(run_ratio, 2),
+        **floor[0],
     }, details
+
+
+def floor_measures(root: Path, our_runs: list[float]) -> tuple[dict[str, float], dict[str, Any]]:
+    """The bare Dagster project's load and run with 1 copy and with COPIES, alternating rounds."""
+    one = dagster_floor.project(root / "one", 1)
+    many = dagster_floor.project(root / "many", COPIES)
+    home = root / "home"
+    for folder in (one, many):
+        dagster_floor.run_seconds(folder, home)  # untimed: byte-compiles the project, warms the instance
+    small, large = alternating(ROUNDS, dagster_floor.load_seconds, one, many, home)
+    run_small, run_large = alternating(RUN_ROUNDS, dagster_floor.run_seconds, one, many, home)
+    extra = statistics.median(run_large) - statistics.median(run_small)
+    ours = statistics.median(our_runs)
+    figures = {
+        "dagster_floor_load_ratio": round(statistics.median(large) / statistics.median(small), 2),
+        "dagster_floor_run_ratio": round((ours + extra) / ours, 3),
+    }
+    details = {
+        "dagster_floor_one_s": small,
+        f"dagster_floor_{COPIES}_s": large,
+        "dagster_floor_run_one_s": run_small,
+        f"dagster_floor_run_{COPIES}_s": run_large,
+        "dagster_floor_run_extra_s": round(extra, 2),
+    }
+    return figures, details
