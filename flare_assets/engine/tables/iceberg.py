@@ -165,6 +165,17 @@ class _Request:
     private: bool
 
 
+@dataclass(frozen=True)
+class _Commit:
+    """One commit of rows into `target`, the table or one of its branches."""
+
+    output: Output
+    target: str
+    created: bool  # nothing in the target for the rows to replace or merge with: they are appended
+    properties: dict[str, str]
+    slice_condition: Column | None = None
+
+
 def write(
     spark: SparkSession,
     df: DataFrame,
@@ -212,7 +223,8 @@ def _write(spark: SparkSession, df: DataFrame, request: _Request) -> list[str]:
     if options.write_mode == "merge" and props and not request.private and not created:
         _staged_merge(spark, df, output, table, branch or "main", props)
     elif options.commit_by is None:
-        with_retries(lambda: _commit(spark, df, output, target, created, props, request.slice_condition))
+        commit = _Commit(output, target, created, props, request.slice_condition)
+        with_retries(lambda: _commit(spark, df, commit))
     else:
         _commit_by(spark, df, request, target)
     return [] if created else ddl
@@ -240,27 +252,17 @@ def _commit_by(spark: SparkSession, df: DataFrame, request: _Request, target: st
         chunk = df.filter(F.col(commit_by).isNull() if value is None else F.col(commit_by) == F.lit(value))
         full_refresh_started = n > 0 and output.options.write_mode == "overwrite"
         last = props if n == len(values) - 1 else {}
-        with_retries(
-            lambda c=chunk, more=full_refresh_started, p=last: _commit(
-                spark, c, output, target, request.created or more, p, None
-            )
-        )
+        commit = _Commit(output, target, request.created or full_refresh_started, last)
+        with_retries(lambda c=chunk, commit=commit: _commit(spark, c, commit))
     if not values and props:
-        with_retries(lambda: _commit(spark, df, output, target, True, props, None))
+        with_retries(lambda: _commit(spark, df, _Commit(output, target, True, props)))
 
 
-def _commit(
-    spark: SparkSession,
-    df: DataFrame,
-    output: Output,
-    target: str,
-    created: bool,
-    properties: dict[str, str],
-    slice_condition: Column | None,
-) -> None:
+def _commit(spark: SparkSession, df: DataFrame, commit: _Commit) -> None:
+    output, target, properties = commit.output, commit.target, commit.properties
     options = output.options
     mode = options.write_mode
-    if mode == "merge" and not created:  # a new table is the whole result, as dbt's incremental models
+    if mode == "merge" and not commit.created:  # a new table is the whole result, as dbt's incremental models
         merge = options.merge_spec
         assert merge is not None
         view = f"__flare_merge_{output.name}"
@@ -275,9 +277,9 @@ def _commit(
         return
     with bounded_writers(spark, output.address.table, df) as layout:  # see engine/tables/write_plan.py
         writer = _writer(df, target, properties).options(**layout)
-        if slice_condition is not None:
-            writer.overwrite(slice_condition)
-        elif mode == "append" or created:
+        if commit.slice_condition is not None:
+            writer.overwrite(commit.slice_condition)
+        elif mode == "append" or commit.created:
             writer.append()
         elif mode == "overwrite-dynamic":
             writer.overwritePartitions()
@@ -307,7 +309,7 @@ def _staged_merge(
         stage = stage_name(props) + f"{random.getrandbits(40):x}"
         create_audit_branch(spark, table, stage, branch)
         try:
-            _commit(spark, df, output, f"{table}.{quote('branch_' + stage)}", False, props, None)
+            _commit(spark, df, _Commit(output, f"{table}.{quote('branch_' + stage)}", False, props))
             fault_point("stage-committed")
             publish(spark, table, stage, branch)
             return
