@@ -33,7 +33,7 @@ from typing import Any
 import yaml
 
 from benchmarks import dagster_floor
-from benchmarks.demo_runs import ROOT, demo_env, generate_data
+from benchmarks.demo_runs import demo_env, generate_data, timed
 from flare_assets.settings import DEMO_DIR
 
 ROUNDS = 3
@@ -76,12 +76,9 @@ def load_seconds(pipelines: Path, home: Path) -> float:
 def run_seconds(pipelines: Path, home: Path) -> float:
     """One asset materialized through the Dagster CLI in a fresh process, as a launched run is."""
     env = demo_env(home, FLARE_PIPELINES=str(pipelines), FLARE_SPARK_MASTER="local[2]")
-    cmd = ["dagster", "asset", "materialize", "-m", "flare_assets.definitions", "--select", ONE_ASSET]
-    start = time.perf_counter()
-    done = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stderr[-3000:]}")
-    return time.perf_counter() - start
+    return timed(
+        ["dagster", "asset", "materialize", "-m", "flare_assets.definitions", "--select", ONE_ASSET], env
+    )
 
 
 def alternating(

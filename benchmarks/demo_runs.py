@@ -18,14 +18,19 @@ def demo_env(home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def timed_demo(env: dict[str, str], skip_data: bool = True) -> float:
-    cmd = [sys.executable, "-m", "flare_assets.cli", "demo"] + (["--skip-data"] if skip_data else [])
+def timed(cmd: list[str], env: dict[str, str], cwd: Path = ROOT) -> float:
+    """Seconds `cmd` takes in a process of its own; its error output is raised if it fails."""
     start = time.perf_counter()
-    done = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True)
+    done = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
     if done.returncode != 0:
-        raise RuntimeError(f"demo run failed:\n{done.stderr[-3000:]}")
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stderr[-3000:]}")
     return elapsed
+
+
+def timed_demo(env: dict[str, str], skip_data: bool = True) -> float:
+    cmd = [sys.executable, "-m", "flare_assets.cli", "demo"] + (["--skip-data"] if skip_data else [])
+    return timed(cmd, env)
 
 
 def generate_data(home: Path) -> None:

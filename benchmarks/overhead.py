@@ -15,20 +15,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from benchmarks.demo_runs import ROOT, demo_env, generate_data, timed_demo
+from benchmarks.demo_runs import ROOT, demo_env, generate_data, timed, timed_demo
 
 SELECT = "lakehouse/retail/orders_enriched,lakehouse/retail/customer_revenue"
-
-
-def _timed(cmd: list[str], env: dict[str, str]) -> float:
-    start = time.perf_counter()
-    done = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd[:4])} failed:\n{done.stderr[-3000:]}")
-    return time.perf_counter() - start
 
 
 def _archive(env: dict[str, str]) -> str:
@@ -58,7 +49,7 @@ def measure(rounds: int = 5) -> tuple[dict[str, float], dict[str, object]]:
         for n in range(rounds):
             order = list(commands) if n % 2 == 0 else list(reversed(commands))
             for name in order:
-                times[name].append(_timed(commands[name], env))
+                times[name].append(timed(commands[name], env))
 
     def ratio(baseline: str) -> list[float]:
         return [round(d / p, 3) for d, p in zip(times["dagster"], times[baseline], strict=True)]

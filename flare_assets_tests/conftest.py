@@ -118,10 +118,8 @@ def table_rows(settings: Settings, table: str) -> list[tuple]:
 def materialize_command(select: str) -> list[str]:
     """The Dagster CLI materializing `select` from the project's code location in a process of its
     own, as a launched run does."""
-    return [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "flare_assets.definitions"] + [
-        "--select",
-        select,
-    ]
+    command = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "flare_assets.definitions"]
+    return command + ["--select", select]
 
 
 def write_manifest(folder: Path, name: str, text: str) -> Path:
