@@ -280,32 +280,41 @@ GROUPED = ROW_BY_ROW + " GROUP BY id, payload, amount"
 SEMI_JOINED = ROW_BY_ROW + " WHERE id IN (SELECT id FROM events WHERE amount >= 0)"
 
 
-@pytest.mark.parametrize(
-    ("name", "sql", "properties", "files"),
-    [
-        ("unshuffled", ROW_BY_ROW, {}, 4),
-        ("hashed", ROW_BY_ROW, {"write.distribution-mode": "hash"}, 2),
-        ("grouped", GROUPED, {}, 2),
-        ("semijoined", SEMI_JOINED, {}, 2),
-    ],
-)
+@dataclasses.dataclass(frozen=True)
+class SmallBatch:
+    name: str
+    sql: str
+    properties: dict[str, str]  # the output table's
+    files: int  # the data files the batch writes
+
+
+SMALL_BATCHES = [
+    SmallBatch("unshuffled", ROW_BY_ROW, {}, 4),
+    SmallBatch("hashed", ROW_BY_ROW, {"write.distribution-mode": "hash"}, 2),
+    SmallBatch("grouped", GROUPED, {}, 2),
+    SmallBatch("semijoined", SEMI_JOINED, {}, 2),
+]
+
+
+@pytest.mark.parametrize("batch", SMALL_BATCHES, ids=lambda b: b.name)
 def test_small_micro_batch_is_written_by_the_tasks_that_read_it(
-    settings: Settings, tmp_path: Path, name: str, sql: str, properties: dict[str, str], files: int
+    settings: Settings, tmp_path: Path, batch: SmallBatch
 ) -> None:
     """Two files, each read by its own task and holding rows of both partitions: without a shuffle
     each task writes a file per partition. A table's own distribution mode still wins, and steps
     that aggregate or join (a subquery becomes a join) keep the distribution by partition."""
-    doc = yaml.safe_load(manifest(name, sql=sql))
+    name = batch.name
+    doc = yaml.safe_load(manifest(name, sql=batch.sql))
     output = doc["workflow"]["dag"][0]["spec"]["stackSpec"]["job"]["outputs"][0]
     spec = [{"type": "identity", "column": "half"}]
-    output["options"]["iceberg"] = {"partitionSpec": spec, "properties": properties}
+    output["options"]["iceberg"] = {"partitionSpec": spec, "properties": batch.properties}
     write_manifest(tmp_path / name, name, yaml.safe_dump(doc, sort_keys=False))
     folder = settings.resolve("landing") / name / "events"
     land(folder, "a.json", range(1, 11))
     land(folder, "b.json", range(11, 21))
     assert run_stream(build_definitions(settings, [tmp_path / name]), name).success
     assert sorted(table_rows(settings, f"{name}.clean")) == expected(range(1, 21))
-    assert len(load_catalog(settings=settings).load_table(f"{name}.clean").inspect.files()) == files
+    assert len(load_catalog(settings=settings).load_table(f"{name}.clean").inspect.files()) == batch.files
 
 
 # --- every landed file is read, or said not to be -----------------------------------------------

@@ -221,7 +221,7 @@ def _write(spark: SparkSession, df: DataFrame, request: _Request) -> list[str]:
         target = f"{table}.{quote('branch_' + branch)}"
     props = request.properties
     if options.write_mode == "merge" and props and not request.private and not created:
-        _staged_merge(spark, df, output, table, branch or "main", props)
+        _staged_merge(spark, df, request, branch or "main")
     elif options.commit_by is None:
         commit = _Commit(output, target, created, props, request.slice_condition)
         with_retries(lambda: _commit(spark, df, commit))
@@ -300,11 +300,11 @@ def _writer(df: DataFrame, target: str, properties: dict[str, str]) -> DataFrame
     return writer
 
 
-def _staged_merge(
-    spark: SparkSession, df: DataFrame, output: Output, table: str, branch: str, props: dict[str, str]
-) -> None:
+def _staged_merge(spark: SparkSession, df: DataFrame, request: _Request, branch: str) -> None:
     """A MERGE and its properties land on a private branch, then `branch` fast-forwards to it: one
     atomic move, so readers never see the rows without the state that goes with them."""
+    output, props = request.output, request.properties
+    table = output.address.table
     for attempt in range(WRITE_ATTEMPTS):
         stage = stage_name(props) + f"{random.getrandbits(40):x}"
         create_audit_branch(spark, table, stage, branch)
